@@ -1,0 +1,21 @@
+"""MLflow "model from code": the registered model wraps `Predictor`, so MLflow serves exactly our inference path."""
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel, PythonModelContext
+
+from models.inference import Predictor
+
+
+class NeuroflowModel(PythonModel):
+    """Loads the network and its preprocessing from the model's artifacts; predicts from raw feature values."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        self.predictor = Predictor.load(context.artifacts["network"], context.artifacts["preprocessing"])
+
+    def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        prediction = self.predictor.predict(model_input)
+        return prediction.to_frame(self.predictor.schema.classes)
+
+
+mlflow.models.set_model(NeuroflowModel())

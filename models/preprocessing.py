@@ -1,0 +1,79 @@
+"""The preprocessing that travels with the model: raw feature values in, the network's input matrix out."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from models.schema import DataSchema, category_label, coerce_features
+
+MISSING_CATEGORY = "__missing__"
+
+
+@dataclass
+class Preprocessing:
+    """Fitted feature transform plus the target encoding (class order, or regression mean and scale)."""
+
+    schema: DataSchema
+    features: ColumnTransformer
+    target_mean: float = 0.0
+    target_scale: float = 1.0
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Raw rows to a float32 matrix, exactly as in training."""
+        matrix = self.features.transform(coerce_features(frame, self.schema))
+        return np.asarray(matrix, dtype=np.float32)
+
+    def encode_target(self, target: pd.Series) -> np.ndarray:
+        """Class labels to indices, or regression values to standardised floats."""
+        if self.schema.task == "regression":
+            return ((target.to_numpy(dtype="float64") - self.target_mean) / self.target_scale).astype(np.float32)
+        classes = list(self.schema.classes or ())
+        labels = target.map(category_label)
+        unknown = sorted(set(labels) - set(classes))
+        if unknown:
+            raise ValueError(f"target has classes never seen in training: {unknown[:5]}")
+        return labels.map({label: index for index, label in enumerate(classes)}).to_numpy(dtype="int64")
+
+    def decode_regression(self, values: np.ndarray) -> np.ndarray:
+        return values * self.target_scale + self.target_mean
+
+    @property
+    def n_inputs(self) -> int:
+        """Width of the network's input: numeric columns plus one-hot columns."""
+        return len(self.features.get_feature_names_out())
+
+
+def build_feature_transform(schema: DataSchema) -> ColumnTransformer:
+    """Median-impute and standardise numbers; impute and one-hot encode categories (unknown ones encode to 0)."""
+    numeric = [column.name for column in schema.features if column.kind == "numeric"]
+    categorical = [column.name for column in schema.features if column.kind != "numeric"]
+    transformers = []
+    if numeric:
+        transformers.append(
+            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
+        )
+    if categorical:
+        encode = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
+                ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
+        )
+        transformers.append(("categorical", encode, categorical))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
+
+
+def fit_preprocessing(schema: DataSchema, features: pd.DataFrame, target: pd.Series) -> Preprocessing:
+    """Fit the feature transform and target scaling on training rows only."""
+    transform = build_feature_transform(schema)
+    transform.fit(coerce_features(features, schema))
+    if schema.task == "regression":
+        values = target.to_numpy(dtype="float64")
+        scale = float(values.std()) or 1.0
+        return Preprocessing(schema, transform, float(values.mean()), scale)
+    return Preprocessing(schema, transform)

@@ -1,0 +1,181 @@
+"""The schema learned from training data: one document behind the GE suite, the MLflow signature and the API."""
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from neuroflow.errors import SchemaMismatchError
+from neuroflow.settings import Task
+
+Kind = Literal["numeric", "categorical", "boolean"]
+SCHEMA_VERSION = 1
+# An object column whose non-missing values parse as numbers at least this often is numeric with bad entries.
+NUMERIC_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class ColumnSchema:
+    """One column: its kind, whether it may be missing, and the values seen in training."""
+
+    name: str
+    kind: Kind
+    nullable: bool
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+    categories: tuple[str, ...] | None = None
+
+    def describe(self) -> str:
+        """A short human description, used in reports and error messages."""
+        if self.kind == "numeric":
+            number = "integer" if self.integer else "number"
+            return f"{number} in [{self.minimum:g}, {self.maximum:g}]"
+        shown = ", ".join(self.categories[:8] if self.categories else ())
+        more = "" if not self.categories or len(self.categories) <= 8 else ", …"
+        return f"{self.kind} in {{{shown}{more}}}"
+
+
+@dataclass(frozen=True)
+class DataSchema:
+    """The features and the target of a data set, with the task and the class labels."""
+
+    features: tuple[ColumnSchema, ...]
+    target: ColumnSchema
+    task: Task
+    classes: tuple[str, ...] | None = None
+    version: int = field(default=SCHEMA_VERSION)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [column.name for column in self.features]
+
+    def column(self, name: str) -> ColumnSchema:
+        for column in (*self.features, self.target):
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: Path) -> Path:
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DataSchema":
+        def column(raw: dict[str, Any]) -> ColumnSchema:
+            categories = raw.get("categories")
+            return ColumnSchema(**{**raw, "categories": tuple(categories) if categories is not None else None})
+
+        classes = data.get("classes")
+        return cls(
+            features=tuple(column(raw) for raw in data["features"]),
+            target=column(data["target"]),
+            task=data["task"],
+            classes=tuple(classes) if classes is not None else None,
+            version=data.get("version", SCHEMA_VERSION),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> "DataSchema":
+        """Read a schema file, with a clear error when it is missing or not a neuroflow schema."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise SchemaMismatchError(f"schema file {path} does not exist") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise SchemaMismatchError(
+                f"{path} is not a neuroflow schema ({error}); write one with `neuroflow schema`"
+            ) from None
+
+
+def _is_mostly_numeric(values: pd.Series) -> bool:
+    present = values.dropna()
+    if present.empty:
+        return False
+    parsed = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
+    return bool(parsed.notna().mean() >= NUMERIC_SHARE)
+
+
+def column_kind(values: pd.Series) -> Kind:
+    """Numeric for numbers (and for text columns that are nearly all numbers), boolean, else categorical."""
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(values):
+        return "numeric"
+    present = values.dropna()
+    if not present.empty and present.map(lambda value: isinstance(value, bool | np.bool_)).all():
+        return "boolean"
+    return "numeric" if _is_mostly_numeric(values) else "categorical"
+
+
+def category_label(value: Any) -> str:
+    """The string a category is known by everywhere (schema, encoder, API): 3.0 and 3 are both '3'."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def infer_column(values: pd.Series) -> ColumnSchema:
+    """Learn one column's schema from its values."""
+    kind = column_kind(values)
+    nullable = bool(values.isna().any())
+    name = str(values.name)
+    if kind == "numeric":
+        numbers = pd.to_numeric(values, errors="coerce").dropna()
+        if numbers.empty:
+            return ColumnSchema(name, kind, nullable, 0.0, 0.0)
+        integer = bool(np.all(np.mod(numbers, 1) == 0))
+        return ColumnSchema(name, kind, nullable, float(numbers.min()), float(numbers.max()), integer)
+    categories = tuple(sorted({category_label(value) for value in values.dropna()}))
+    return ColumnSchema(name, kind, nullable, categories=categories)
+
+
+def infer_schema(frame: pd.DataFrame, target: str, task: Task) -> DataSchema:
+    """Learn the schema of a training frame: every feature column, the target and, for classifiers, the classes."""
+    features = tuple(infer_column(frame[name]) for name in frame.columns if name != target)
+    target_column = infer_column(frame[target])
+    if task == "regression":
+        return DataSchema(features, target_column, task)
+    target_column = ColumnSchema(
+        target, "categorical", False, categories=tuple(sorted({category_label(v) for v in frame[target].dropna()}))
+    )
+    return DataSchema(features, target_column, task, classes=target_column.categories)
+
+
+def coerce_features(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
+    """Select the schema's feature columns, in order, as floats (numeric) or strings (categorical/boolean).
+
+    Raises SchemaMismatchError naming the columns that are missing or hold text where numbers belong.
+    """
+    missing = [name for name in schema.feature_names if name not in frame.columns]
+    if missing:
+        raise SchemaMismatchError(f"missing feature column(s): {', '.join(missing)}")
+    columns: dict[str, pd.Series] = {}
+    for column in schema.features:
+        values = frame[column.name]
+        if column.kind == "numeric":
+            numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+            bad = values[numbers.isna() & values.notna()]
+            if not bad.empty:
+                raise SchemaMismatchError(
+                    f"column {column.name!r} must hold numbers but has text such as {bad.iloc[0]!r}"
+                )
+            columns[column.name] = numbers
+        else:
+            labels = values.astype(object).map(lambda v: category_label(v) if not _missing(v) else np.nan)
+            columns[column.name] = labels.astype(object)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

@@ -1,0 +1,36 @@
+"""The project's exceptions. Each message says what went wrong and what to do next."""
+
+from pathlib import Path
+
+
+class NeuroflowError(Exception):
+    """Base class: an error the user can fix. The CLI prints it without a traceback."""
+
+
+class ConfigError(NeuroflowError):
+    """A setting, option or config file is invalid."""
+
+
+class DataLoadError(NeuroflowError):
+    """The data set could not be read or does not fit the request (missing file, empty, no target column)."""
+
+
+class DataValidationError(NeuroflowError):
+    """The data broke its expectations; nothing was trained or registered."""
+
+    def __init__(self, message: str, failures: list[str], report_path: Path | None) -> None:
+        super().__init__(message)
+        self.failures = failures
+        self.report_path = report_path
+
+
+class SchemaMismatchError(NeuroflowError):
+    """Input rows do not match the schema the model was trained on."""
+
+
+class ModelNotFoundError(NeuroflowError):
+    """The registry has no such model, version or alias."""
+
+
+class PromotionError(NeuroflowError):
+    """The champion alias could not be moved as asked."""

@@ -1,0 +1,187 @@
+"""The one typed settings object, read by the CLI, the flows and the service alike.
+
+Precedence, highest first: explicit values (CLI options), `NEUROFLOW_*` environment variables (nested with `__`,
+e.g. `NEUROFLOW_NETWORK__EPOCHS=5`), a `.env` file, a YAML/TOML config file, then the defaults below.
+"""
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+from neuroflow.errors import ConfigError
+
+Task = Literal["binary", "multiclass", "regression"]
+BUNDLED_DATASETS = ("breast_cancer", "wine", "diabetes")
+
+_config_file: ContextVar[Path | None] = ContextVar("neuroflow_config_file", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(_Section):
+    """Where the data comes from and how it is split."""
+
+    dataset: str = Field("breast_cancer", description="Bundled data set: breast_cancer, wine or diabetes.")
+    path: Path | None = Field(None, description="CSV or Parquet file; overrides `dataset`.")
+    target: str | None = Field(None, description="Target column (required with `path`).")
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    validation_size: float = Field(0.2, gt=0, lt=1, description="Share of the non-test rows kept for validation.")
+    seed: int = 42
+    reference_schema: Path | None = Field(None, description="Validate against this schema instead of learning one.")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in BUNDLED_DATASETS:
+            raise ValueError(f"unknown data set {value!r}; choose one of {', '.join(BUNDLED_DATASETS)} or pass --data PATH")
+        return value
+
+    @model_validator(mode="after")
+    def _target_with_path(self) -> "DataSettings":
+        if self.path is not None and not self.target:
+            raise ValueError("a data file needs its target column: pass --target COLUMN")
+        return self
+
+    @property
+    def name(self) -> str:
+        """A short name for the data: the bundled name or the file's stem."""
+        return self.path.stem if self.path is not None else self.dataset
+
+
+class NetworkSettings(_Section):
+    """The network and how it is trained."""
+
+    hidden_units: tuple[int, ...] = Field((64, 32), description="Units of each hidden dense layer.")
+    activation: Literal["relu", "tanh", "sigmoid"] = "relu"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    l2: float = Field(0.0, ge=0)
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0, le=10)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(50, ge=1)
+    patience: int = Field(10, ge=0, description="Epochs without validation-loss improvement before stopping.")
+
+    @field_validator("hidden_units", mode="before")
+    @classmethod
+    def _parse_units(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return tuple(int(part) for part in value.replace(" ", "").split(",") if part)
+            except ValueError:
+                raise ValueError(f"expected comma-separated whole numbers like '64,32', got {value!r}") from None
+        return value
+
+    @field_validator("hidden_units")
+    @classmethod
+    def _positive_units(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(units < 1 for units in value):
+            raise ValueError("every hidden layer needs at least one unit")
+        return value
+
+
+class ValidationSettings(_Section):
+    """How strictly new data is held to the schema."""
+
+    min_rows: int = Field(10, ge=1)
+    range_mostly: float = Field(
+        0.95, gt=0, le=1, description="Share of values that must fall inside the learned numeric range."
+    )
+    category_mostly: float = Field(0.95, gt=0, le=1, description="Share of values that must be known categories.")
+
+
+class TrackingSettings(_Section):
+    """Where MLflow keeps runs and models."""
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    registry_uri: str | None = None
+    experiment: str = "neuroflow"
+    model_name: str | None = Field(None, description="Registered model name; default neuroflow-<data set name>.")
+
+
+class PromotionSettings(_Section):
+    """The gate a new version passes to become champion."""
+
+    alias: str = "champion"
+    min_improvement: float = Field(0.0, ge=0, description="How much better the primary metric must be.")
+
+
+class Settings(BaseSettings):
+    """Everything neuroflow can be told, in one place."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEUROFLOW_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data: DataSettings = DataSettings()
+    network: NetworkSettings = NetworkSettings()
+    validation: ValidationSettings = ValidationSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    promotion: PromotionSettings = PromotionSettings()
+    reports_dir: Path = Field(Path("reports"), description="Where data reports (Great Expectations HTML) are written.")
+
+    @property
+    def model_name(self) -> str:
+        """The registered model name in use."""
+        return self.tracking.model_name or f"neuroflow-{self.data.name}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings]
+        config_file = _config_file.get()
+        if config_file is not None:
+            if config_file.suffix == ".toml":
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            else:
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the settings from a config file, the environment and explicit overrides; raise ConfigError if invalid."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist; pass the path of a .yaml or .toml file")
+        if config_file.suffix not in (".yaml", ".yml", ".toml"):
+            raise ConfigError(f"config file {config_file} must end in .yaml, .yml or .toml")
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+    except ValueError as error:  # a config file that does not parse
+        raise ConfigError(f"could not read {config_file}: {error}") from None
+    finally:
+        _config_file.reset(token)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per invalid setting, naming it the way the config file and env vars do."""
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "settings"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

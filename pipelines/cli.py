@@ -1,0 +1,264 @@
+"""`neuroflow`: train, promote, roll back and browse models. Heavy libraries load only when a command needs them."""
+
+import functools
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from neuroflow.errors import ConfigError, NeuroflowError
+from neuroflow.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="neuroflow",
+    help=(
+        "From a tabular data set to a registered, versioned neural network.\n\n"
+        "Settings come from options, NEUROFLOW_* environment variables (nested with __, e.g. "
+        "NEUROFLOW_NETWORK__EPOCHS=20), a .env file and --config FILE (YAML or TOML), in that order."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML or TOML file with settings (see README).")
+]
+DatasetOption = Annotated[
+    str | None, typer.Option(help="Bundled data set: breast_cancer (default), wine or diabetes.")
+]
+ModelNameOption = Annotated[
+    str | None, typer.Option(help="Registered model name [default: neuroflow-<data set>].")
+]
+TrackingOption = Annotated[
+    str | None, typer.Option(help="MLflow tracking URI [default: sqlite:///mlflow.db].")
+]
+
+
+def friendly_errors(command: Command) -> Command:
+    """Print the project's errors as one clear message and exit 1, without a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except NeuroflowError as error:
+            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def build_overrides(**sections: dict[str, Any]) -> dict[str, Any]:
+    """Nested overrides from options that were given; options left out leave env and config file in charge."""
+    return {
+        name: given for name, values in sections.items() if (given := {k: v for k, v in values.items() if v is not None})
+    }
+
+
+def settings_for(
+    config: Path | None, dataset: str | None = None, model_name: str | None = None, tracking_uri: str | None = None
+) -> Settings:
+    return load_settings(
+        config,
+        build_overrides(
+            data={"dataset": dataset}, tracking={"model_name": model_name, "tracking_uri": tracking_uri}
+        ),
+    )
+
+
+@app.command()
+@friendly_errors
+def train(
+    config: ConfigOption = None,
+    dataset: DatasetOption = None,
+    data: Annotated[Path | None, typer.Option(help="CSV or Parquet file to train on (needs --target).")] = None,
+    target: Annotated[str | None, typer.Option(help="Target column of --data.")] = None,
+    task: Annotated[str | None, typer.Option(help="auto, binary, multiclass or regression [default: auto].")] = None,
+    reference_schema: Annotated[
+        Path | None, typer.Option(help="Validate against this schema (from `neuroflow schema`) instead of learning one.")
+    ] = None,
+    hidden_units: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 64,32 [default: 64,32].")] = None,
+    activation: Annotated[str | None, typer.Option(help="relu, tanh or sigmoid [default: relu].")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout rate after each hidden layer [default: 0].")] = None,
+    l2: Annotated[float | None, typer.Option(help="L2 weight penalty [default: 0].")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="adam, rmsprop or sgd [default: adam].")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="[default: 0.001]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="[default: 32]")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs [default: 50].")] = None,
+    patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs [default: 10].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for the split and the network [default: 42].")] = None,
+    test_size: Annotated[float | None, typer.Option(help="Share of rows held out for testing [default: 0.2].")] = None,
+    validation_size: Annotated[float | None, typer.Option(help="Share of the rest for validation [default: 0.2].")] = None,
+    min_improvement: Annotated[
+        float | None, typer.Option(help="How much the primary metric must improve to take the alias [default: 0].")
+    ] = None,
+    model_name: ModelNameOption = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment [default: neuroflow].")] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Validate, train, evaluate, log and register a model; it becomes champion only if it beats the current one."""
+    settings = load_settings(
+        config,
+        build_overrides(
+            data={
+                "dataset": dataset, "path": data, "target": target, "task": task, "seed": seed,
+                "test_size": test_size, "validation_size": validation_size, "reference_schema": reference_schema,
+            },
+            network={
+                "hidden_units": hidden_units, "activation": activation, "dropout": dropout, "l2": l2,
+                "optimizer": optimizer, "learning_rate": learning_rate, "batch_size": batch_size,
+                "epochs": epochs, "patience": patience,
+            },
+            tracking={"model_name": model_name, "experiment": experiment, "tracking_uri": tracking_uri},
+            promotion={"min_improvement": min_improvement},
+        ),
+    )
+    preflight(settings)
+    typer.echo(f"Training on {settings.data.name} → model {settings.model_name} (loading libraries…)", err=True)
+    from pipelines.flows import training_flow
+
+    outcome = training_flow(settings)
+    print_outcome(outcome)
+
+
+def preflight(settings: Settings) -> None:
+    """Fail in a blink, before libraries and the Prefect server start, when a file named in the settings is absent."""
+    for label, path in (("data file", settings.data.path), ("reference schema", settings.data.reference_schema)):
+        if path is not None and not path.expanduser().is_file():
+            raise ConfigError(f"{label} {path} does not exist; check the path")
+
+
+def print_outcome(outcome: dict[str, Any]) -> None:
+    """The result of a training run, and where to look at it."""
+    metrics = "  ".join(f"{name} {value:.4f}" for name, value in outcome["test_metrics"].items())
+    verdict = "is now champion" if outcome["promoted"] else f"did not take the alias (champion stays v{outcome['champion_version']})"
+    typer.echo("")
+    typer.secho(f"{outcome['model_name']} version {outcome['version']} {verdict}.", bold=True)
+    typer.echo(f"  test metrics: {metrics}")
+    typer.echo(f"  decision:     {outcome['decision']}")
+    typer.echo(f"  MLflow run:   {outcome['run_id']} (experiment {outcome['experiment_id']})")
+    if outcome["tracking_uri"].startswith("http"):
+        typer.echo(f"  see it at     {outcome['tracking_uri']}/#/experiments/{outcome['experiment_id']}/runs/{outcome['run_id']}")
+    else:
+        typer.echo(f"  see it with   neuroflow ui   → http://127.0.0.1:5000/#/experiments/{outcome['experiment_id']}/runs/{outcome['run_id']}")
+
+
+@app.command()
+@friendly_errors
+def promote(
+    version: Annotated[str, typer.Argument(help="Model version to make champion.")],
+    config: ConfigOption = None,
+    dataset: DatasetOption = None,
+    model_name: ModelNameOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Move the champion alias to VERSION by hand (recorded in the alias history)."""
+    from pipelines import registry, tracking
+
+    settings = settings_for(config, dataset, model_name, tracking_uri)
+    client = tracking.configure_tracking(settings.tracking)
+    registry.promote_version(client, settings.model_name, settings.promotion.alias, version)
+    typer.echo(f"{settings.model_name}@{settings.promotion.alias} → version {version}")
+
+
+@app.command()
+@friendly_errors
+def rollback(
+    config: ConfigOption = None,
+    dataset: DatasetOption = None,
+    model_name: ModelNameOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Give the champion alias back to the version that held it before the current one."""
+    from pipelines import registry, tracking
+
+    settings = settings_for(config, dataset, model_name, tracking_uri)
+    client = tracking.configure_tracking(settings.tracking)
+    version = registry.rollback(client, settings.model_name, settings.promotion.alias)
+    typer.echo(f"{settings.model_name}@{settings.promotion.alias} → version {version} (rolled back)")
+
+
+@app.command()
+@friendly_errors
+def history(
+    config: ConfigOption = None,
+    dataset: DatasetOption = None,
+    model_name: ModelNameOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """List every move of the champion alias, oldest first."""
+    from pipelines import registry, tracking
+
+    settings = settings_for(config, dataset, model_name, tracking_uri)
+    client = tracking.configure_tracking(settings.tracking)
+    entries = registry.alias_history(client, settings.model_name)
+    if not entries:
+        typer.echo(f"{settings.model_name} has no alias moves yet.")
+    for entry in entries:
+        previous = f"(was v{entry['previous']})" if entry.get("previous") else "(first)"
+        typer.echo(
+            f"{entry['at']}  {entry['alias']} → v{entry['version']:<4} {previous:<10} {entry['action']:<8} {entry['reason']}"
+        )
+
+
+@app.command()
+@friendly_errors
+def schema(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the schema JSON.")] = Path("schema.json"),
+    config: ConfigOption = None,
+    dataset: DatasetOption = None,
+    data: Annotated[Path | None, typer.Option(help="CSV or Parquet file.")] = None,
+    target: Annotated[str | None, typer.Option(help="Target column of --data.")] = None,
+) -> None:
+    """Learn the schema of a data set and write it, to validate later data against (`train --reference-schema`)."""
+    from models.schema import infer_schema
+    from pipelines.data import load_dataset
+
+    settings = load_settings(config, build_overrides(data={"dataset": dataset, "path": data, "target": target}))
+    loaded = load_dataset(settings.data)
+    infer_schema(loaded.frame, loaded.target, loaded.task).save(output)
+    typer.echo(f"schema of {loaded.name} ({loaded.frame.shape[1] - 1} features, {loaded.task}) written to {output}")
+
+
+@app.command()
+@friendly_errors
+def config(config: ConfigOption = None) -> None:
+    """Show the settings in effect (defaults, config file, environment), as YAML."""
+    import yaml
+
+    settings = load_settings(config)
+    typer.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+@app.command()
+@friendly_errors
+def ui(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Open the MLflow UI on the local store (or say where the configured tracking server is)."""
+    settings = settings_for(config, tracking_uri=tracking_uri)
+    uri = settings.tracking.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        typer.echo(f"Runs are on the tracking server: open {uri} in a browser.")
+        return
+    typer.echo(f"MLflow UI on {uri}: http://{host}:{port}  (Ctrl+C to stop)")
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    try:
+        subprocess.run(command, check=False, env=os.environ.copy())
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    """Entry point of the `neuroflow` command."""
+    app()

@@ -1,0 +1,150 @@
+"""Loading a data set, inferring its task, and splitting it into train / validation / test."""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import datasets
+from sklearn.model_selection import train_test_split
+
+from neuroflow.errors import DataLoadError
+from neuroflow.settings import BUNDLED_DATASETS, DataSettings, Task
+
+log = logging.getLogger(__name__)
+
+BUNDLED_LOADERS = {
+    "breast_cancer": datasets.load_breast_cancer,
+    "wine": datasets.load_wine,
+    "diabetes": datasets.load_diabetes,
+}
+# Numeric targets with at most this many distinct whole values are classes, not quantities.
+MAX_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded table with its target column and task."""
+
+    name: str
+    source: str
+    frame: pd.DataFrame
+    target: str
+    task: Task
+
+    @property
+    def features(self) -> pd.DataFrame:
+        return self.frame.drop(columns=[self.target])
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train, validation and test rows (raw features and target)."""
+
+    train_features: pd.DataFrame
+    train_target: pd.Series
+    validation_features: pd.DataFrame
+    validation_target: pd.Series
+    test_features: pd.DataFrame
+    test_target: pd.Series
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "train_rows": len(self.train_target),
+            "validation_rows": len(self.validation_target),
+            "test_rows": len(self.test_target),
+        }
+
+
+def load_bundled(name: str) -> tuple[pd.DataFrame, str]:
+    """One of scikit-learn's bundled data sets as a frame, and its target column name."""
+    if name not in BUNDLED_LOADERS:
+        raise DataLoadError(f"unknown data set {name!r}; choose one of {', '.join(BUNDLED_DATASETS)}")
+    bunch = BUNDLED_LOADERS[name](as_frame=True)
+    return bunch.frame, "target"
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning every way that can fail into a DataLoadError."""
+    if not path.exists():
+        raise DataLoadError(f"data file {path} does not exist; check the path passed to --data")
+    if path.is_dir():
+        raise DataLoadError(f"{path} is a folder; pass a .csv or .parquet file to --data")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif suffix in (".csv", ".txt", ".gz"):
+            frame = pd.read_csv(path)
+        else:
+            raise DataLoadError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+    except pd.errors.EmptyDataError:
+        raise DataLoadError(f"data file {path} is empty; it needs a header row and data rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+        raise DataLoadError(f"could not read {path}: {error}") from None
+    if frame.empty:
+        raise DataLoadError(f"data file {path} has a header but no data rows")
+    return frame
+
+
+def infer_task(target: pd.Series) -> Task:
+    """Binary for two classes, multiclass for a few labels, regression for continuous numbers."""
+    values = target.dropna()
+    distinct = values.nunique()
+    if distinct < 2:
+        raise DataLoadError(f"target column {target.name!r} has {distinct} distinct value(s); it needs at least 2")
+    if distinct == 2:
+        return "binary"
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        whole = bool(np.all(np.mod(values.to_numpy(dtype="float64"), 1) == 0))
+        return "multiclass" if whole and distinct <= MAX_CLASSES else "regression"
+    return "multiclass"
+
+
+def load_dataset(settings: DataSettings) -> Dataset:
+    """Load the configured data set, check its target column and settle the task."""
+    if settings.path is not None:
+        path = settings.path.expanduser()
+        frame, target = read_table(path), str(settings.target)
+        source = str(path.resolve())
+        if target not in frame.columns:
+            shown = ", ".join(map(str, frame.columns[:12])) + (", …" if len(frame.columns) > 12 else "")
+            raise DataLoadError(f"target column {target!r} is not in {path}; its columns are: {shown}")
+    else:
+        frame, target = load_bundled(settings.dataset)
+        if settings.target and settings.target != target:
+            raise DataLoadError(f"bundled data set {settings.dataset!r} has target column 'target', not {settings.target!r}")
+        source = f"sklearn.datasets.load_{settings.dataset}"
+    frame.columns = [str(column) for column in frame.columns]
+    unlabeled = int(frame[target].isna().sum())
+    if unlabeled:
+        log.warning("dropping %d row(s) with no value in target column %r", unlabeled, target)
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+    if frame.shape[1] < 2:
+        raise DataLoadError(f"{source} has only the target column; there are no features to learn from")
+    task = infer_task(frame[target]) if settings.task == "auto" else settings.task
+    if task == "regression" and not pd.api.types.is_numeric_dtype(frame[target]):
+        raise DataLoadError(f"target column {target!r} holds text, so it cannot be a regression target")
+    log.info("loaded %s: %d rows, %d features, task %s", source, len(frame), frame.shape[1] - 1, task)
+    return Dataset(settings.name, source, frame, target, task)
+
+
+def split_data(dataset: Dataset, test_size: float, validation_size: float, seed: int) -> Split:
+    """Seeded train / validation / test split, stratified by class for classification."""
+    features, target = dataset.features, dataset.frame[dataset.target]
+    stratify = target if dataset.task != "regression" else None
+    try:
+        rest_x, test_x, rest_y, test_y = train_test_split(
+            features, target, test_size=test_size, random_state=seed, stratify=stratify
+        )
+        train_x, val_x, train_y, val_y = train_test_split(
+            rest_x, rest_y, test_size=validation_size, random_state=seed,
+            stratify=rest_y if stratify is not None else None,
+        )
+    except ValueError as error:
+        raise DataLoadError(
+            f"cannot split {len(target)} rows into train/validation/test ({error}); "
+            "provide more rows, or lower --test-size / --validation-size"
+        ) from None
+    return Split(train_x, train_y, val_x, val_y, test_x, test_y)

@@ -1,0 +1,153 @@
+"""Scoring predictions on held-out rows, and the plots people look at instead of reading numbers."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn import metrics  # noqa: E402
+
+from models.inference import Prediction  # noqa: E402
+from models.schema import category_label  # noqa: E402
+from neuroflow.settings import Task  # noqa: E402
+
+
+@dataclass(frozen=True)
+class PrimaryMetric:
+    """The metric that decides promotion, and which way is better."""
+
+    name: str
+    greater_is_better: bool
+
+    def improvement(self, candidate: float, incumbent: float) -> float:
+        """How much better the candidate is (positive) or worse (negative)."""
+        return candidate - incumbent if self.greater_is_better else incumbent - candidate
+
+
+PRIMARY_METRICS: dict[str, PrimaryMetric] = {
+    "binary": PrimaryMetric("roc_auc", True),
+    "multiclass": PrimaryMetric("f1", True),
+    "regression": PrimaryMetric("rmse", False),
+}
+
+
+def primary_metric(task: Task) -> PrimaryMetric:
+    return PRIMARY_METRICS[task]
+
+
+def evaluate_predictions(
+    task: Task, truth: pd.Series, prediction: Prediction, classes: tuple[str, ...] | None
+) -> dict[str, float]:
+    """Accuracy, precision, recall, F1, ROC AUC and log loss (macro for multi-class); RMSE, MAE, R² for regression."""
+    if task == "regression":
+        actual = truth.to_numpy(dtype="float64")
+        predicted = np.asarray(prediction.labels, dtype="float64")
+        return {
+            "rmse": float(np.sqrt(metrics.mean_squared_error(actual, predicted))),
+            "mae": float(metrics.mean_absolute_error(actual, predicted)),
+            "r2": float(metrics.r2_score(actual, predicted)),
+        }
+    labels = list(classes or ())
+    actual_labels = truth.map(category_label).to_numpy()
+    probabilities = np.clip(np.asarray(prediction.probabilities, dtype="float64"), 1e-15, 1.0)
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+    averaging = {"average": "binary", "pos_label": labels[-1]} if task == "binary" else {"average": "macro"}
+    scores = {
+        "accuracy": float(metrics.accuracy_score(actual_labels, prediction.labels)),
+        "precision": float(metrics.precision_score(actual_labels, prediction.labels, zero_division=0, **averaging)),
+        "recall": float(metrics.recall_score(actual_labels, prediction.labels, zero_division=0, **averaging)),
+        "f1": float(metrics.f1_score(actual_labels, prediction.labels, zero_division=0, **averaging)),
+        "log_loss": float(metrics.log_loss(actual_labels, probabilities, labels=labels)),
+    }
+    present = set(actual_labels)
+    if len(present) == len(labels):
+        if task == "binary":
+            scores["roc_auc"] = float(metrics.roc_auc_score(actual_labels == labels[1], probabilities[:, 1]))
+        else:
+            scores["roc_auc"] = float(
+                metrics.roc_auc_score(actual_labels, probabilities, multi_class="ovr", average="macro", labels=labels)
+            )
+    return scores
+
+
+def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:
+    """Loss and each metric per epoch, train against validation."""
+    names = [name for name in history if not name.startswith("val_")]
+    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    for axis, name in zip(axes[0], names, strict=True):
+        epochs = np.arange(1, len(history[name]) + 1)
+        axis.plot(epochs, history[name], label="train")
+        if f"val_{name}" in history:
+            axis.plot(epochs, history[f"val_{name}"], label="validation")
+        axis.set_title(name.replace("_", " "))
+        axis.set_xlabel("epoch")
+        axis.legend()
+        axis.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_confusion_matrix(truth: pd.Series, prediction: Prediction, classes: tuple[str, ...], path: Path) -> Path:
+    """Counts of true against predicted class."""
+    figure, axis = plt.subplots(figsize=(4.8, 4.2))
+    metrics.ConfusionMatrixDisplay.from_predictions(
+        truth.map(category_label), prediction.labels, labels=list(classes), ax=axis, colorbar=False
+    )
+    axis.set_title("confusion matrix (test)")
+    return _save(figure, path)
+
+
+def plot_roc_curve(truth: pd.Series, prediction: Prediction, classes: tuple[str, ...], path: Path) -> Path:
+    """ROC curve of the positive class."""
+    figure, axis = plt.subplots(figsize=(4.8, 4.2))
+    positive = truth.map(category_label).to_numpy() == classes[1]
+    metrics.RocCurveDisplay.from_predictions(positive, np.asarray(prediction.probabilities)[:, 1], ax=axis)
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    axis.set_title(f"ROC curve (positive class {classes[1]})")
+    return _save(figure, path)
+
+
+def plot_regression(truth: pd.Series, prediction: Prediction, directory: Path) -> list[Path]:
+    """Predicted against actual, and residuals against predicted."""
+    actual = truth.to_numpy(dtype="float64")
+    predicted = np.asarray(prediction.labels, dtype="float64")
+    figure, axis = plt.subplots(figsize=(4.8, 4.2))
+    axis.scatter(actual, predicted, s=12, alpha=0.7)
+    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    axis.plot([low, high], [low, high], linestyle="--", color="grey", linewidth=1)
+    axis.set(xlabel="actual", ylabel="predicted", title="predicted vs actual (test)")
+    first = _save(figure, directory / "predicted_vs_actual.png")
+    figure, axis = plt.subplots(figsize=(4.8, 4.2))
+    axis.scatter(predicted, actual - predicted, s=12, alpha=0.7)
+    axis.axhline(0, linestyle="--", color="grey", linewidth=1)
+    axis.set(xlabel="predicted", ylabel="actual - predicted", title="residuals (test)")
+    return [first, _save(figure, directory / "residuals.png")]
+
+
+def make_plots(
+    task: Task,
+    history: dict[str, list[float]],
+    truth: pd.Series,
+    prediction: Prediction,
+    classes: tuple[str, ...] | None,
+    directory: Path,
+) -> list[Path]:
+    """Every plot that fits the task, as PNG files in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [plot_learning_curves(history, directory / "learning_curves.png")]
+    if task == "regression":
+        return paths + plot_regression(truth, prediction, directory)
+    paths.append(plot_confusion_matrix(truth, prediction, classes or (), directory / "confusion_matrix.png"))
+    if task == "binary":
+        paths.append(plot_roc_curve(truth, prediction, classes or (), directory / "roc_curve.png"))
+    return paths
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,159 @@
+"""The model registry: register versions, gate the champion alias on held-out performance, move it by hand."""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from neuroflow.errors import ModelNotFoundError, PromotionError
+from pipelines.evaluation import PrimaryMetric
+
+log = logging.getLogger(__name__)
+
+HISTORY_TAG = "neuroflow.alias_history"
+HISTORY_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """Whether a candidate took the alias, why, and the scores compared on the same test rows."""
+
+    promoted: bool
+    metric: str
+    candidate_version: str
+    candidate_score: float
+    champion_version: str | None
+    champion_score: float | None
+    reason: str
+
+
+def register_version(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
+    """Register a logged model as a new version of `name`; returns the version number."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="Trained and registered by neuroflow.")
+    version = client.create_model_version(name, model_uri, run_id=run_id)
+    log.info("registered %s version %s", name, version.version)
+    return str(version.version)
+
+
+def current_champion(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version holding the alias, or None when there is none (or no such model yet)."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def decide_promotion(
+    metric: PrimaryMetric,
+    candidate_version: str,
+    candidate_score: float,
+    champion_version: str | None,
+    champion_score: float | None,
+    min_improvement: float,
+) -> PromotionDecision:
+    """The gate: the first version wins; later ones must beat the champion by more than `min_improvement`."""
+    if champion_version is None:
+        return PromotionDecision(
+            True, metric.name, candidate_version, candidate_score, None, None, "first version: no champion yet"
+        )
+    if champion_score is None:
+        return PromotionDecision(
+            False, metric.name, candidate_version, candidate_score, champion_version, None,
+            f"champion v{champion_version} could not be scored on this data; "
+            f"promote by hand with `neuroflow promote {candidate_version}` if that is intended",
+        )
+    gain = metric.improvement(candidate_score, champion_score)
+    promoted = gain > 0 and gain >= min_improvement
+    comparison = (
+        f"{metric.name} {candidate_score:.4f} vs champion v{champion_version} {champion_score:.4f} "
+        f"(improvement {gain:+.4f}, required > {min_improvement:g})"
+    )
+    return PromotionDecision(
+        promoted, metric.name, candidate_version, candidate_score, champion_version, champion_score,
+        ("beats the champion: " if promoted else "does not beat the champion: ") + comparison,
+    )
+
+
+def apply_decision(client: MlflowClient, name: str, alias: str, decision: PromotionDecision) -> None:
+    """Record the decision on the candidate version and move the alias if it won."""
+    version = decision.candidate_version
+    tags = {
+        "neuroflow.promotion": "promoted" if decision.promoted else "not promoted",
+        "neuroflow.promotion_reason": decision.reason,
+        f"neuroflow.{decision.metric}": f"{decision.candidate_score:.6f}",
+        "neuroflow.champion_version_at_decision": decision.champion_version or "none",
+        f"neuroflow.champion_{decision.metric}": (
+            f"{decision.champion_score:.6f}" if decision.champion_score is not None else "none"
+        ),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value[:5000])
+    if decision.promoted:
+        set_alias(client, name, alias, version, action="auto", reason=decision.reason)
+    log.info("promotion of %s v%s: %s", name, version, decision.reason)
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: str, action: str, reason: str) -> None:
+    """Point the alias at a version and append the move to the model's alias history."""
+    previous = current_champion(client, name, alias)
+    client.set_registered_model_alias(name, alias, version)
+    entry = {
+        "alias": alias,
+        "version": str(version),
+        "previous": str(previous.version) if previous else None,
+        "action": action,
+        "reason": reason,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    history = (alias_history(client, name) + [entry])[-HISTORY_LIMIT:]
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+
+def alias_history(client: MlflowClient, name: str) -> list[dict[str, Any]]:
+    """Every move of the aliases of `name`, oldest first."""
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        raise ModelNotFoundError(f"no registered model named {name!r}; train one with `neuroflow train`") from None
+    raw = model.tags.get(HISTORY_TAG)
+    return list(json.loads(raw)) if raw else []
+
+
+def promote_version(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    """Move the alias to a given version by hand."""
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:
+        raise ModelNotFoundError(f"{name} has no version {version}; list them in the MLflow UI (`neuroflow ui`)") from None
+    set_alias(client, name, alias, version, action="promote", reason="promoted by hand")
+
+
+def rollback_target(history: list[dict[str, Any]], alias: str) -> str | None:
+    """The version that held the alias before the current holder, replaying moves as a stack (rollbacks pop)."""
+    stack: list[str] = []
+    for entry in history:
+        if entry.get("alias", alias) != alias:
+            continue
+        if entry["action"] == "rollback":
+            if stack:
+                stack.pop()
+        elif not stack or stack[-1] != entry["version"]:
+            stack.append(entry["version"])
+    return stack[-2] if len(stack) >= 2 else None
+
+
+def rollback(client: MlflowClient, name: str, alias: str) -> str:
+    """Give the alias back to the version that held it before; returns that version."""
+    target = rollback_target(alias_history(client, name), alias)
+    if target is None:
+        raise PromotionError(f"{name} has no earlier {alias} to roll back to; see `neuroflow history`")
+    set_alias(client, name, alias, target, action="rollback", reason="rolled back by hand")
+    return target

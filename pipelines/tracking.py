@@ -1,0 +1,176 @@
+"""Everything the MLflow run records: settings, per-epoch metrics, the data, the report, plots and the model."""
+
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
+
+import models
+from models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
+from models.schema import DataSchema
+from neuroflow.settings import Settings, TrackingSettings
+from pipelines.data import Dataset
+from pipelines.training import EpochHook
+from pipelines.validation import ValidationReport
+
+log = logging.getLogger(__name__)
+
+MODEL_CODE = Path(models.__file__).parent / "mlflow_model.py"
+SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean"}
+# What the logged model needs at load time; pinned to what trained it, so MLflow need not infer it.
+RUNTIME_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas", "numpy", "joblib", "pydantic-settings")
+
+
+@contextmanager
+def resumed(run_id: str) -> Iterator[None]:
+    """Make the run active for MLflow's fluent API, and leave it RUNNING afterwards (the flow ends it)."""
+    mlflow.start_run(run_id=run_id)
+    try:
+        yield
+    finally:
+        mlflow.end_run(status="RUNNING")
+
+
+def configure_tracking(settings: TrackingSettings) -> MlflowClient:
+    """Point MLflow at the configured store and make sure the experiment exists."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    if settings.registry_uri:
+        mlflow.set_registry_uri(settings.registry_uri)
+    mlflow.set_experiment(settings.experiment)
+    return MlflowClient(settings.tracking_uri, settings.registry_uri)
+
+
+def start_run(client: MlflowClient, settings: Settings, run_name: str) -> str:
+    """Open the run that tells the story of one training; returns its id."""
+    experiment = client.get_experiment_by_name(settings.tracking.experiment)
+    assert experiment is not None
+    run = client.create_run(
+        experiment.experiment_id,
+        run_name=run_name,
+        tags={"neuroflow.dataset": settings.data.name, "neuroflow.model_name": settings.model_name},
+    )
+    client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, v) for k, v in flatten_settings(settings).items()])
+    return run.info.run_id
+
+
+def flatten_settings(settings: Settings) -> dict[str, str]:
+    """Settings as flat `section.key` parameters, as the MLflow UI shows them."""
+    flat: dict[str, str] = {}
+    for section, values in settings.model_dump(mode="json").items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                flat[f"{section}.{key}"] = str(value)[:6000]
+        else:
+            flat[section] = str(values)
+    return flat
+
+
+def epoch_logger(client: MlflowClient, run_id: str) -> EpochHook:
+    """A training hook that writes each epoch's metrics to the run as it ends."""
+
+    def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        timestamp = int(pd.Timestamp.now().timestamp() * 1000)
+        client.log_batch(
+            run_id, metrics=[mlflow.entities.Metric(name, value, timestamp, epoch) for name, value in metrics.items()]
+        )
+
+    return log_epoch
+
+
+def log_data(client: MlflowClient, run_id: str, dataset: Dataset, schema: DataSchema, split_sizes: dict[str, int]) -> str:
+    """The data set as a run input (with its digest), its schema, and the split sizes; returns the digest."""
+    # MLflow warns that it guesses the source type of a plain string, and hints about integer columns.
+    with resumed(run_id), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        source = mlflow.data.from_pandas(dataset.frame, source=dataset.source, name=dataset.name, targets=dataset.target)
+        mlflow.log_input(source, context="training")
+    client.log_dict(run_id, schema.to_dict(), "schema/schema.json")
+    client.log_batch(
+        run_id,
+        metrics=[mlflow.entities.Metric(name, float(size), 0, 0) for name, size in split_sizes.items()],
+        tags=[mlflow.entities.RunTag("neuroflow.data_digest", source.digest), mlflow.entities.RunTag("neuroflow.task", schema.task)],
+    )
+    return source.digest
+
+
+def log_validation(client: MlflowClient, run_id: str, report: ValidationReport) -> None:
+    """The Great Expectations HTML report and a plain summary of what failed."""
+    client.log_artifacts(run_id, str(report.docs_dir), "data_report")
+    client.log_dict(
+        run_id,
+        {"success": report.success, "evaluated": report.evaluated, "failures": list(report.failures)},
+        "data_report/summary.json",
+    )
+    client.set_tag(run_id, "neuroflow.validation", "passed" if report.success else "failed")
+
+
+def log_evaluation(
+    client: MlflowClient, run_id: str, scores: dict[str, float], plots: list[Path], training: dict[str, Any]
+) -> None:
+    """Test metrics as `test_*`, the plots under `plots/`, and how training went."""
+    metrics = {f"test_{name}": value for name, value in scores.items()} | {
+        key: float(value) for key, value in training.items()
+    }
+    client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in metrics.items()])
+    for plot in plots:
+        client.log_artifact(run_id, str(plot), "plots")
+
+
+def model_signature(schema: DataSchema) -> ModelSignature:
+    """The MLflow signature, generated from the same schema as the data validation."""
+    inputs = Schema(
+        [ColSpec(SIGNATURE_TYPES[column.kind], column.name, required=not column.nullable) for column in schema.features]
+    )
+    prediction_type = "double" if schema.task == "regression" else "string"
+    outputs = [ColSpec(prediction_type, PREDICTION_COLUMN)]
+    outputs += [ColSpec("double", f"{PROBABILITY_PREFIX}{label}") for label in schema.classes or ()]
+    return ModelSignature(inputs=inputs, outputs=Schema(outputs))
+
+
+def runtime_requirements() -> list[str]:
+    return [f"{package}=={metadata.version(package)}" for package in RUNTIME_PACKAGES]
+
+
+def log_model(run_id: str, predictor: Predictor, example: pd.DataFrame, workdir: Path) -> str:
+    """Log the model (network + preprocessing + schema behind our pyfunc); returns its `models:/` URI."""
+    artifacts = predictor.save(workdir / "model_files")
+    with resumed(run_id), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a hint about integer columns; our signature says double
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts=artifacts,
+            code_paths=[str(MODEL_CODE.parent)],
+            signature=model_signature(predictor.schema),
+            input_example=example,
+            pip_requirements=runtime_requirements(),
+        )
+    return info.model_uri
+
+
+def log_summary(client: MlflowClient, run_id: str, summary: dict[str, Any]) -> None:
+    client.log_dict(run_id, json.loads(json.dumps(summary, default=str)), "summary.json")
+
+
+def log_decision(client: MlflowClient, run_id: str, decision: Any) -> None:
+    """The promotion decision and both scores, on the run."""
+    fields = asdict(decision)
+    client.log_dict(run_id, fields, "promotion.json")
+    client.set_tag(run_id, "neuroflow.promotion", "promoted" if decision.promoted else "not promoted")
+    if decision.champion_score is not None:
+        client.log_metric(run_id, f"champion_{decision.metric}", decision.champion_score)
+
+
+def finish_run(client: MlflowClient, run_id: str, succeeded: bool) -> None:
+    client.set_terminated(run_id, "FINISHED" if succeeded else "FAILED")

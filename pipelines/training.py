@@ -1,0 +1,95 @@
+"""Fitting the preprocessing and training the network, with early stopping and visible progress."""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from models.inference import Predictor
+from models.network import build_network, seed_everything
+from models.preprocessing import Preprocessing, fit_preprocessing
+from models.schema import DataSchema
+from neuroflow.settings import NetworkSettings
+from pipelines.data import Split
+
+log = logging.getLogger(__name__)
+
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The trained predictor and how training went."""
+
+    predictor: Predictor
+    history: dict[str, list[float]]
+    epochs_run: int
+    best_epoch: int
+    stopped_early: bool
+    seconds: float
+
+
+class _EpochProgress(keras.callbacks.Callback):
+    """One log line per epoch, and a hook (e.g. MLflow) called with the epoch's metrics."""
+
+    def __init__(self, epochs: int, hooks: Sequence[EpochHook]) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.hooks = hooks
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        metrics = {name: float(value) for name, value in (logs or {}).items() if name != "learning_rate"}
+        shown = "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+        log.info("epoch %d/%d  %s", epoch + 1, self.epochs, shown)
+        for hook in self.hooks:
+            hook(epoch, metrics)
+
+
+def network_targets(preprocessing: Preprocessing, encoded: np.ndarray) -> np.ndarray:
+    """What the network is fitted against: one-hot rows for multi-class, a column otherwise."""
+    schema = preprocessing.schema
+    if schema.task == "multiclass":
+        return keras.utils.to_categorical(encoded, num_classes=len(schema.classes or ()))
+    return encoded.reshape(-1, 1).astype("float32")
+
+
+def train_model(
+    schema: DataSchema, split: Split, spec: NetworkSettings, seed: int, epoch_hooks: Sequence[EpochHook] = ()
+) -> TrainingResult:
+    """Fit preprocessing on the training rows, then train the network with early stopping on validation loss."""
+    seed_everything(seed)
+    preprocessing = fit_preprocessing(schema, split.train_features, split.train_target)
+    train_x = preprocessing.transform(split.train_features)
+    validation_x = preprocessing.transform(split.validation_features)
+    train_y = network_targets(preprocessing, preprocessing.encode_target(split.train_target))
+    validation_y = network_targets(preprocessing, preprocessing.encode_target(split.validation_target))
+    n_classes = len(schema.classes) if schema.classes else None
+    network = build_network(preprocessing.n_inputs, schema.task, spec, n_classes)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
+    log.info(
+        "training %s network %s on %d rows (%d inputs), up to %d epochs",
+        schema.task, list(spec.hidden_units), len(train_x), preprocessing.n_inputs, spec.epochs,
+    )
+    started = time.perf_counter()
+    fitted = network.fit(
+        train_x, train_y,
+        validation_data=(validation_x, validation_y),
+        epochs=spec.epochs,
+        batch_size=spec.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[stopper, _EpochProgress(spec.epochs, epoch_hooks)],
+    )
+    seconds = time.perf_counter() - started
+    history = {name: [float(value) for value in values] for name, values in fitted.history.items()}
+    epochs_run = len(history["loss"])
+    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    stopped_early = epochs_run < spec.epochs
+    log.info(
+        "trained %d epochs in %.1f s (best epoch %d%s)",
+        epochs_run, seconds, best_epoch, ", stopped early" if stopped_early else "",
+    )
+    return TrainingResult(Predictor(network, preprocessing), history, epochs_run, best_epoch, stopped_early, seconds)
