@@ -1,0 +1,39 @@
+# neuroflow: the two Quickstart commands are `make quickstart` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+export VENV PYTHON
+
+.PHONY: quickstart setup train test test-fast lint format ui clean
+
+quickstart: setup ## Set everything up, train on breast_cancer, register the champion
+	$(BIN)/neuroflow train
+	@echo ""
+	@echo "Browse it: $(BIN)/neuroflow ui   (then open http://127.0.0.1:5000)"
+
+setup: ## Create $(VENV) with the pinned dependencies (reused while the pins are unchanged)
+	@scripts/setup_venv.sh
+
+train: setup
+	$(BIN)/neuroflow train
+
+test: setup ## The whole test suite: unit, integration (real flows and processes) and quality
+	$(BIN)/python -m pytest
+
+test-fast: setup ## Unit tests only
+	$(BIN)/python -m pytest -m "not integration and not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+ui: setup
+	$(BIN)/neuroflow ui
+
+clean:
+	rm -rf mlflow.db mlruns mlartifacts reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,37 @@
+"""Test isolation: Prefect, MLflow and reports live in temporary folders, never in the user's home or checkout."""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="neuroflow-tests-"))
+# Prefect reads these when it is first imported, so they are set before any test module imports it.
+os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
+os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
+for _name in [name for name in os.environ if name.startswith("NEUROFLOW_")]:
+    del os.environ[_name]
+
+import neuroflow  # noqa: E402,F401  (quiet runtime defaults before TensorFlow loads)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory, where the default `sqlite:///mlflow.db` and `reports/` land."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path) -> Iterator[str]:
+    """A private SQLite MLflow store; the global tracking URI is restored afterwards."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(previous)

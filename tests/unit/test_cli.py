@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from pipelines.cli import app, build_overrides
+from pipelines.registry import register_version
+
+runner = CliRunner()
+
+
+def test_help_explains_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("train", "promote", "rollback", "history", "schema", "config", "ui"):
+        assert command in result.output
+    train_help = runner.invoke(app, ["train", "--help"]).output
+    for option in ("--dataset", "--data", "--target", "--hidden-units", "--optimizer", "--patience", "--config"):
+        assert option in train_help
+
+
+def test_only_given_options_override() -> None:
+    assert build_overrides(network={"epochs": 3, "dropout": None}, data={"dataset": None}) == {"network": {"epochs": 3}}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--epochs", "0"], "network.epochs"),
+        (["train", "--optimizer", "lbfgs"], "network.optimizer"),
+        (["train", "--dataset", "mnist"], "unknown data set 'mnist'"),
+        (["train", "--data", "missing.csv", "--target", "y"], "data file missing.csv does not exist"),
+        (["train", "--data", "x.csv"], "--target"),
+        (["train", "--config", "nope.yaml"], "config file nope.yaml does not exist"),
+        (["train", "--reference-schema", "nope.json"], "reference schema nope.json does not exist"),
+    ],
+)
+def test_bad_input_is_one_clear_message(workdir: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_config_shows_the_effective_settings(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (workdir / "c.yaml").write_text("network:\n  epochs: 12\n")
+    monkeypatch.setenv("NEUROFLOW_DATA__DATASET", "wine")
+    result = runner.invoke(app, ["config", "--config", "c.yaml"])
+    assert result.exit_code == 0
+    assert "epochs: 12" in result.output and "dataset: wine" in result.output
+
+
+def test_schema_command_writes_a_reference_schema(workdir: Path) -> None:
+    result = runner.invoke(app, ["schema", "--dataset", "wine", "--output", "wine.json"])
+    assert result.exit_code == 0, result.output
+    assert '"task": "multiclass"' in (workdir / "wine.json").read_text()
+
+
+def test_promote_rollback_and_history(tracking_uri: str) -> None:
+    client = MlflowClient(tracking_uri)
+    for _ in range(2):
+        register_version(client, "neuroflow-wine", "file:///tmp/model", run_id=None)  # type: ignore[arg-type]
+    common = ["--dataset", "wine", "--tracking-uri", tracking_uri]
+    assert runner.invoke(app, ["promote", "1", *common]).exit_code == 0
+    assert "version 2" in runner.invoke(app, ["promote", "2", *common]).output
+    rolled = runner.invoke(app, ["rollback", *common])
+    assert rolled.exit_code == 0 and "version 1 (rolled back)" in rolled.output
+    assert client.get_model_version_by_alias("neuroflow-wine", "champion").version in (1, "1")
+    lines = runner.invoke(app, ["history", *common]).output.strip().splitlines()
+    assert [line.split()[3] for line in lines] == ["v1", "v2", "v1"]
+    failed = runner.invoke(app, ["promote", "7", *common])
+    assert failed.exit_code == 1 and "has no version 7" in failed.output
+    again = runner.invoke(app, ["rollback", *common])
+    assert again.exit_code == 1 and "no earlier champion" in again.output

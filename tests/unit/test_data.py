@@ -1,0 +1,110 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from neuroflow.errors import DataLoadError
+from neuroflow.settings import DataSettings
+from pipelines.data import Dataset, infer_task, load_bundled, load_dataset, read_table, split_data
+from tests.utils.factories import classification_frame, regression_frame
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "task"), [("breast_cancer", 569, "binary"), ("wine", 178, "multiclass"), ("diabetes", 442, "regression")]
+)
+def test_bundled_data_sets_load_with_their_task(name: str, rows: int, task: str) -> None:
+    dataset = load_dataset(DataSettings(dataset=name))
+    assert len(dataset.frame) == rows
+    assert dataset.task == task
+    assert dataset.target == "target"
+
+
+def test_unknown_bundled_name_is_a_data_error() -> None:
+    with pytest.raises(DataLoadError, match="unknown data set 'iris'"):
+        load_bundled("iris")
+
+
+def test_csv_and_parquet_load(tmp_path: Path) -> None:
+    frame = classification_frame(rows=40)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    frame.to_parquet(tmp_path / "d.parquet")
+    for name in ("d.csv", "d.parquet"):
+        dataset = load_dataset(DataSettings(path=tmp_path / name, target="target"))
+        assert dataset.frame.shape == frame.shape
+        assert dataset.name == "d"
+
+
+def test_missing_target_column_names_the_columns(tmp_path: Path) -> None:
+    classification_frame(rows=20).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(DataLoadError, match=r"target column 'label' is not in .*its columns are: f0, f1"):
+        load_dataset(DataSettings(path=tmp_path / "d.csv", target="label"))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("", "is empty"), ("a,b,target\n", "no data rows")],
+)
+def test_empty_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text(content)
+    with pytest.raises(DataLoadError, match=message):
+        read_table(path)
+
+
+def test_missing_folder_and_unsupported_files(tmp_path: Path) -> None:
+    with pytest.raises(DataLoadError, match="does not exist"):
+        read_table(tmp_path / "nope.csv")
+    with pytest.raises(DataLoadError, match="is a folder"):
+        read_table(tmp_path)
+    (tmp_path / "d.xlsx").write_text("x")
+    with pytest.raises(DataLoadError, match="unsupported file type"):
+        read_table(tmp_path / "d.xlsx")
+
+
+def test_task_inference() -> None:
+    assert infer_task(pd.Series([0, 1, 1, 0])) == "binary"
+    assert infer_task(pd.Series(["a", "b", "c", "a"])) == "multiclass"
+    assert infer_task(pd.Series([0, 1, 2, 3, 2])) == "multiclass"
+    assert infer_task(pd.Series([0.5, 1.25, 2.0, 3.75])) == "regression"
+    assert infer_task(pd.Series(range(100))) == "regression"
+    with pytest.raises(DataLoadError, match="at least 2"):
+        infer_task(pd.Series([1, 1, 1], name="y"))
+
+
+def test_rows_without_a_target_are_dropped(tmp_path: Path) -> None:
+    frame = classification_frame(rows=30)
+    frame["target"] = frame["target"].astype(float)
+    frame.loc[[0, 5], "target"] = None
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    dataset = load_dataset(DataSettings(path=tmp_path / "d.csv", target="target"))
+    assert len(dataset.frame) == 28
+
+
+def test_text_target_cannot_be_regression(tmp_path: Path) -> None:
+    pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]}).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(DataLoadError, match="cannot be a regression target"):
+        load_dataset(DataSettings(path=tmp_path / "d.csv", target="y", task="regression"))
+
+
+def _dataset(frame: pd.DataFrame, task: str) -> Dataset:
+    return Dataset("t", "test", frame, "target", task)  # type: ignore[arg-type]
+
+
+def test_split_sizes_are_seeded_and_stratified() -> None:
+    frame = classification_frame(rows=500, classes=2)
+    first = split_data(_dataset(frame, "binary"), 0.2, 0.2, seed=1)
+    again = split_data(_dataset(frame, "binary"), 0.2, 0.2, seed=1)
+    assert first.sizes() == {"train_rows": 320, "validation_rows": 80, "test_rows": 100}
+    assert first.test_features.index.equals(again.test_features.index)
+    overall = frame["target"].mean()
+    for part in (first.train_target, first.validation_target, first.test_target):
+        assert abs(part.mean() - overall) < 0.02
+    assert set(first.train_features.index).isdisjoint(first.test_features.index)
+
+
+def test_regression_split_and_too_small_data() -> None:
+    split = split_data(_dataset(regression_frame(rows=100), "regression"), 0.2, 0.25, seed=0)
+    assert split.sizes() == {"train_rows": 60, "validation_rows": 20, "test_rows": 20}
+    tiny = classification_frame(rows=6, classes=2)
+    with pytest.raises(DataLoadError, match="cannot split"):
+        split_data(_dataset(tiny, "binary"), 0.2, 0.2, seed=0)

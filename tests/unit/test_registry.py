@@ -1,0 +1,102 @@
+import pytest
+from mlflow.tracking import MlflowClient
+
+from neuroflow.errors import ModelNotFoundError, PromotionError
+from pipelines.evaluation import primary_metric
+from pipelines.registry import (
+    alias_history,
+    apply_decision,
+    current_champion,
+    decide_promotion,
+    promote_version,
+    register_version,
+    rollback,
+    rollback_target,
+)
+
+AUC = primary_metric("binary")
+RMSE = primary_metric("regression")
+
+
+def test_first_version_becomes_champion() -> None:
+    decision = decide_promotion(AUC, "1", 0.9, None, None, 0.0)
+    assert decision.promoted and "first version" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("metric", "candidate", "champion", "min_improvement", "promoted"),
+    [
+        (AUC, 0.95, 0.90, 0.0, True),
+        (AUC, 0.90, 0.95, 0.0, False),
+        (AUC, 0.90, 0.90, 0.0, False),
+        (AUC, 0.91, 0.90, 0.05, False),
+        (AUC, 0.96, 0.90, 0.05, True),
+        (RMSE, 4.0, 5.0, 0.0, True),
+        (RMSE, 6.0, 5.0, 0.0, False),
+    ],
+)
+def test_the_gate_compares_on_the_primary_metric(metric, candidate, champion, min_improvement, promoted) -> None:
+    decision = decide_promotion(metric, "2", candidate, "1", champion, min_improvement)
+    assert decision.promoted is promoted
+    assert decision.champion_score == champion and decision.candidate_score == candidate
+    assert metric.name in decision.reason
+
+
+def test_an_unscorable_champion_is_kept_and_the_user_is_told_how_to_override() -> None:
+    decision = decide_promotion(AUC, "3", 0.99, "1", None, 0.0)
+    assert not decision.promoted
+    assert "neuroflow promote 3" in decision.reason
+
+
+@pytest.fixture
+def client(tracking_uri: str) -> MlflowClient:
+    client = MlflowClient(tracking_uri)
+    for _ in range(3):
+        register_version(client, "m", "file:///tmp/model", run_id=None)  # type: ignore[arg-type]
+    return client
+
+
+def test_decisions_are_recorded_and_move_the_alias(client: MlflowClient) -> None:
+    apply_decision(client, "m", "champion", decide_promotion(AUC, "1", 0.90, None, None, 0.0))
+    apply_decision(client, "m", "champion", decide_promotion(AUC, "2", 0.85, "1", 0.90, 0.0))
+    assert str(current_champion(client, "m", "champion").version) == "1"
+    tags = client.get_model_version("m", "2").tags
+    assert tags["neuroflow.promotion"] == "not promoted"
+    assert tags["neuroflow.roc_auc"] == "0.850000" and tags["neuroflow.champion_roc_auc"] == "0.900000"
+    apply_decision(client, "m", "champion", decide_promotion(AUC, "3", 0.95, "1", 0.90, 0.0))
+    assert str(current_champion(client, "m", "champion").version) == "3"
+    assert [(e["version"], e["action"], e["previous"]) for e in alias_history(client, "m")] == [
+        ("1", "auto", None),
+        ("3", "auto", "1"),
+    ]
+
+
+def test_promote_and_rollback_by_hand(client: MlflowClient) -> None:
+    promote_version(client, "m", "champion", "1")
+    promote_version(client, "m", "champion", "2")
+    promote_version(client, "m", "champion", "3")
+    assert rollback(client, "m", "champion") == "2"
+    assert rollback(client, "m", "champion") == "1"
+    assert str(current_champion(client, "m", "champion").version) == "1"
+    with pytest.raises(PromotionError, match="no earlier champion"):
+        rollback(client, "m", "champion")
+    actions = [entry["action"] for entry in alias_history(client, "m")]
+    assert actions == ["promote", "promote", "promote", "rollback", "rollback"]
+
+
+def test_unknown_models_and_versions(client: MlflowClient) -> None:
+    with pytest.raises(ModelNotFoundError, match="no version 9"):
+        promote_version(client, "m", "champion", "9")
+    with pytest.raises(ModelNotFoundError, match="neuroflow train"):
+        alias_history(client, "nothing-here")
+    assert current_champion(client, "nothing-here", "champion") is None
+
+
+def test_rollback_replays_moves_as_a_stack() -> None:
+    def entry(version: str, action: str) -> dict[str, str]:
+        return {"alias": "champion", "version": version, "action": action}
+
+    assert rollback_target([entry("1", "auto")], "champion") is None
+    assert rollback_target([entry("1", "auto"), entry("2", "auto")], "champion") == "1"
+    moves = [entry("1", "auto"), entry("2", "auto"), entry("1", "rollback"), entry("3", "promote")]
+    assert rollback_target(moves, "champion") == "1"

@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+
+from neuroflow.errors import ConfigError
+from neuroflow.settings import Settings, load_settings
+
+
+def test_defaults_are_the_classic_recipe() -> None:
+    settings = load_settings()
+    assert settings.data.dataset == "breast_cancer"
+    assert settings.network.hidden_units == (64, 32)
+    assert settings.network.batch_size == 32
+    assert settings.network.epochs == 50
+    assert (settings.data.test_size, settings.data.validation_size) == (0.2, 0.2)
+    assert settings.tracking.tracking_uri == "sqlite:///mlflow.db"
+    assert settings.model_name == "neuroflow-breast_cancer"
+
+
+def test_environment_variables_use_the_prefix_and_nest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROFLOW_NETWORK__EPOCHS", "7")
+    monkeypatch.setenv("NEUROFLOW_TRACKING__MODEL_NAME", "from-env")
+    settings = load_settings()
+    assert settings.network.epochs == 7
+    assert settings.model_name == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("config.yaml", "network:\n  epochs: 3\n  hidden_units: [16, 8]\ndata:\n  dataset: wine\n"),
+        ("config.toml", "[network]\nepochs = 3\nhidden_units = [16, 8]\n[data]\ndataset = \"wine\"\n"),
+    ],
+)
+def test_config_files_in_yaml_and_toml(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    settings = load_settings(path)
+    assert settings.network.epochs == 3
+    assert settings.network.hidden_units == (16, 8)
+    assert settings.model_name == "neuroflow-wine"
+
+
+def test_precedence_is_options_then_environment_then_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("network:\n  epochs: 3\n  batch_size: 8\n  patience: 4\n")
+    monkeypatch.setenv("NEUROFLOW_NETWORK__BATCH_SIZE", "16")
+    monkeypatch.setenv("NEUROFLOW_NETWORK__EPOCHS", "5")
+    settings = load_settings(path, {"network": {"epochs": 9}})
+    assert (settings.network.epochs, settings.network.batch_size, settings.network.patience) == (9, 16, 4)
+
+
+def test_bad_values_name_every_field() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(overrides={"network": {"epochs": 0, "activation": "swish", "dropout": 1.5}})
+    message = str(caught.value)
+    for field in ("network.epochs", "network.activation", "network.dropout"):
+        assert field in message
+
+
+def test_unknown_data_set_and_file_without_target_are_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown data set 'mnist'"):
+        load_settings(overrides={"data": {"dataset": "mnist"}})
+    with pytest.raises(ConfigError, match="--target"):
+        load_settings(overrides={"data": {"path": "x.csv"}})
+
+
+def test_hidden_units_from_text() -> None:
+    assert load_settings(overrides={"network": {"hidden_units": "32, 16,8"}}).network.hidden_units == (32, 16, 8)
+    with pytest.raises(ConfigError, match="comma-separated"):
+        load_settings(overrides={"network": {"hidden_units": "a,b"}})
+    with pytest.raises(ConfigError, match="at least one unit"):
+        load_settings(overrides={"network": {"hidden_units": [4, 0]}})
+
+
+def test_config_file_problems_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.yaml")
+    wrong = tmp_path / "settings.ini"
+    wrong.write_text("x")
+    with pytest.raises(ConfigError, match=r"\.yaml"):
+        load_settings(wrong)
+    unknown = tmp_path / "typo.yaml"
+    unknown.write_text("netwrok:\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match="netwrok"):
+        load_settings(unknown)
+
+
+def test_model_name_follows_the_data_file() -> None:
+    settings = Settings(data={"path": Path("/data/churn.csv"), "target": "churned"})
+    assert settings.model_name == "neuroflow-churn"

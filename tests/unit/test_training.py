@@ -1,0 +1,51 @@
+import numpy as np
+
+from models.schema import infer_schema
+from neuroflow.settings import NetworkSettings
+from pipelines.data import Dataset, split_data
+from pipelines.training import train_model
+from tests.utils.factories import TINY_NETWORK, classification_frame
+
+
+def _split(classes: int = 2):
+    frame = classification_frame(rows=200, classes=classes)
+    task = "binary" if classes == 2 else "multiclass"
+    dataset = Dataset("t", "test", frame, "target", task)  # type: ignore[arg-type]
+    return infer_schema(frame, "target", task), split_data(dataset, 0.2, 0.2, seed=0)  # type: ignore[arg-type]
+
+
+def test_training_reports_history_and_calls_epoch_hooks() -> None:
+    schema, split = _split()
+    seen: list[int] = []
+    result = train_model(schema, split, TINY_NETWORK, seed=1, epoch_hooks=[lambda epoch, metrics: seen.append(epoch)])
+    assert result.epochs_run == 2 == len(result.history["loss"])
+    assert seen == [0, 1]
+    assert {"loss", "val_loss", "accuracy", "val_accuracy", "auc", "val_auc"} <= set(result.history)
+    prediction = result.predictor.predict(split.test_features)
+    assert prediction.probabilities is not None
+    assert np.allclose(prediction.probabilities.sum(axis=1), 1.0)
+
+
+def test_same_seed_gives_the_same_model() -> None:
+    schema, split = _split(classes=3)
+    first = train_model(schema, split, TINY_NETWORK, seed=3)
+    second = train_model(schema, split, TINY_NETWORK, seed=3)
+    assert first.history == second.history
+    assert np.array_equal(
+        first.predictor.predict(split.test_features).probabilities, second.predictor.predict(split.test_features).probabilities
+    )
+
+
+def test_early_stopping_restores_the_best_epoch() -> None:
+    schema, split = _split()
+    spec = NetworkSettings(hidden_units=(16,), epochs=300, patience=2, learning_rate=0.05)
+    result = train_model(schema, split, spec, seed=0)
+    assert result.stopped_early
+    assert result.epochs_run == result.best_epoch + spec.patience
+    restored = result.predictor.network.evaluate(
+        result.predictor.preprocessing.transform(split.validation_features),
+        result.predictor.preprocessing.encode_target(split.validation_target).reshape(-1, 1).astype("float32"),
+        verbose=0,
+        return_dict=True,
+    )["loss"]
+    assert restored == min(result.history["val_loss"]) or abs(restored - min(result.history["val_loss"])) < 1e-5

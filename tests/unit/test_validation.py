@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from models.schema import infer_schema
+from neuroflow.settings import ValidationSettings
+from pipelines.validation import build_expectations, category_values, validate_frame
+from tests.utils.factories import mixed_frame
+
+SETTINGS = ValidationSettings()
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return mixed_frame(rows=200)
+
+
+def test_the_data_the_schema_was_learned_from_passes(frame: pd.DataFrame, tmp_path: Path) -> None:
+    schema = infer_schema(frame, "label", "binary")
+    report = validate_frame(frame, schema, SETTINGS, tmp_path / "report")
+    assert report.success and not report.failures
+    assert report.evaluated == len(build_expectations(schema, SETTINGS))
+    assert report.html_path.suffix == ".html" and report.html_path.is_file()
+    assert (tmp_path / "report" / "index.html").is_file()
+
+
+def test_each_kind_of_break_is_named(frame: pd.DataFrame, tmp_path: Path) -> None:
+    schema = infer_schema(frame.dropna(subset=["income"]), "label", "binary")
+    bad = frame.drop(columns=["member"]).astype({"age": object})
+    bad.loc[bad.index[:5], "age"] = "old"
+    bad.loc[bad.index[:40], "city"] = "tokyo"
+    bad.loc[bad.index[0], "income"] = None
+    bad.loc[bad.index[:30], "income"] = 1e9
+    report = validate_frame(bad, schema, SETTINGS, tmp_path / "report")
+    assert not report.success
+    text = "\n".join(report.failures)
+    assert "column 'member': missing" in text
+    assert "column 'age': expected numbers" in text
+    assert "column 'city': must be one of the categories seen in training" in text and "'tokyo'" in text
+    assert "column 'income': must not be missing" in text
+    assert "column 'income': must lie in" in text
+    assert len(report.failures) == 5
+    assert report.html_path.is_file()
+    assert "age" in report.html_path.read_text()
+
+
+def test_too_few_rows_fails(frame: pd.DataFrame, tmp_path: Path) -> None:
+    schema = infer_schema(frame, "label", "binary")
+    report = validate_frame(frame.head(3), schema, ValidationSettings(min_rows=10), tmp_path)
+    assert any("3 rows, at least 10 needed" in line for line in report.failures)
+
+
+def test_integer_coded_labels_match_their_categories() -> None:
+    assert {"1", 1.0, 1, "True", True} <= set(category_values(("1", "True")))
+    assert category_values(("a",)) == ["a"]

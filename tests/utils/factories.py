@@ -1,0 +1,44 @@
+"""Small generated data sets for tests: a few hundred rows, known structure."""
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import make_classification, make_regression
+
+from neuroflow.settings import NetworkSettings
+
+TINY_NETWORK = NetworkSettings(hidden_units=(8,), epochs=2, batch_size=32, patience=2)
+
+
+def classification_frame(rows: int = 200, features: int = 5, classes: int = 2, seed: int = 0) -> pd.DataFrame:
+    """Numeric features `f0..fN` and an integer `target` with `classes` classes."""
+    x, y = make_classification(
+        n_samples=rows, n_features=features, n_informative=min(features, 3), n_redundant=0,
+        n_classes=classes, n_clusters_per_class=1, random_state=seed,
+    )
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(features)])
+    frame["target"] = y
+    return frame
+
+
+def regression_frame(rows: int = 200, features: int = 4, seed: int = 0) -> pd.DataFrame:
+    x, y = make_regression(n_samples=rows, n_features=features, noise=5.0, random_state=seed)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(features)])
+    frame["target"] = y * 3 + 100
+    return frame
+
+
+def mixed_frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Numbers, text categories, booleans, missing values everywhere but the target, and a learnable label."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, rows).astype(float)
+    income = rng.normal(50_000, 15_000, rows)
+    city = rng.choice(["paris", "lyon", "nice"], rows)
+    member = rng.choice([True, False], rows)
+    score = (age - 50) / 20 + (income - 50_000) / 15_000 + (city == "paris") * 1.5 + member * 0.5
+    label = np.where(score + rng.normal(0, 0.5, rows) > 0.5, "yes", "no")
+    frame = pd.DataFrame({"age": age, "income": income, "city": city, "member": member, "label": label})
+    frame["city"] = frame["city"].astype(object)
+    frame["member"] = frame["member"].astype(object)
+    for column in ("age", "income", "city", "member"):
+        frame.loc[rng.choice(rows, rows // 20, replace=False), column] = None
+    return frame
