@@ -1,0 +1,55 @@
+"""Integration fixtures: one real (temporary) Prefect server for the session, and helpers to run flows and the CLI."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neuroflow.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url() -> Iterator[str]:
+    """A real Prefect API server on a free port with a throwaway database; flows in this session report to it."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Nested dict merge: sections in `extra` update those in `base`."""
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+class Store:
+    """A private MLflow store and reports folder that several flow runs share."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.reports = root / "reports"
+
+    def settings(self, **overrides: Any) -> Settings:
+        base = {"tracking": {"tracking_uri": self.tracking_uri}, "reports_dir": self.reports}
+        return load_settings(overrides=merge(base, overrides))
+
+    def client(self) -> Any:
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(self.tracking_uri)
+
+
+def run_cli(args: list[str], cwd: Path, api_url: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed `neuroflow` command as a user would, against the session's Prefect server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEUROFLOW_")} | {"PREFECT_API_URL": api_url}
+    command = [str(Path(sys.executable).with_name("neuroflow")), *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)

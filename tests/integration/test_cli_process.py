@@ -1,0 +1,69 @@
+"""The `neuroflow` command as a user runs it: a real process, its output and its exit code."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.integration.conftest import run_cli
+from tests.utils.factories import classification_frame, mixed_frame
+
+pytestmark = pytest.mark.integration
+
+
+def test_help_does_not_load_the_heavy_libraries(tmp_path: Path) -> None:
+    result = run_cli(["--help"], tmp_path, api_url="http://127.0.0.1:9/api")
+    assert result.returncode == 0 and "train" in result.stdout
+    import subprocess
+    import sys
+
+    probe = "import sys, pipelines.cli; print(sorted(m for m in ('tensorflow', 'mlflow', 'prefect', 'great_expectations') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_mixed_csv_with_missing_values_trains_without_preparation(tmp_path: Path, prefect_api_url: str) -> None:
+    mixed_frame(rows=300).to_csv(tmp_path / "customers.csv", index=False)
+    result = run_cli(["train", "--data", "customers.csv", "--target", "label", "--epochs", "20"], tmp_path, prefect_api_url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "neuroflow-customers version 1 is now champion" in result.stdout
+    assert "neuroflow ui" in result.stdout
+    assert "epoch 1/20" in result.stderr  # progress while it trains
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("neuroflow-customers", "champion")
+    accuracy = client.get_run(champion.run_id).data.metrics["test_accuracy"]
+    assert accuracy > 0.7  # the label is learnable; a model that ignored the categories would sit near 0.5
+    assert (tmp_path / "reports").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "expected"),
+    [
+        ("empty", ["--data", "data.csv", "--target", "y"], "data file data.csv is empty"),
+        ("no_target", ["--data", "data.csv", "--target", "y"], "target column 'y' is not in data.csv"),
+        ("text", ["--data", "data.csv", "--target", "target"], "column 'f1': expected numbers"),
+    ],
+)
+def test_bad_data_ends_in_one_paragraph_and_no_traceback(
+    tmp_path: Path, prefect_api_url: str, setup: str, args: list[str], expected: str
+) -> None:
+    path = tmp_path / "data.csv"
+    if setup == "empty":
+        path.write_text("")
+    elif setup == "no_target":
+        classification_frame(rows=50).to_csv(path, index=False)
+    else:
+        frame = classification_frame(rows=200).astype({"f1": object})
+        frame.loc[np.arange(0, 200, 25), "f1"] = "lots"
+        frame.to_csv(path, index=False)
+    result = run_cli(["train", *args, "--epochs", "2"], tmp_path, prefect_api_url)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    if setup == "text":
+        assert "Report: " in result.stderr and "nothing was trained or registered" in result.stderr
+        report = Path(result.stderr.split("Report: ")[-1].split()[0])
+        assert report.is_file() and report.suffix == ".html"
+        client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        assert client.search_registered_models() == []
