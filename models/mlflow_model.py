@@ -13,7 +13,9 @@ class NeuroflowModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         self.predictor = Predictor.load(context.artifacts["network"], context.artifacts["preprocessing"])
 
-    def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         prediction = self.predictor.predict(model_input)
         return prediction.to_frame(self.predictor.schema.classes)
 

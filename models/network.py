@@ -39,7 +39,11 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "rmsprop": keras.optimizers.RMSprop,
+        "sgd": keras.optimizers.SGD,
+    }
     return optimizers[name](learning_rate=learning_rate)
 
 
@@ -58,6 +62,8 @@ def build_network(n_inputs: int, task: Task, spec: NetworkSettings, n_classes: i
     outputs = keras.layers.Dense(head.units, activation=head.activation, name="output")(layer)
     network = keras.Model(inputs, outputs, name="neuroflow")
     network.compile(
-        optimizer=make_optimizer(spec.optimizer, spec.learning_rate), loss=head.loss, metrics=list(head.metrics)
+        optimizer=make_optimizer(spec.optimizer, spec.learning_rate),
+        loss=head.loss,
+        metrics=list(head.metrics),
     )
     return network

@@ -55,7 +55,11 @@ def build_feature_transform(schema: DataSchema) -> ColumnTransformer:
     transformers = []
     if numeric:
         transformers.append(
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
+            (
+                "numeric",
+                Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
+                numeric,
+            )
         )
     if categorical:
         encode = Pipeline(

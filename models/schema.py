@@ -147,7 +147,10 @@ def infer_schema(frame: pd.DataFrame, target: str, task: Task) -> DataSchema:
     if task == "regression":
         return DataSchema(features, target_column, task)
     target_column = ColumnSchema(
-        target, "categorical", False, categories=tuple(sorted({category_label(v) for v in frame[target].dropna()}))
+        target,
+        "categorical",
+        False,
+        categories=tuple(sorted({category_label(v) for v in frame[target].dropna()})),
     )
     return DataSchema(features, target_column, task, classes=target_column.categories)
 

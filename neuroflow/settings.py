@@ -45,7 +45,9 @@ class DataSettings(_Section):
     @classmethod
     def _known_dataset(cls, value: str) -> str:
         if value not in BUNDLED_DATASETS:
-            raise ValueError(f"unknown data set {value!r}; choose one of {', '.join(BUNDLED_DATASETS)} or pass --data PATH")
+            raise ValueError(
+                f"unknown data set {value!r}; choose one of {', '.join(BUNDLED_DATASETS)} or pass --data PATH"
+            )
         return value
 
     @model_validator(mode="after")

@@ -1,5 +1,6 @@
 """`neuroflow`: train, promote, roll back and browse models. Heavy libraries load only when a command needs them."""
 
+import contextlib
 import functools
 import os
 import subprocess
@@ -30,15 +31,9 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML or TOML file with settings (see README).")
 ]
-DatasetOption = Annotated[
-    str | None, typer.Option(help="Bundled data set: breast_cancer (default), wine or diabetes.")
-]
-ModelNameOption = Annotated[
-    str | None, typer.Option(help="Registered model name [default: neuroflow-<data set>].")
-]
-TrackingOption = Annotated[
-    str | None, typer.Option(help="MLflow tracking URI [default: sqlite:///mlflow.db].")
-]
+DatasetOption = Annotated[str | None, typer.Option(help="Bundled data set: breast_cancer (default), wine or diabetes.")]
+ModelNameOption = Annotated[str | None, typer.Option(help="Registered model name [default: neuroflow-<data set>].")]
+TrackingOption = Annotated[str | None, typer.Option(help="MLflow tracking URI [default: sqlite:///mlflow.db].")]
 
 
 def friendly_errors(command: Command) -> Command:
@@ -58,18 +53,21 @@ def friendly_errors(command: Command) -> Command:
 def build_overrides(**sections: dict[str, Any]) -> dict[str, Any]:
     """Nested overrides from options that were given; options left out leave env and config file in charge."""
     return {
-        name: given for name, values in sections.items() if (given := {k: v for k, v in values.items() if v is not None})
+        name: given
+        for name, values in sections.items()
+        if (given := {k: v for k, v in values.items() if v is not None})
     }
 
 
 def settings_for(
-    config: Path | None, dataset: str | None = None, model_name: str | None = None, tracking_uri: str | None = None
+    config: Path | None,
+    dataset: str | None = None,
+    model_name: str | None = None,
+    tracking_uri: str | None = None,
 ) -> Settings:
     return load_settings(
         config,
-        build_overrides(
-            data={"dataset": dataset}, tracking={"model_name": model_name, "tracking_uri": tracking_uri}
-        ),
+        build_overrides(data={"dataset": dataset}, tracking={"model_name": model_name, "tracking_uri": tracking_uri}),
     )
 
 
@@ -82,7 +80,8 @@ def train(
     target: Annotated[str | None, typer.Option(help="Target column of --data.")] = None,
     task: Annotated[str | None, typer.Option(help="auto, binary, multiclass or regression [default: auto].")] = None,
     reference_schema: Annotated[
-        Path | None, typer.Option(help="Validate against this schema (from `neuroflow schema`) instead of learning one.")
+        Path | None,
+        typer.Option(help="Validate against this schema (from `neuroflow schema`) instead of learning one."),
     ] = None,
     hidden_units: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 64,32 [default: 64,32].")] = None,
     activation: Annotated[str | None, typer.Option(help="relu, tanh or sigmoid [default: relu].")] = None,
@@ -95,9 +94,12 @@ def train(
     patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs [default: 10].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the split and the network [default: 42].")] = None,
     test_size: Annotated[float | None, typer.Option(help="Share of rows held out for testing [default: 0.2].")] = None,
-    validation_size: Annotated[float | None, typer.Option(help="Share of the rest for validation [default: 0.2].")] = None,
+    validation_size: Annotated[
+        float | None, typer.Option(help="Share of the rest for validation [default: 0.2].")
+    ] = None,
     min_improvement: Annotated[
-        float | None, typer.Option(help="How much the primary metric must improve to take the alias [default: 0].")
+        float | None,
+        typer.Option(help="How much the primary metric must improve to take the alias [default: 0]."),
     ] = None,
     model_name: ModelNameOption = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment [default: neuroflow].")] = None,
@@ -108,13 +110,25 @@ def train(
         config,
         build_overrides(
             data={
-                "dataset": dataset, "path": data, "target": target, "task": task, "seed": seed,
-                "test_size": test_size, "validation_size": validation_size, "reference_schema": reference_schema,
+                "dataset": dataset,
+                "path": data,
+                "target": target,
+                "task": task,
+                "seed": seed,
+                "test_size": test_size,
+                "validation_size": validation_size,
+                "reference_schema": reference_schema,
             },
             network={
-                "hidden_units": hidden_units, "activation": activation, "dropout": dropout, "l2": l2,
-                "optimizer": optimizer, "learning_rate": learning_rate, "batch_size": batch_size,
-                "epochs": epochs, "patience": patience,
+                "hidden_units": hidden_units,
+                "activation": activation,
+                "dropout": dropout,
+                "l2": l2,
+                "optimizer": optimizer,
+                "learning_rate": learning_rate,
+                "batch_size": batch_size,
+                "epochs": epochs,
+                "patience": patience,
             },
             tracking={"model_name": model_name, "experiment": experiment, "tracking_uri": tracking_uri},
             promotion={"min_improvement": min_improvement},
@@ -130,7 +144,10 @@ def train(
 
 def preflight(settings: Settings) -> None:
     """Fail in a blink, before libraries and the Prefect server start, when a file named in the settings is absent."""
-    for label, path in (("data file", settings.data.path), ("reference schema", settings.data.reference_schema)):
+    for label, path in (
+        ("data file", settings.data.path),
+        ("reference schema", settings.data.reference_schema),
+    ):
         if path is not None and not path.expanduser().is_file():
             raise ConfigError(f"{label} {path} does not exist; check the path")
 
@@ -138,16 +155,23 @@ def preflight(settings: Settings) -> None:
 def print_outcome(outcome: dict[str, Any]) -> None:
     """The result of a training run, and where to look at it."""
     metrics = "  ".join(f"{name} {value:.4f}" for name, value in outcome["test_metrics"].items())
-    verdict = "is now champion" if outcome["promoted"] else f"did not take the alias (champion stays v{outcome['champion_version']})"
+    verdict = (
+        "is now champion"
+        if outcome["promoted"]
+        else f"did not take the alias (champion stays v{outcome['champion_version']})"
+    )
     typer.echo("")
     typer.secho(f"{outcome['model_name']} version {outcome['version']} {verdict}.", bold=True)
     typer.echo(f"  test metrics: {metrics}")
     typer.echo(f"  decision:     {outcome['decision']}")
     typer.echo(f"  MLflow run:   {outcome['run_id']} (experiment {outcome['experiment_id']})")
+    run_path = f"#/experiments/{outcome['experiment_id']}/runs/{outcome['run_id']}"
     if outcome["tracking_uri"].startswith("http"):
-        typer.echo(f"  see it at     {outcome['tracking_uri']}/#/experiments/{outcome['experiment_id']}/runs/{outcome['run_id']}")
+        typer.echo(f"  see it at     {outcome['tracking_uri']}/{run_path}")
     else:
-        typer.echo(f"  see it with   neuroflow ui   → http://127.0.0.1:5000/#/experiments/{outcome['experiment_id']}/runs/{outcome['run_id']}")
+        typer.echo(
+            f"  see it with   neuroflow ui   → http://127.0.0.1:5000/#/experiments/{outcome['experiment_id']}/runs/{outcome['run_id']}"
+        )
 
 
 @app.command()
@@ -203,15 +227,16 @@ def history(
         typer.echo(f"{settings.model_name} has no alias moves yet.")
     for entry in entries:
         previous = f"(was v{entry['previous']})" if entry.get("previous") else "(first)"
-        typer.echo(
-            f"{entry['at']}  {entry['alias']} → v{entry['version']:<4} {previous:<10} {entry['action']:<8} {entry['reason']}"
-        )
+        moved = f"{entry['alias']} → v{entry['version']:<4} {previous:<10}"
+        typer.echo(f"{entry['at']}  {moved} {entry['action']:<8} {entry['reason']}")
 
 
 @app.command()
 @friendly_errors
 def schema(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the schema JSON.")] = Path("schema.json"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the schema JSON.")] = Path(
+        "schema.json"
+    ),
     config: ConfigOption = None,
     dataset: DatasetOption = None,
     data: Annotated[Path | None, typer.Option(help="CSV or Parquet file.")] = None,
@@ -252,11 +277,20 @@ def ui(
         typer.echo(f"Runs are on the tracking server: open {uri} in a browser.")
         return
     typer.echo(f"MLflow UI on {uri}: http://{host}:{port}  (Ctrl+C to stop)")
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    try:
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    with contextlib.suppress(KeyboardInterrupt):
         subprocess.run(command, check=False, env=os.environ.copy())
-    except KeyboardInterrupt:
-        pass
 
 
 def main() -> None:

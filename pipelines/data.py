@@ -114,7 +114,9 @@ def load_dataset(settings: DataSettings) -> Dataset:
     else:
         frame, target = load_bundled(settings.dataset)
         if settings.target and settings.target != target:
-            raise DataLoadError(f"bundled data set {settings.dataset!r} has target column 'target', not {settings.target!r}")
+            raise DataLoadError(
+                f"bundled data set {settings.dataset!r} has target column 'target', not {settings.target!r}"
+            )
         source = f"sklearn.datasets.load_{settings.dataset}"
     frame.columns = [str(column) for column in frame.columns]
     unlabeled = int(frame[target].isna().sum())
@@ -139,7 +141,10 @@ def split_data(dataset: Dataset, test_size: float, validation_size: float, seed:
             features, target, test_size=test_size, random_state=seed, stratify=stratify
         )
         train_x, val_x, train_y, val_y = train_test_split(
-            rest_x, rest_y, test_size=validation_size, random_state=seed,
+            rest_x,
+            rest_y,
+            test_size=validation_size,
+            random_state=seed,
             stratify=rest_y if stratify is not None else None,
         )
     except ValueError as error:

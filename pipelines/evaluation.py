@@ -6,14 +6,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn import metrics  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn import metrics
 
-from models.inference import Prediction  # noqa: E402
-from models.schema import category_label  # noqa: E402
-from neuroflow.settings import Task  # noqa: E402
+from models.inference import Prediction
+from models.schema import category_label
+from neuroflow.settings import Task
 
 
 @dataclass(frozen=True)

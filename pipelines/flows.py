@@ -96,7 +96,12 @@ def score_champion(model_uri: str, schema: DataSchema, split: data.Split) -> flo
 
 @step
 def promote_if_better(
-    client: Any, settings: Settings, version: str, candidate_score: float, split: data.Split, schema: DataSchema
+    client: Any,
+    settings: Settings,
+    version: str,
+    candidate_score: float,
+    split: data.Split,
+    schema: DataSchema,
 ) -> registry.PromotionDecision:
     """Score the champion on the same test rows and move the alias only if the candidate beats it."""
     name, alias = settings.model_name, settings.promotion.alias
@@ -146,8 +151,15 @@ def training_flow(settings: Settings | None = None) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="neuroflow-") as workdir:
             scores, plots = evaluate(result, split, Path(workdir) / "plots")
             tracking.log_evaluation(
-                client, run_id, scores, plots,
-                {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds},
+                client,
+                run_id,
+                scores,
+                plots,
+                {
+                    "epochs_run": result.epochs_run,
+                    "best_epoch": result.best_epoch,
+                    "train_seconds": result.seconds,
+                },
             )
             model_uri = log_model(run_id, result.predictor, split.test_features.head(5), Path(workdir))
         version = registry.register_version(client, settings.model_name, model_uri, run_id)

@@ -62,11 +62,22 @@ def decide_promotion(
     """The gate: the first version wins; later ones must beat the champion by more than `min_improvement`."""
     if champion_version is None:
         return PromotionDecision(
-            True, metric.name, candidate_version, candidate_score, None, None, "first version: no champion yet"
+            True,
+            metric.name,
+            candidate_version,
+            candidate_score,
+            None,
+            None,
+            "first version: no champion yet",
         )
     if champion_score is None:
         return PromotionDecision(
-            False, metric.name, candidate_version, candidate_score, champion_version, None,
+            False,
+            metric.name,
+            candidate_version,
+            candidate_score,
+            champion_version,
+            None,
             f"champion v{champion_version} could not be scored on this data; "
             f"promote by hand with `neuroflow promote {candidate_version}` if that is intended",
         )
@@ -77,7 +88,12 @@ def decide_promotion(
         f"(improvement {gain:+.4f}, required > {min_improvement:g})"
     )
     return PromotionDecision(
-        promoted, metric.name, candidate_version, candidate_score, champion_version, champion_score,
+        promoted,
+        metric.name,
+        candidate_version,
+        candidate_score,
+        champion_version,
+        champion_score,
         ("beats the champion: " if promoted else "does not beat the champion: ") + comparison,
     )
 
@@ -113,7 +129,7 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str, action:
         "reason": reason,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    history = (alias_history(client, name) + [entry])[-HISTORY_LIMIT:]
+    history = [*alias_history(client, name), entry][-HISTORY_LIMIT:]
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
 
 
@@ -132,7 +148,9 @@ def promote_version(client: MlflowClient, name: str, alias: str, version: str) -
     try:
         client.get_model_version(name, version)
     except MlflowException:
-        raise ModelNotFoundError(f"{name} has no version {version}; list them in the MLflow UI (`neuroflow ui`)") from None
+        raise ModelNotFoundError(
+            f"{name} has no version {version}; list them in the MLflow UI (`neuroflow ui`)"
+        ) from None
     set_alias(client, name, alias, version, action="promote", reason="promoted by hand")
 
 

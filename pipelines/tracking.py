@@ -12,9 +12,10 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, Schema
+from mlflow.types import ColSpec, Schema, TensorSpec
 
 import models
 from models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
@@ -29,7 +30,16 @@ log = logging.getLogger(__name__)
 MODEL_CODE = Path(models.__file__).parent / "mlflow_model.py"
 SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean"}
 # What the logged model needs at load time; pinned to what trained it, so MLflow need not infer it.
-RUNTIME_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas", "numpy", "joblib", "pydantic-settings")
+RUNTIME_PACKAGES = (
+    "mlflow",
+    "tensorflow-cpu",
+    "keras",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "joblib",
+    "pydantic-settings",
+)
 
 
 @contextmanager
@@ -60,7 +70,9 @@ def start_run(client: MlflowClient, settings: Settings, run_name: str) -> str:
         run_name=run_name,
         tags={"neuroflow.dataset": settings.data.name, "neuroflow.model_name": settings.model_name},
     )
-    client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, v) for k, v in flatten_settings(settings).items()])
+    client.log_batch(
+        run.info.run_id, params=[mlflow.entities.Param(k, v) for k, v in flatten_settings(settings).items()]
+    )
     return run.info.run_id
 
 
@@ -82,24 +94,32 @@ def epoch_logger(client: MlflowClient, run_id: str) -> EpochHook:
     def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
         timestamp = int(pd.Timestamp.now().timestamp() * 1000)
         client.log_batch(
-            run_id, metrics=[mlflow.entities.Metric(name, value, timestamp, epoch) for name, value in metrics.items()]
+            run_id,
+            metrics=[mlflow.entities.Metric(name, value, timestamp, epoch) for name, value in metrics.items()],
         )
 
     return log_epoch
 
 
-def log_data(client: MlflowClient, run_id: str, dataset: Dataset, schema: DataSchema, split_sizes: dict[str, int]) -> str:
+def log_data(
+    client: MlflowClient, run_id: str, dataset: Dataset, schema: DataSchema, split_sizes: dict[str, int]
+) -> str:
     """The data set as a run input (with its digest), its schema, and the split sizes; returns the digest."""
     # MLflow warns that it guesses the source type of a plain string, and hints about integer columns.
     with resumed(run_id), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        source = mlflow.data.from_pandas(dataset.frame, source=dataset.source, name=dataset.name, targets=dataset.target)
+        source = from_pandas(
+            dataset.frame, source=dataset.source, name=dataset.name, targets=dataset.target
+        )
         mlflow.log_input(source, context="training")
     client.log_dict(run_id, schema.to_dict(), "schema/schema.json")
     client.log_batch(
         run_id,
         metrics=[mlflow.entities.Metric(name, float(size), 0, 0) for name, size in split_sizes.items()],
-        tags=[mlflow.entities.RunTag("neuroflow.data_digest", source.digest), mlflow.entities.RunTag("neuroflow.task", schema.task)],
+        tags=[
+            mlflow.entities.RunTag("neuroflow.data_digest", source.digest),
+            mlflow.entities.RunTag("neuroflow.task", schema.task),
+        ],
     )
     return source.digest
 
@@ -129,13 +149,13 @@ def log_evaluation(
 
 def model_signature(schema: DataSchema) -> ModelSignature:
     """The MLflow signature, generated from the same schema as the data validation."""
-    inputs = Schema(
-        [ColSpec(SIGNATURE_TYPES[column.kind], column.name, required=not column.nullable) for column in schema.features]
-    )
+    inputs: list[ColSpec | TensorSpec] = [
+        ColSpec(SIGNATURE_TYPES[column.kind], column.name, required=not column.nullable) for column in schema.features
+    ]
     prediction_type = "double" if schema.task == "regression" else "string"
-    outputs = [ColSpec(prediction_type, PREDICTION_COLUMN)]
+    outputs: list[ColSpec | TensorSpec] = [ColSpec(prediction_type, PREDICTION_COLUMN)]
     outputs += [ColSpec("double", f"{PROBABILITY_PREFIX}{label}") for label in schema.classes or ()]
-    return ModelSignature(inputs=inputs, outputs=Schema(outputs))
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
 def runtime_requirements() -> list[str]:

@@ -71,11 +71,16 @@ def train_model(
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
     log.info(
         "training %s network %s on %d rows (%d inputs), up to %d epochs",
-        schema.task, list(spec.hidden_units), len(train_x), preprocessing.n_inputs, spec.epochs,
+        schema.task,
+        list(spec.hidden_units),
+        len(train_x),
+        preprocessing.n_inputs,
+        spec.epochs,
     )
     started = time.perf_counter()
     fitted = network.fit(
-        train_x, train_y,
+        train_x,
+        train_y,
         validation_data=(validation_x, validation_y),
         epochs=spec.epochs,
         batch_size=spec.batch_size,
@@ -90,6 +95,9 @@ def train_model(
     stopped_early = epochs_run < spec.epochs
     log.info(
         "trained %d epochs in %.1f s (best epoch %d%s)",
-        epochs_run, seconds, best_epoch, ", stopped early" if stopped_early else "",
+        epochs_run,
+        seconds,
+        best_epoch,
+        ", stopped early" if stopped_early else "",
     )
     return TrainingResult(Predictor(network, preprocessing), history, epochs_run, best_epoch, stopped_early, seconds)

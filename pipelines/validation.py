@@ -14,8 +14,23 @@ from neuroflow.settings import ValidationSettings
 log = logging.getLogger(__name__)
 
 NUMERIC_TYPES = [
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64", "Int8", "Int16", "Int32", "Int64", "Float32", "Float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Float32",
+    "Float64",
 ]
 SITE_NAME = "neuroflow"
 
@@ -55,7 +70,9 @@ def _column_expectations(column: ColumnSchema, settings: ValidationSettings, is_
         result.append(gx.expectations.ExpectColumnValuesToBeInTypeList(column=name, type_list=NUMERIC_TYPES))
         result.append(
             gx.expectations.ExpectColumnValuesToBeBetween(
-                column=name, min_value=column.minimum, max_value=column.maximum,
+                column=name,
+                min_value=column.minimum,
+                max_value=column.maximum,
                 mostly=1.0 if is_target else settings.range_mostly,
             )
         )
@@ -108,7 +125,9 @@ def validate_frame(
     batch = context.data_sources.add_pandas("neuroflow").add_dataframe_asset("training_data")
     suite = context.suites.add(gx.ExpectationSuite(name="schema", expectations=build_expectations(schema, settings)))
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="training_data", data=batch.add_batch_definition_whole_dataframe("all"), suite=suite)
+        gx.ValidationDefinition(
+            name="training_data", data=batch.add_batch_definition_whole_dataframe("all"), suite=suite
+        )
     )
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
@@ -173,7 +192,8 @@ def describe_failure(outcome: Any) -> str:
         "expect_column_values_to_not_be_null": "must not be missing",
         "expect_column_values_to_be_between": (
             f"must lie in [{config.kwargs.get('min_value'):g}, {config.kwargs.get('max_value'):g}]"
-            if config.kwargs.get("min_value") is not None else "out of range"
+            if config.kwargs.get("min_value") is not None
+            else "out of range"
         ),
         "expect_column_values_to_be_in_set": "must be one of the categories seen in training",
     }.get(config.type, config.type)

@@ -18,14 +18,17 @@ def test_help_does_not_load_the_heavy_libraries(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    probe = "import sys, pipelines.cli; print(sorted(m for m in ('tensorflow', 'mlflow', 'prefect', 'great_expectations') if m in sys.modules))"
+    heavy = ("tensorflow", "mlflow", "prefect", "great_expectations")
+    probe = f"import sys, pipelines.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
 
 
 def test_mixed_csv_with_missing_values_trains_without_preparation(tmp_path: Path, prefect_api_url: str) -> None:
     mixed_frame(rows=300).to_csv(tmp_path / "customers.csv", index=False)
-    result = run_cli(["train", "--data", "customers.csv", "--target", "label", "--epochs", "20"], tmp_path, prefect_api_url)
+    result = run_cli(
+        ["train", "--data", "customers.csv", "--target", "label", "--epochs", "20"], tmp_path, prefect_api_url
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "neuroflow-customers version 1 is now champion" in result.stdout
     assert "neuroflow ui" in result.stdout

@@ -100,7 +100,9 @@ def test_preprocessing_travels_with_the_model(first: dict[str, Any], store: Stor
     assert list(served["prediction"]) == [("1" if p >= 0.5 else "0") for p in served["probability_1"]]
 
 
-def test_data_that_breaks_the_schema_fails_and_registers_nothing(first: dict[str, Any], store: Store, tmp_path: Path) -> None:
+def test_data_that_breaks_the_schema_fails_and_registers_nothing(
+    first: dict[str, Any], store: Store, tmp_path: Path
+) -> None:
     frame = load_dataset(DataSettings()).frame
     reference = infer_schema(frame, "target", "binary").save(tmp_path / "reference.json")
     bad = frame.drop(columns=["worst area"]).astype({"mean radius": object})
@@ -119,14 +121,20 @@ def test_data_that_breaks_the_schema_fails_and_registers_nothing(first: dict[str
 
     message = str(caught.value)
     assert "nothing was trained or registered" in message
-    for expected in ("'worst area': missing", "'mean radius': expected numbers", "'mean texture': must lie in"):
+    for expected in (
+        "'worst area': missing",
+        "'mean radius': expected numbers",
+        "'mean texture': must lie in",
+    ):
         assert expected in message
     assert caught.value.report_path is not None and caught.value.report_path.is_file()
     assert str(caught.value.report_path) in message
     assert versions(store) == before
 
     failed = store.client().search_runs(
-        [store.client().get_experiment_by_name("neuroflow").experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+        [store.client().get_experiment_by_name("neuroflow").experiment_id],
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
     )[0]
     assert failed.info.status == "FAILED"
     assert failed.data.tags["neuroflow.validation"] == "failed"

@@ -16,7 +16,15 @@ def test_help_explains_every_command() -> None:
     for command in ("train", "promote", "rollback", "history", "schema", "config", "ui"):
         assert command in result.output
     train_help = runner.invoke(app, ["train", "--help"]).output
-    for option in ("--dataset", "--data", "--target", "--hidden-units", "--optimizer", "--patience", "--config"):
+    for option in (
+        "--dataset",
+        "--data",
+        "--target",
+        "--hidden-units",
+        "--optimizer",
+        "--patience",
+        "--config",
+    ):
         assert option in train_help
 
 

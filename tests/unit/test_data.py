@@ -10,7 +10,8 @@ from tests.utils.factories import classification_frame, regression_frame
 
 
 @pytest.mark.parametrize(
-    ("name", "rows", "task"), [("breast_cancer", 569, "binary"), ("wine", 178, "multiclass"), ("diabetes", 442, "regression")]
+    ("name", "rows", "task"),
+    [("breast_cancer", 569, "binary"), ("wine", 178, "multiclass"), ("diabetes", 442, "regression")],
 )
 def test_bundled_data_sets_load_with_their_task(name: str, rows: int, task: str) -> None:
     dataset = load_dataset(DataSettings(dataset=name))

@@ -7,7 +7,12 @@ import pytest
 from models.inference import Prediction
 from pipelines.evaluation import evaluate_predictions, make_plots, primary_metric
 
-HISTORY = {"loss": [0.9, 0.5, 0.4], "val_loss": [1.0, 0.6, 0.5], "accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.7]}
+HISTORY = {
+    "loss": [0.9, 0.5, 0.4],
+    "val_loss": [1.0, 0.6, 0.5],
+    "accuracy": [0.5, 0.7, 0.8],
+    "val_accuracy": [0.5, 0.6, 0.7],
+}
 
 
 def test_perfect_binary_predictions_score_one() -> None:
@@ -55,7 +60,9 @@ def test_plots_fit_the_task(tmp_path: Path, task: str, files: set[str]) -> None:
         truth, prediction, classes = pd.Series([1.0, 2.0, 3.0]), Prediction(np.array([1.1, 1.9, 3.2])), None
     elif task == "binary":
         truth = pd.Series([0, 1, 1, 0])
-        prediction = Prediction(np.array(["0", "1", "0", "0"]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]]))
+        prediction = Prediction(
+            np.array(["0", "1", "0", "0"]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+        )
         classes = ("0", "1")
     else:
         truth = pd.Series([0, 1, 2])

@@ -28,13 +28,24 @@ def test_multiclass_needs_three_classes() -> None:
 
 
 def test_hidden_layers_dropout_l2_and_optimizer_follow_the_settings() -> None:
-    spec = NetworkSettings(hidden_units=(7, 5, 3), activation="tanh", dropout=0.3, l2=0.01, optimizer="rmsprop", learning_rate=0.05)
+    spec = NetworkSettings(
+        hidden_units=(7, 5, 3),
+        activation="tanh",
+        dropout=0.3,
+        l2=0.01,
+        optimizer="rmsprop",
+        learning_rate=0.05,
+    )
     network = build_network(4, "binary", spec)
     dense = [layer for layer in network.layers if isinstance(layer, keras.layers.Dense)]
     assert [layer.units for layer in dense] == [7, 5, 3, 1]
     assert all(layer.activation.__name__ == "tanh" for layer in dense[:-1])
     assert all(layer.kernel_regularizer is not None for layer in dense[:-1])
-    assert [layer.rate for layer in network.layers if isinstance(layer, keras.layers.Dropout)] == [0.3, 0.3, 0.3]
+    assert [layer.rate for layer in network.layers if isinstance(layer, keras.layers.Dropout)] == [
+        0.3,
+        0.3,
+        0.3,
+    ]
     assert isinstance(network.optimizer, keras.optimizers.RMSprop)
     assert float(network.optimizer.learning_rate) == pytest.approx(0.05)
     # weights and biases: 4*7+7 + 7*5+5 + 5*3+3 + 3*1+1

@@ -63,7 +63,7 @@ def test_coerce_orders_columns_and_types_values() -> None:
 def test_coerce_names_missing_columns_and_text_in_numbers() -> None:
     frame = mixed_frame(rows=20)
     schema = infer_schema(frame, "label", "binary")
-    with pytest.raises(SchemaMismatchError, match="missing feature column.*city"):
+    with pytest.raises(SchemaMismatchError, match=r"missing feature column.*city"):
         coerce_features(frame.drop(columns=["city"]), schema)
     broken = frame.astype({"age": object})
     broken.loc[3, "age"] = "old"

@@ -29,7 +29,7 @@ def test_environment_variables_use_the_prefix_and_nest(monkeypatch: pytest.Monke
     ("name", "text"),
     [
         ("config.yaml", "network:\n  epochs: 3\n  hidden_units: [16, 8]\ndata:\n  dataset: wine\n"),
-        ("config.toml", "[network]\nepochs = 3\nhidden_units = [16, 8]\n[data]\ndataset = \"wine\"\n"),
+        ("config.toml", '[network]\nepochs = 3\nhidden_units = [16, 8]\n[data]\ndataset = "wine"\n'),
     ],
 )
 def test_config_files_in_yaml_and_toml(tmp_path: Path, name: str, text: str) -> None:
@@ -66,7 +66,11 @@ def test_unknown_data_set_and_file_without_target_are_refused() -> None:
 
 
 def test_hidden_units_from_text() -> None:
-    assert load_settings(overrides={"network": {"hidden_units": "32, 16,8"}}).network.hidden_units == (32, 16, 8)
+    assert load_settings(overrides={"network": {"hidden_units": "32, 16,8"}}).network.hidden_units == (
+        32,
+        16,
+        8,
+    )
     with pytest.raises(ConfigError, match="comma-separated"):
         load_settings(overrides={"network": {"hidden_units": "a,b"}})
     with pytest.raises(ConfigError, match="at least one unit"):

@@ -32,7 +32,8 @@ def test_same_seed_gives_the_same_model() -> None:
     second = train_model(schema, split, TINY_NETWORK, seed=3)
     assert first.history == second.history
     assert np.array_equal(
-        first.predictor.predict(split.test_features).probabilities, second.predictor.predict(split.test_features).probabilities
+        first.predictor.predict(split.test_features).probabilities,
+        second.predictor.predict(split.test_features).probabilities,
     )
 
 

@@ -12,8 +12,13 @@ TINY_NETWORK = NetworkSettings(hidden_units=(8,), epochs=2, batch_size=32, patie
 def classification_frame(rows: int = 200, features: int = 5, classes: int = 2, seed: int = 0) -> pd.DataFrame:
     """Numeric features `f0..fN` and an integer `target` with `classes` classes."""
     x, y = make_classification(
-        n_samples=rows, n_features=features, n_informative=min(features, 3), n_redundant=0,
-        n_classes=classes, n_clusters_per_class=1, random_state=seed,
+        n_samples=rows,
+        n_features=features,
+        n_informative=min(features, 3),
+        n_redundant=0,
+        n_classes=classes,
+        n_clusters_per_class=1,
+        random_state=seed,
     )
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(features)])
     frame["target"] = y
