@@ -93,3 +93,10 @@ def test_config_file_problems_are_config_errors(tmp_path: Path) -> None:
 def test_model_name_follows_the_data_file() -> None:
     settings = Settings(data={"path": Path("/data/churn.csv"), "target": "churned"})
     assert settings.model_name == "neuroflow-churn"
+
+
+def test_the_example_config_in_the_repo_loads() -> None:
+    example = Path(__file__).parents[2] / "examples" / "train.yaml"
+    settings = load_settings(example)
+    assert settings.data.dataset == "wine"
+    assert settings.network.dropout == 0.1
