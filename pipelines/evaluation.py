@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
 from models.inference import Prediction
@@ -75,16 +76,20 @@ def evaluate_predictions(
 
 
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:
-    """Loss and each metric per epoch, train against validation."""
+    """Loss and each metric per epoch, train against validation, with the epoch whose weights were kept."""
     names = [name for name in history if not name.startswith("val_")]
+    best = int(np.argmin(history["val_loss"])) + 1 if "val_loss" in history else None
     figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
     for axis, name in zip(axes[0], names, strict=True):
         epochs = np.arange(1, len(history[name]) + 1)
         axis.plot(epochs, history[name], label="train")
         if f"val_{name}" in history:
             axis.plot(epochs, history[f"val_{name}"], label="validation")
+        if best is not None:
+            axis.axvline(best, linestyle=":", color="grey", linewidth=1, label=f"best epoch ({best})")
         axis.set_title(name.replace("_", " "))
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
         axis.grid(alpha=0.3)
     return _save(figure, path)
