@@ -108,9 +108,7 @@ def log_data(
     # MLflow warns that it guesses the source type of a plain string, and hints about integer columns.
     with resumed(run_id), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        source = from_pandas(
-            dataset.frame, source=dataset.source, name=dataset.name, targets=dataset.target
-        )
+        source = from_pandas(dataset.frame, source=dataset.source, name=dataset.name, targets=dataset.target)
         mlflow.log_input(source, context="training")
     client.log_dict(run_id, schema.to_dict(), "schema/schema.json")
     client.log_batch(
