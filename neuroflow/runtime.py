@@ -13,6 +13,8 @@ _QUIET_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "MPLBACKEND": "Agg",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # Prefect's temporary server gets 20 s by default; a busy 2-core machine can need more on a cold start.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     # Our own step loggers go through Prefect's handlers: to the console and to the flow run in the UI.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "pipelines,models,neuroflow",
 }
