@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
+from models.schema import DataSchema, infer_schema
 from neuroflow.errors import DataLoadError
 from neuroflow.settings import BUNDLED_DATASETS, DataSettings, Task
 
@@ -153,3 +154,10 @@ def split_data(dataset: Dataset, test_size: float, validation_size: float, seed:
             "provide more rows, or lower --test-size / --validation-size"
         ) from None
     return Split(train_x, train_y, val_x, val_y, test_x, test_y)
+
+
+def learn_schema(dataset: Dataset, reference: Path | None) -> DataSchema:
+    """The schema to hold the data to: a reference file when given, else learned from this data."""
+    if reference is not None:
+        return DataSchema.load(reference)
+    return infer_schema(dataset.frame, dataset.target, dataset.task)

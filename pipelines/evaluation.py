@@ -1,5 +1,6 @@
 """Scoring predictions on held-out rows, and the plots people look at instead of reading numbers."""
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +13,12 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
-from models.inference import Prediction
-from models.schema import category_label
+from models.inference import Prediction, Predictor
+from models.schema import DataSchema, category_label
 from neuroflow.settings import Task
+from pipelines.data import Split
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,31 @@ def evaluate_predictions(
                 metrics.roc_auc_score(actual_labels, probabilities, multi_class="ovr", average="macro", labels=labels)
             )
     return scores
+
+
+def evaluate_model(
+    predictor: Predictor, history: dict[str, list[float]], split: Split, plot_dir: Path
+) -> tuple[dict[str, float], list[Path]]:
+    """Test metrics and plots for a trained predictor."""
+    schema = predictor.schema
+    prediction = predictor.predict(split.test_features)
+    scores = evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
+    plots = make_plots(schema.task, history, split.test_target, prediction, schema.classes, plot_dir)
+    return scores, plots
+
+
+def score_registered_model(model_uri: str, schema: DataSchema, split: Split) -> float | None:
+    """A registered model's primary metric on these test rows, or None if it cannot read them."""
+    import mlflow
+
+    try:
+        frame = mlflow.pyfunc.load_model(model_uri).predict(split.test_features)
+        prediction = Prediction.from_frame(frame, schema.classes)
+        scores = evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
+    except Exception as error:  # any failure means "not comparable", which the promotion gate reports
+        log.warning("could not score %s on this data: %s", model_uri, error)
+        return None
+    return scores.get(primary_metric(schema.task).name)
 
 
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:

@@ -7,16 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from models.schema import DataSchema, infer_schema
-from neuroflow.errors import DataValidationError, NeuroflowError
+from neuroflow.errors import NeuroflowError
 from neuroflow.settings import Settings
 from pipelines import data, evaluation, registry, tracking, training, validation
-
-log = logging.getLogger(__name__)
 
 
 class _HideUserErrorTracebacks(logging.Filter):
@@ -39,10 +35,13 @@ def step(function: Any) -> Any:
 
 
 load_dataset = step(data.load_dataset)
-split_data = step(data.split_data)
+learn_schema = step(data.learn_schema)
 validate_frame = step(validation.validate_frame)
+split_data = step(data.split_data)
 train_model = step(training.train_model)
+evaluate_model = step(evaluation.evaluate_model)
 log_model = step(tracking.log_model)
+promote_if_better = step(registry.promote_if_better)
 
 
 @dataclass(frozen=True)
@@ -60,67 +59,6 @@ class TrainingOutcome:
     tracking_uri: str
 
 
-@step
-def learn_schema(dataset: data.Dataset, reference: Path | None) -> DataSchema:
-    """The schema to hold the data to: a reference file when given, else learned from this data."""
-    if reference is not None:
-        return DataSchema.load(reference)
-    return infer_schema(dataset.frame, dataset.target, dataset.task)
-
-
-@step
-def evaluate(result: training.TrainingResult, split: data.Split, plot_dir: Path) -> tuple[dict[str, float], list[Path]]:
-    """Test metrics and plots for the trained predictor."""
-    schema = result.predictor.schema
-    prediction = result.predictor.predict(split.test_features)
-    scores = evaluation.evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
-    plots = evaluation.make_plots(schema.task, result.history, split.test_target, prediction, schema.classes, plot_dir)
-    return scores, plots
-
-
-@step
-def score_champion(model_uri: str, schema: DataSchema, split: data.Split) -> float | None:
-    """The champion's primary metric on this run's test rows, or None if it cannot read them."""
-    from models.inference import Prediction
-
-    try:
-        champion = mlflow.pyfunc.load_model(model_uri)
-        frame = champion.predict(split.test_features)
-        prediction = Prediction.from_frame(frame, schema.classes)
-        scores = evaluation.evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
-    except Exception as error:  # any failure means "not comparable", which the gate reports
-        log.warning("could not score the champion %s on this data: %s", model_uri, error)
-        return None
-    return scores.get(evaluation.primary_metric(schema.task).name)
-
-
-@step
-def promote_if_better(
-    client: Any,
-    settings: Settings,
-    version: str,
-    candidate_score: float,
-    split: data.Split,
-    schema: DataSchema,
-) -> registry.PromotionDecision:
-    """Score the champion on the same test rows and move the alias only if the candidate beats it."""
-    name, alias = settings.model_name, settings.promotion.alias
-    champion = registry.current_champion(client, name, alias)
-    champion_score = None
-    if champion is not None:
-        champion_score = score_champion(f"models:/{name}@{alias}", schema, split)
-    decision = registry.decide_promotion(
-        evaluation.primary_metric(schema.task),
-        version,
-        candidate_score,
-        str(champion.version) if champion else None,
-        champion_score,
-        settings.promotion.min_improvement,
-    )
-    registry.apply_decision(client, name, alias, decision)
-    return decision
-
-
 @flow(name="training", persist_result=False, log_prints=True)
 def training_flow(settings: Settings | None = None) -> dict[str, Any]:
     """Load → learn schema → validate → split → train → evaluate → log → register → promote."""
@@ -135,21 +73,14 @@ def training_flow(settings: Settings | None = None) -> dict[str, Any]:
         report_dir = settings.reports_dir / f"{settings.data.name}-{started}-{run_id[:8]}"
         report = validate_frame(dataset.frame, schema, settings.validation, report_dir)
         tracking.log_validation(client, run_id, report)
-        if not report.success:
-            raise DataValidationError(
-                f"data validation failed ({report.summary()}); nothing was trained or registered.\n  "
-                + "\n  ".join(report.failures)
-                + f"\nReport: {report.html_path}",
-                list(report.failures),
-                report.html_path,
-            )
+        validation.ensure_valid(report)
         split = split_data(dataset, settings.data.test_size, settings.data.validation_size, settings.data.seed)
         digest = tracking.log_data(client, run_id, dataset, schema, split.sizes())
         result = train_model(
             schema, split, settings.network, settings.data.seed, [tracking.epoch_logger(client, run_id)]
         )
         with tempfile.TemporaryDirectory(prefix="neuroflow-") as workdir:
-            scores, plots = evaluate(result, split, Path(workdir) / "plots")
+            scores, plots = evaluate_model(result.predictor, result.history, split, Path(workdir) / "plots")
             tracking.log_evaluation(
                 client,
                 run_id,
@@ -163,17 +94,25 @@ def training_flow(settings: Settings | None = None) -> dict[str, Any]:
             )
             model_uri = log_model(run_id, result.predictor, split.test_features.head(5), Path(workdir))
         version = registry.register_version(client, settings.model_name, model_uri, run_id)
-        primary = evaluation.primary_metric(schema.task).name
-        decision = promote_if_better(client, settings, version, scores[primary], split, schema)
+        metric = evaluation.primary_metric(schema.task)
+        decision = promote_if_better(
+            client,
+            settings.model_name,
+            settings.promotion.alias,
+            metric,
+            version,
+            scores[metric.name],
+            settings.promotion.min_improvement,
+            score_champion=lambda uri: evaluation.score_registered_model(uri, schema, split),
+        )
         tracking.log_decision(client, run_id, decision)
-        champion = registry.current_champion(client, settings.model_name, settings.promotion.alias)
         outcome = TrainingOutcome(
             run_id=run_id,
             experiment_id=client.get_run(run_id).info.experiment_id,
             model_name=settings.model_name,
             version=version,
             promoted=decision.promoted,
-            champion_version=str(champion.version) if champion else None,
+            champion_version=decision.champion_after,
             test_metrics=scores,
             decision=decision.reason,
             tracking_uri=settings.tracking.tracking_uri,

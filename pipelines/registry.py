@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,11 @@ class PromotionDecision:
     champion_version: str | None
     champion_score: float | None
     reason: str
+
+    @property
+    def champion_after(self) -> str | None:
+        """The version holding the alias once the decision is applied."""
+        return self.candidate_version if self.promoted else self.champion_version
 
 
 def register_version(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
@@ -96,6 +102,27 @@ def decide_promotion(
         champion_score,
         ("beats the champion: " if promoted else "does not beat the champion: ") + comparison,
     )
+
+
+def promote_if_better(
+    client: MlflowClient,
+    name: str,
+    alias: str,
+    metric: PrimaryMetric,
+    candidate_version: str,
+    candidate_score: float,
+    min_improvement: float,
+    score_champion: Callable[[str], float | None],
+) -> PromotionDecision:
+    """Score the champion (`score_champion(model_uri)`) on the candidate's test rows; move the alias if it loses."""
+    champion = current_champion(client, name, alias)
+    champion_version = str(champion.version) if champion else None
+    champion_score = score_champion(f"models:/{name}@{alias}") if champion else None
+    decision = decide_promotion(
+        metric, candidate_version, candidate_score, champion_version, champion_score, min_improvement
+    )
+    apply_decision(client, name, alias, decision)
+    return decision
 
 
 def apply_decision(client: MlflowClient, name: str, alias: str, decision: PromotionDecision) -> None:

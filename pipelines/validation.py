@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from models.schema import ColumnSchema, DataSchema
+from neuroflow.errors import DataValidationError
 from neuroflow.settings import ValidationSettings
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,19 @@ class ValidationReport:
 
     def summary(self) -> str:
         return f"{self.evaluated - len(self.failures)}/{self.evaluated} expectations met"
+
+
+def ensure_valid(report: ValidationReport) -> None:
+    """Stop here, naming every failed expectation and the HTML report, when the data broke its expectations."""
+    if report.success:
+        return
+    raise DataValidationError(
+        f"data validation failed ({report.summary()}); nothing was trained or registered.\n  "
+        + "\n  ".join(report.failures)
+        + f"\nReport: {report.html_path}",
+        list(report.failures),
+        report.html_path,
+    )
 
 
 def build_expectations(schema: DataSchema, settings: ValidationSettings) -> list[Any]:

@@ -5,7 +5,7 @@ import pytest
 
 from neuroflow.errors import DataLoadError
 from neuroflow.settings import DataSettings
-from pipelines.data import Dataset, infer_task, load_bundled, load_dataset, read_table, split_data
+from pipelines.data import Dataset, infer_task, learn_schema, load_bundled, load_dataset, read_table, split_data
 from tests.utils.factories import classification_frame, regression_frame
 
 
@@ -109,3 +109,12 @@ def test_regression_split_and_too_small_data() -> None:
     tiny = classification_frame(rows=6, classes=2)
     with pytest.raises(DataLoadError, match="cannot split"):
         split_data(_dataset(tiny, "binary"), 0.2, 0.2, seed=0)
+
+
+def test_schema_comes_from_the_reference_file_when_given(tmp_path: Path) -> None:
+    dataset = _dataset(classification_frame(rows=50), "binary")
+    learned = learn_schema(dataset, None)
+    assert learned.feature_names == ["f0", "f1", "f2", "f3", "f4"]
+    reference = _dataset(classification_frame(rows=50, features=3), "binary")
+    path = learn_schema(reference, None).save(tmp_path / "reference.json")
+    assert learn_schema(dataset, path).feature_names == ["f0", "f1", "f2"]

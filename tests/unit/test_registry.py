@@ -8,6 +8,7 @@ from pipelines.registry import (
     apply_decision,
     current_champion,
     decide_promotion,
+    promote_if_better,
     promote_version,
     register_version,
     rollback,
@@ -100,3 +101,19 @@ def test_rollback_replays_moves_as_a_stack() -> None:
     assert rollback_target([entry("1", "auto"), entry("2", "auto")], "champion") == "1"
     moves = [entry("1", "auto"), entry("2", "auto"), entry("1", "rollback"), entry("3", "promote")]
     assert rollback_target(moves, "champion") == "1"
+
+
+def test_promote_if_better_scores_the_champion_through_its_uri(client: MlflowClient) -> None:
+    asked: list[str] = []
+
+    def champion_scores(uri: str) -> float:
+        asked.append(uri)
+        return 0.90
+
+    first = promote_if_better(client, "m", "champion", AUC, "1", 0.80, 0.0, champion_scores)
+    assert first.promoted and first.champion_after == "1" and asked == []
+    loser = promote_if_better(client, "m", "champion", AUC, "2", 0.85, 0.0, champion_scores)
+    assert not loser.promoted and loser.champion_after == "1" and asked == ["models:/m@champion"]
+    winner = promote_if_better(client, "m", "champion", AUC, "3", 0.95, 0.0, champion_scores)
+    assert winner.promoted and winner.champion_after == "3"
+    assert str(current_champion(client, "m", "champion").version) == "3"

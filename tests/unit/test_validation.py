@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 
 from models.schema import infer_schema
+from neuroflow.errors import DataValidationError
 from neuroflow.settings import ValidationSettings
-from pipelines.validation import build_expectations, category_values, validate_frame
+from pipelines.validation import build_expectations, category_values, ensure_valid, validate_frame
 from tests.utils.factories import mixed_frame
 
 SETTINGS = ValidationSettings()
@@ -54,3 +55,14 @@ def test_too_few_rows_fails(frame: pd.DataFrame, tmp_path: Path) -> None:
 def test_integer_coded_labels_match_their_categories() -> None:
     assert {"1", 1.0, "True"} <= set(category_values(("1", "True")))
     assert category_values(("a",)) == ["a"]
+
+
+def test_ensure_valid_raises_with_every_failure_and_the_report(frame: pd.DataFrame, tmp_path: Path) -> None:
+    schema = infer_schema(frame, "label", "binary")
+    ensure_valid(validate_frame(frame, schema, SETTINGS, tmp_path / "ok"))
+    report = validate_frame(frame.drop(columns=["city", "age"]), schema, SETTINGS, tmp_path / "bad")
+    with pytest.raises(DataValidationError) as caught:
+        ensure_valid(report)
+    assert caught.value.failures == ["column 'age': missing", "column 'city': missing"]
+    assert caught.value.report_path == report.html_path
+    assert f"Report: {report.html_path}" in str(caught.value)
