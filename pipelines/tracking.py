@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 import models
+import neuroflow
 from models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
 from models.schema import DataSchema
 from neuroflow.settings import Settings, TrackingSettings
@@ -28,6 +29,8 @@ from pipelines.validation import ValidationReport
 log = logging.getLogger(__name__)
 
 MODEL_CODE = Path(models.__file__).parent / "mlflow_model.py"
+# The packages the model's code imports, shipped inside the model so it loads where neuroflow is not installed.
+MODEL_PACKAGES = (Path(models.__file__).parent, Path(neuroflow.__file__).parent)
 SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean"}
 # What the logged model needs at load time; pinned to what trained it, so MLflow need not infer it.
 RUNTIME_PACKAGES = (
@@ -169,7 +172,7 @@ def log_model(run_id: str, predictor: Predictor, example: pd.DataFrame, workdir:
             name="model",
             python_model=str(MODEL_CODE),
             artifacts=artifacts,
-            code_paths=[str(MODEL_CODE.parent)],
+            code_paths=[str(package) for package in MODEL_PACKAGES],
             signature=model_signature(predictor.schema),
             input_example=example,
             pip_requirements=runtime_requirements(),

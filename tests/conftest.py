@@ -18,6 +18,17 @@ for _name in [name for name in os.environ if name.startswith("NEUROFLOW_")]:
 import neuroflow  # noqa: E402,F401  (quiet runtime defaults before TensorFlow loads)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cwd() -> Iterator[Path]:
+    """Run from a scratch folder: MLflow resolves its default artifact root (./mlruns) against the cwd."""
+    previous = Path.cwd()
+    scratch = _SESSION_HOME / "cwd"
+    scratch.mkdir()
+    os.chdir(scratch)
+    yield scratch
+    os.chdir(previous)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh working directory, where the default `sqlite:///mlflow.db` and `reports/` land."""

@@ -176,3 +176,25 @@ def test_the_flow_run_is_recorded_in_prefect(first: dict[str, Any]) -> None:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["training"])))
     assert runs and any(run.state and run.state.is_completed() for run in runs)
     assert pd.Timestamp(max(run.start_time for run in runs if run.start_time)) is not None
+
+
+def test_the_registered_model_loads_without_neuroflow_installed(first: dict[str, Any], store: Store) -> None:
+    """The model carries its own code (models/ and neuroflow/), as a Bento or another environment needs."""
+    import json
+    import subprocess
+    import sys
+    import sysconfig
+
+    script = Path(__file__).with_name("isolated_load.py")
+    site_packages = sysconfig.get_paths()["purelib"]
+    done = subprocess.run(
+        [sys.executable, "-S", str(script), store.tracking_uri, f"models:/{NAME}/1", site_packages],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=store.root,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(rows) == 3 and {"prediction", "probability_0", "probability_1"} <= set(rows[0])
