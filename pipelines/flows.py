@@ -9,6 +9,7 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as prefect_run
 
 from neuroflow.errors import NeuroflowError
 from neuroflow.settings import Settings
@@ -67,7 +68,15 @@ def training_flow(settings: Settings | None = None) -> dict[str, Any]:
     dataset = load_dataset(settings.data)
     schema = learn_schema(dataset, settings.data.reference_schema)
     started = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    run_id = tracking.start_run(client, settings, run_name=f"{settings.data.name}-{started}")
+    run_id = tracking.start_run(
+        client,
+        settings,
+        run_name=f"{settings.data.name}-{started}",
+        tags={
+            "neuroflow.prefect_flow_run_id": str(prefect_run.id),
+            "neuroflow.prefect_flow_run": str(prefect_run.name),
+        },
+    )
     succeeded = False
     try:
         report_dir = settings.reports_dir / f"{settings.data.name}-{started}-{run_id[:8]}"

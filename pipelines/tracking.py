@@ -64,14 +64,14 @@ def configure_tracking(settings: TrackingSettings) -> MlflowClient:
     return MlflowClient(settings.tracking_uri, settings.registry_uri)
 
 
-def start_run(client: MlflowClient, settings: Settings, run_name: str) -> str:
+def start_run(client: MlflowClient, settings: Settings, run_name: str, tags: dict[str, str] | None = None) -> str:
     """Open the run that tells the story of one training; returns its id."""
     experiment = client.get_experiment_by_name(settings.tracking.experiment)
     assert experiment is not None
     run = client.create_run(
         experiment.experiment_id,
         run_name=run_name,
-        tags={"neuroflow.dataset": settings.data.name, "neuroflow.model_name": settings.model_name},
+        tags={"neuroflow.dataset": settings.data.name, "neuroflow.model_name": settings.model_name, **(tags or {})},
     )
     client.log_batch(
         run.info.run_id, params=[mlflow.entities.Param(k, v) for k, v in flatten_settings(settings).items()]

@@ -6,7 +6,6 @@ from typing import Any
 import keras
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
@@ -168,14 +167,15 @@ def test_a_champion_on_other_columns_is_kept(store: Store, prefect_api_url: str)
     assert "could not be scored" in other["decision"] and f"neuroflow promote {other['version']}" in other["decision"]
 
 
-def test_the_flow_run_is_recorded_in_prefect(first: dict[str, Any]) -> None:
+def test_the_flow_run_is_recorded_in_prefect_and_linked_from_mlflow(first: dict[str, Any], store: Store) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["training"])))
     assert runs and any(run.state and run.state.is_completed() for run in runs)
-    assert pd.Timestamp(max(run.start_time for run in runs if run.start_time)) is not None
+    tagged = store.client().get_run(first["run_id"]).data.tags["neuroflow.prefect_flow_run_id"]
+    assert tagged in {str(run.id) for run in runs}
 
 
 def test_the_registered_model_loads_without_neuroflow_installed(first: dict[str, Any], store: Store) -> None:
