@@ -129,5 +129,8 @@ def training_flow(settings: Settings | None = None) -> dict[str, Any]:
         tracking.log_summary(client, run_id, asdict(outcome) | {"data_digest": digest})
         succeeded = True
         return asdict(outcome)
+    except NeuroflowError as error:
+        tracking.note(client, run_id, f"**Failed.** {error}")
+        raise
     finally:
         tracking.finish_run(client, run_id, succeeded)

@@ -139,6 +139,8 @@ def apply_decision(client: MlflowClient, name: str, alias: str, decision: Promot
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value[:5000])
+    verdict = "Promoted to champion" if decision.promoted else "Not promoted"
+    client.update_model_version(name, version, description=f"{verdict}: {decision.reason}")
     if decision.promoted:
         set_alias(client, name, alias, version, action="auto", reason=decision.reason)
     log.info("promotion of %s v%s: %s", name, version, decision.reason)

@@ -1,5 +1,6 @@
 """Everything the MLflow run records: settings, per-epoch metrics, the data, the report, plots and the model."""
 
+import getpass
 import json
 import logging
 import warnings
@@ -71,7 +72,14 @@ def start_run(client: MlflowClient, settings: Settings, run_name: str, tags: dic
     run = client.create_run(
         experiment.experiment_id,
         run_name=run_name,
-        tags={"neuroflow.dataset": settings.data.name, "neuroflow.model_name": settings.model_name, **(tags or {})},
+        tags={
+            "mlflow.source.name": "neuroflow training_flow",
+            "mlflow.source.type": "JOB",
+            "mlflow.user": getpass.getuser(),
+            "neuroflow.dataset": settings.data.name,
+            "neuroflow.model_name": settings.model_name,
+            **(tags or {}),
+        },
     )
     client.log_batch(
         run.info.run_id, params=[mlflow.entities.Param(k, v) for k, v in flatten_settings(settings).items()]
@@ -181,7 +189,28 @@ def log_model(run_id: str, predictor: Predictor, example: pd.DataFrame, workdir:
 
 
 def log_summary(client: MlflowClient, run_id: str, summary: dict[str, Any]) -> None:
+    """The outcome as `summary.json`, and as the run's description in the MLflow UI."""
     client.log_dict(run_id, json.loads(json.dumps(summary, default=str)), "summary.json")
+    note(client, run_id, describe_outcome(summary))
+
+
+def note(client: MlflowClient, run_id: str, markdown: str) -> None:
+    """The run's description in the MLflow UI."""
+    client.set_tag(run_id, "mlflow.note.content", markdown)
+
+
+def describe_outcome(summary: dict[str, Any]) -> str:
+    """A few Markdown lines: what was trained, how it scored, what the promotion gate decided."""
+    scores = " · ".join(f"{name} {value:.4f}" for name, value in summary["test_metrics"].items())
+    verdict = (
+        "promoted to champion" if summary["promoted"] else f"not promoted (champion: v{summary['champion_version']})"
+    )
+    return (
+        f"**{summary['model_name']} v{summary['version']}**, {verdict}.\n\n"
+        f"Test: {scores}\n\n"
+        f"Promotion: {summary['decision']}\n\n"
+        f"Data digest: `{summary.get('data_digest', '?')}`"
+    )
 
 
 def log_decision(client: MlflowClient, run_id: str, decision: Any) -> None:

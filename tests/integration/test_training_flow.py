@@ -63,8 +63,12 @@ def test_first_version_is_champion_with_its_whole_story(first: dict[str, Any], s
     features = load_dataset(DataSettings()).features.columns
     assert info.signature.inputs.input_names() == list(features)
     assert info.signature.outputs.input_names() == ["prediction", "probability_0", "probability_1"]
-    tags = client.get_model_version(NAME, "1").tags
-    assert tags["neuroflow.promotion"] == "promoted"
+    version = client.get_model_version(NAME, "1")
+    assert version.tags["neuroflow.promotion"] == "promoted"
+    assert version.description == "Promoted to champion: first version: no champion yet"
+    description = run.data.tags["mlflow.note.content"]
+    assert f"**{NAME} v1**, promoted to champion" in description and "roc_auc" in description
+    assert run.data.tags["mlflow.source.name"] == "neuroflow training_flow"
 
 
 def test_a_worse_model_is_registered_but_not_champion(first: dict[str, Any], store: Store) -> None:
@@ -137,6 +141,7 @@ def test_data_that_breaks_the_schema_fails_and_registers_nothing(
     )[0]
     assert failed.info.status == "FAILED"
     assert failed.data.tags["neuroflow.validation"] == "failed"
+    assert failed.data.tags["mlflow.note.content"].startswith("**Failed.** data validation failed")
     assert "index.html" in {Path(a.path).name for a in store.client().list_artifacts(failed.info.run_id, "data_report")}
 
 
