@@ -153,8 +153,7 @@ def validate_frame(
     )
     result = checkpoint.run(batch_parameters={"dataframe": frame})
     outcomes = [outcome for run in result.run_results.values() for outcome in run.results]
-    present = set(map(str, frame.columns))
-    failures = describe_failures([outcome for outcome in outcomes if not outcome.success], present)
+    failures = describe_failures([outcome for outcome in outcomes if not outcome.success], frame)
     html = sorted((report_dir / "validations").rglob("*.html"))
     report = ValidationReport(
         success=bool(result.success),
@@ -167,8 +166,9 @@ def validate_frame(
     return report
 
 
-def describe_failures(failed: list[Any], present_columns: set[str]) -> tuple[str, ...]:
+def describe_failures(failed: list[Any], frame: pd.DataFrame) -> tuple[str, ...]:
     """One readable line per failed expectation, leaving out the ones a missing or mistyped column explains."""
+    present_columns = set(map(str, frame.columns))
     mistyped = {
         outcome.expectation_config.kwargs.get("column")
         for outcome in failed
@@ -183,12 +183,12 @@ def describe_failures(failed: list[Any], present_columns: set[str]) -> tuple[str
         else:
             primary = column not in mistyped or config.type == "expect_column_values_to_be_in_type_list"
         if primary:
-            lines.append(describe_failure(outcome))
+            lines.append(describe_failure(outcome, frame))
     return tuple(lines)
 
 
-def describe_failure(outcome: Any) -> str:
-    """One readable line for a failed expectation."""
+def describe_failure(outcome: Any, frame: pd.DataFrame) -> str:
+    """One readable line for a failed expectation, with example values where they help."""
     config = outcome.expectation_config
     column = config.kwargs.get("column")
     details = outcome.result or {}
@@ -198,7 +198,10 @@ def describe_failure(outcome: Any) -> str:
     if config.type == "expect_table_row_count_to_be_between":
         return f"{where}: {details.get('observed_value')} rows, at least {config.kwargs.get('min_value')} needed"
     if config.type == "expect_column_values_to_be_in_type_list":
-        return f"{where}: expected numbers, found {details.get('observed_value')} values (text where numbers belong?)"
+        values = frame[column]
+        text = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
+        examples = ", ".join(repr(value) for value in text.drop_duplicates().head(3))
+        return f"{where}: expected numbers, found text in {len(text)} rows, e.g. {examples}"
     examples = ", ".join(repr(value) for value in (details.get("partial_unexpected_list") or [])[:3])
     share = details.get("unexpected_percent")
     count = f"{details.get('unexpected_count')} rows ({share:.1f}%)" if share is not None else "some rows"

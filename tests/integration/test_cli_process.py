@@ -45,7 +45,11 @@ def test_mixed_csv_with_missing_values_trains_without_preparation(tmp_path: Path
     [
         ("empty", ["--data", "data.csv", "--target", "y"], "data file data.csv is empty"),
         ("no_target", ["--data", "data.csv", "--target", "y"], "target column 'y' is not in data.csv"),
-        ("text", ["--data", "data.csv", "--target", "target"], "column 'f1': expected numbers"),
+        (
+            "text",
+            ["--data", "data.csv", "--target", "target"],
+            "column 'f1': expected numbers, found text in 8 rows, e.g. 'lots'",
+        ),
     ],
 )
 def test_bad_data_ends_in_one_paragraph_and_no_traceback(

@@ -126,7 +126,7 @@ def test_data_that_breaks_the_schema_fails_and_registers_nothing(
     assert "nothing was trained or registered" in message
     for expected in (
         "'worst area': missing",
-        "'mean radius': expected numbers",
+        "'mean radius': expected numbers, found text in 10 rows, e.g. 'unknown'",
         "'mean texture': must lie in",
     ):
         assert expected in message

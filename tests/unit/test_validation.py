@@ -37,7 +37,7 @@ def test_each_kind_of_break_is_named(frame: pd.DataFrame, tmp_path: Path) -> Non
     assert not report.success
     text = "\n".join(report.failures)
     assert "column 'member': missing" in text
-    assert "column 'age': expected numbers" in text
+    assert "column 'age': expected numbers, found text in 5 rows, e.g. 'old'" in text
     assert "column 'city': must be one of the categories seen in training" in text and "'tokyo'" in text
     assert "column 'income': must not be missing" in text
     assert "column 'income': must lie in" in text
