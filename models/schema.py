@@ -25,19 +25,11 @@ class ColumnSchema:
     name: str
     kind: Kind
     nullable: bool
+    dtype: str = ""
     minimum: float | None = None
     maximum: float | None = None
     integer: bool = False
     categories: tuple[str, ...] | None = None
-
-    def describe(self) -> str:
-        """A short human description, used in reports and error messages."""
-        if self.kind == "numeric":
-            number = "integer" if self.integer else "number"
-            return f"{number} in [{self.minimum:g}, {self.maximum:g}]"
-        shown = ", ".join(self.categories[:8] if self.categories else ())
-        more = "" if not self.categories or len(self.categories) <= 8 else ", …"
-        return f"{self.kind} in {{{shown}{more}}}"
 
 
 @dataclass(frozen=True)
@@ -53,12 +45,6 @@ class DataSchema:
     @property
     def feature_names(self) -> list[str]:
         return [column.name for column in self.features]
-
-    def column(self, name: str) -> ColumnSchema:
-        for column in (*self.features, self.target):
-            if column.name == name:
-                return column
-        raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,15 +115,15 @@ def infer_column(values: pd.Series) -> ColumnSchema:
     """Learn one column's schema from its values."""
     kind = column_kind(values)
     nullable = bool(values.isna().any())
-    name = str(values.name)
+    name, dtype = str(values.name), str(values.dtype)
     if kind == "numeric":
         numbers = pd.to_numeric(values, errors="coerce").dropna()
         if numbers.empty:
-            return ColumnSchema(name, kind, nullable, 0.0, 0.0)
+            return ColumnSchema(name, kind, nullable, dtype, 0.0, 0.0)
         integer = bool(np.all(np.mod(numbers, 1) == 0))
-        return ColumnSchema(name, kind, nullable, float(numbers.min()), float(numbers.max()), integer)
+        return ColumnSchema(name, kind, nullable, dtype, float(numbers.min()), float(numbers.max()), integer)
     categories = tuple(sorted({category_label(value) for value in values.dropna()}))
-    return ColumnSchema(name, kind, nullable, categories=categories)
+    return ColumnSchema(name, kind, nullable, dtype, categories=categories)
 
 
 def infer_schema(frame: pd.DataFrame, target: str, task: Task) -> DataSchema:
@@ -150,6 +136,7 @@ def infer_schema(frame: pd.DataFrame, target: str, task: Task) -> DataSchema:
         target,
         "categorical",
         False,
+        str(frame[target].dtype),
         categories=tuple(sorted({category_label(v) for v in frame[target].dropna()})),
     )
     return DataSchema(features, target_column, task, classes=target_column.categories)

@@ -13,6 +13,7 @@ def test_kinds_nullability_and_ranges() -> None:
     schema = infer_schema(mixed_frame(), "label", "binary")
     age, income, city, member = schema.features
     assert (age.kind, income.kind, city.kind, member.kind) == ("numeric", "numeric", "categorical", "boolean")
+    assert (age.dtype, income.dtype, city.dtype, member.dtype) == ("float64", "float64", "object", "object")
     assert all(column.nullable for column in schema.features)
     assert age.integer and not income.integer
     assert 18 <= age.minimum <= age.maximum < 80
