@@ -33,6 +33,11 @@ class PromotionDecision:
     reason: str
 
     @property
+    def status(self) -> str:
+        """The verdict as recorded on the run and the version: "promoted" or "not promoted"."""
+        return "promoted" if self.promoted else "not promoted"
+
+    @property
     def champion_after(self) -> str | None:
         """The version holding the alias once the decision is applied."""
         return self.candidate_version if self.promoted else self.champion_version
@@ -129,7 +134,7 @@ def apply_decision(client: MlflowClient, name: str, alias: str, decision: Promot
     """Record the decision on the candidate version and move the alias if it won."""
     version = decision.candidate_version
     tags = {
-        "neuroflow.promotion": "promoted" if decision.promoted else "not promoted",
+        "neuroflow.promotion": decision.status,
         "neuroflow.promotion_reason": decision.reason,
         f"neuroflow.{decision.metric}": f"{decision.candidate_score:.6f}",
         "neuroflow.champion_version_at_decision": decision.champion_version or "none",

@@ -24,6 +24,7 @@ from models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
 from models.schema import DataSchema
 from neuroflow.settings import Settings, TrackingSettings
 from pipelines.data import Dataset
+from pipelines.registry import PromotionDecision
 from pipelines.training import EpochHook
 from pipelines.validation import ValidationReport
 
@@ -213,11 +214,10 @@ def describe_outcome(summary: dict[str, Any]) -> str:
     )
 
 
-def log_decision(client: MlflowClient, run_id: str, decision: Any) -> None:
+def log_decision(client: MlflowClient, run_id: str, decision: PromotionDecision) -> None:
     """The promotion decision and both scores, on the run."""
-    fields = asdict(decision)
-    client.log_dict(run_id, fields, "promotion.json")
-    client.set_tag(run_id, "neuroflow.promotion", "promoted" if decision.promoted else "not promoted")
+    client.log_dict(run_id, asdict(decision), "promotion.json")
+    client.set_tag(run_id, "neuroflow.promotion", decision.status)
     if decision.champion_score is not None:
         client.log_metric(run_id, f"champion_{decision.metric}", decision.champion_score)
 
