@@ -8,10 +8,14 @@ from models.inference import Predictor
 
 
 class NeuroflowModel(PythonModel):
-    """Loads the network and its preprocessing from the model's artifacts; predicts from raw feature values."""
+    """Loads the network's weights and its preprocessing from the model's artifacts; predicts from raw values."""
 
     def load_context(self, context: PythonModelContext) -> None:
-        self.predictor = Predictor.load(context.artifacts["network"], context.artifacts["preprocessing"])
+        artifacts = context.artifacts
+        weights = artifacts.get("weights")
+        # Models logged before the NumPy weights existed carry only the Keras network.
+        network = None if weights else artifacts["network"]
+        self.predictor = Predictor.load(network, artifacts["preprocessing"], weights)
 
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None

@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -119,6 +119,42 @@ class PromotionSettings(_Section):
     min_improvement: float = Field(0.0, ge=0, description="How much better the primary metric must be.")
 
 
+class ServiceSettings(_Section):
+    """The prediction service: where it listens, what it accepts, how it follows the champion."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="Server processes; each holds its own copy of the model.")
+    max_rows: int = Field(1000, ge=1, description="Most records one request may carry.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body; larger ones get 413 unread.")
+    unknown_categories: Literal["reject", "unknown"] = Field(
+        "reject",
+        description="A category never seen in training: reject the request (422), or encode it as unknown (zeros).",
+    )
+    auth_token: SecretStr | None = Field(
+        None, description="Bearer token required on /predict and /reload when set (at least 16 characters)."
+    )
+    poll_seconds: float = Field(30.0, ge=0, description="How often to look for a new champion; 0 turns polling off.")
+    startup_attempts: int = Field(8, ge=1, description="Registry lookups at start before falling back to polling.")
+    request_timeout_seconds: float = Field(
+        5.0, gt=0, description="A request still unanswered after this gets 504 (BentoML keeps a timer per request)."
+    )
+    access_log: bool = Field(False, description="Log every request (costs throughput).")
+    trace_requests: bool = Field(
+        False, description="OpenTelemetry spans for /predict and /metadata (BentoML's tracing settings apply)."
+    )
+    url: str | None = Field(
+        None, description="A running service's base URL; the training flow asks it to reload after a promotion."
+    )
+
+    @field_validator("auth_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the auth token must be at least 16 characters long")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything neuroflow can be told, in one place."""
 
@@ -135,6 +171,7 @@ class Settings(BaseSettings):
     validation: ValidationSettings = ValidationSettings()
     tracking: TrackingSettings = TrackingSettings()
     promotion: PromotionSettings = PromotionSettings()
+    service: ServiceSettings = ServiceSettings()
     reports_dir: Path = Field(Path("reports"), description="Where data reports (Great Expectations HTML) are written.")
 
     @property

@@ -293,6 +293,83 @@ def ui(
         subprocess.run(command, check=False, env=os.environ.copy())
 
 
+@app.command()
+@friendly_errors
+def serve(
+    config: ConfigOption = None,
+    dataset: DatasetOption = None,
+    model_name: ModelNameOption = None,
+    tracking_uri: TrackingOption = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 3000].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes [default: 1].")] = None,
+    bento: Annotated[
+        str | None, typer.Option(help="Serve a Bento from `neuroflow build` (its baked model; no registry).")
+    ] = None,
+) -> None:
+    """Serve the champion over HTTP (BentoML): POST /predict, GET /metadata, /readyz, /metrics, /docs.
+
+    The service follows the champion: it checks the registry every service.poll_seconds and on POST /reload.
+    """
+    settings = load_settings(
+        config,
+        build_overrides(
+            data={"dataset": dataset},
+            tracking={"model_name": model_name, "tracking_uri": tracking_uri},
+            service={"host": host, "port": port, "workers": workers},
+        ),
+    )
+    service = settings.service
+    env = {
+        **os.environ,
+        "NEUROFLOW_TRACKING__MODEL_NAME": settings.model_name,
+        "NEUROFLOW_TRACKING__TRACKING_URI": settings.tracking.tracking_uri,
+        "NEUROFLOW_SERVICE__HOST": service.host,
+        "NEUROFLOW_SERVICE__PORT": str(service.port),
+        "NEUROFLOW_SERVICE__WORKERS": str(service.workers),
+    }
+    if config is not None:
+        env["NEUROFLOW_CONFIG"] = str(config.resolve())
+    target = bento or "service.service:Neuroflow"
+    what = f"Bento {bento}" if bento else f"{settings.model_name}@{settings.promotion.alias}"
+    typer.echo(f"serving {what} on http://{service.host}:{service.port}  (docs at /docs, Ctrl+C to stop)")
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        target,
+        "--host",
+        service.host,
+        "--port",
+        str(service.port),
+    ]
+    with contextlib.suppress(KeyboardInterrupt):
+        completed = subprocess.run(command, check=False, env=env)
+        if completed.returncode not in (0, -2, 130):
+            raise typer.Exit(completed.returncode)
+
+
+@app.command()
+@friendly_errors
+def build(
+    version: Annotated[str | None, typer.Option(help="Registered version to bake in [default: the champion].")] = None,
+    config: ConfigOption = None,
+    dataset: DatasetOption = None,
+    model_name: ModelNameOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Build a Bento with a registered model baked in; it serves with no registry (`neuroflow serve --bento TAG`)."""
+    from service.bento import build_bento
+
+    settings = settings_for(config, dataset, model_name, tracking_uri)
+    built = build_bento(settings, version)
+    typer.echo(f"built Bento {built.bento_tag} with {built.info.name} version {built.info.version}")
+    typer.echo(f"  model:       {built.model_tag} (BentoML model store)")
+    typer.echo(f"  serve it:    neuroflow serve --bento {built.bento_tag}")
+    typer.echo(f"  image:       bentoml containerize {built.bento_tag}")
+
+
 def main() -> None:
     """Entry point of the `neuroflow` command."""
     app()

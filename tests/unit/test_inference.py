@@ -1,12 +1,16 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from models.inference import Prediction, Predictor
 from models.schema import infer_schema
 from pipelines.data import Dataset, split_data
 from pipelines.training import train_model
-from tests.utils.factories import TINY_NETWORK, mixed_frame, regression_frame
+from neuroflow.settings import NetworkSettings
+from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame, regression_frame
 
 
 def test_prediction_frame_round_trip() -> None:
@@ -43,3 +47,65 @@ def test_regression_values_come_back_in_target_units() -> None:
     raw = predictor.raw_outputs(predictor.preprocessing.transform(split.test_features))[:, 0]
     expected = raw * predictor.preprocessing.target_scale + predictor.preprocessing.target_mean
     assert np.allclose(prediction.labels, expected)
+
+
+def _trained(frame, target, task, network=TINY_NETWORK):
+    schema = infer_schema(frame, target, task)
+    split = split_data(Dataset("d", "test", frame, target, task), 0.2, 0.2, seed=0)
+    return train_model(schema, split, network, seed=0).predictor, split
+
+
+def test_numpy_encoding_equals_the_fitted_sklearn_transform() -> None:
+    predictor, split = _trained(mixed_frame(rows=300), "label", "binary")
+    rows = split.test_features.copy()
+    rows.iloc[0, rows.columns.get_loc("city")] = "atlantis"  # unseen: all zeros, as handle_unknown="ignore"
+    expected = predictor.preprocessing.transform(rows)
+    assert rows.isna().any().any(), "the test rows should include missing values"
+    assert np.max(np.abs(predictor.encode(rows) - expected)) <= 1e-6
+
+
+@pytest.mark.parametrize(
+    ("frame", "target", "task", "network"),
+    [
+        (mixed_frame(rows=300), "label", "binary", TINY_NETWORK),
+        (
+            classification_frame(classes=3),
+            "target",
+            "multiclass",
+            NetworkSettings(hidden_units=(8, 4), activation="tanh", dropout=0.2, epochs=2),
+        ),
+        (regression_frame(), "target", "regression", NetworkSettings(hidden_units=(6,), activation="sigmoid", epochs=2)),
+    ],
+    ids=["binary-relu", "multiclass-tanh-dropout", "regression-sigmoid"],
+)
+def test_numpy_forward_pass_matches_keras(frame, target, task, network) -> None:
+    predictor, split = _trained(frame, target, task, network)
+    matrix = predictor.preprocessing.transform(split.test_features)
+    assert np.max(np.abs(predictor.raw_outputs(matrix) - predictor.keras_outputs(matrix))) <= 1e-5
+
+
+def test_records_and_frames_predict_the_same() -> None:
+    predictor, split = _trained(mixed_frame(rows=300), "label", "binary")
+    frame = split.test_features
+    records = [
+        {key: (None if isinstance(value, float) and np.isnan(value) else value) for key, value in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+    from_frame, from_records = predictor.predict(frame), predictor.predict_records(records)
+    assert list(from_frame.labels) == list(from_records.labels)
+    assert np.max(np.abs(from_frame.probabilities - from_records.probabilities)) <= 1e-7
+
+
+def test_loading_for_serving_does_not_import_tensorflow(tmp_path: Path) -> None:
+    predictor, split = _trained(mixed_frame(rows=200), "label", "binary")
+    predictor.save(tmp_path / "model")
+    split.test_features.to_pickle(tmp_path / "rows.pkl")
+    script = (
+        "import sys, pandas as pd\n"
+        "from models.inference import Predictor\n"
+        f"p = Predictor.from_directory({str(tmp_path / 'model')!r})\n"
+        f"print(p.predict(pd.read_pickle({str(tmp_path / 'rows.pkl')!r})).labels[:3])\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

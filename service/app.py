@@ -1,0 +1,269 @@
+"""The HTTP routes (`/predict`, `/metadata`, `/reload`) and the holder that keeps the champion loaded and current.
+
+This is a plain FastAPI app; `service.service` mounts it into the BentoML service, which adds `/livez`, `/readyz`,
+`/metrics` and the OpenAPI page. Keeping it free of BentoML lets the tests drive it at every depth.
+"""
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+
+from neuroflow.errors import ModelNotFoundError
+from neuroflow.settings import Settings
+from service.loading import LoadedModel, RegistryUnavailableError
+from service.requests import REQUEST_EXAMPLE_HINT, RequestError, RequestProblem, dumps
+
+log = logging.getLogger("neuroflow.service")
+
+VERSION_HEADER = "X-Model-Version"
+MAX_STARTUP_BACKOFF_SECONDS = 15.0
+
+
+class ModelSource(Protocol):
+    """Where models come from: the registry (follows the alias) or a model baked into the Bento (fixed)."""
+
+    follows: bool
+    description: str
+
+    def current_version(self) -> str: ...
+
+    def load(self, version: str) -> LoadedModel: ...
+
+
+@dataclass
+class Outcome:
+    previous: str | None
+    current: str | None
+    changed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"previous_version": self.previous, "model_version": self.current, "changed": self.changed}
+
+
+class ModelHolder:
+    """Holds the served model. A new version is loaded beside the old one, then swapped in with one assignment, so
+    every request uses exactly one model from start to finish and reports that model's version."""
+
+    def __init__(self, source: ModelSource, settings: Settings, on_swap: Callable[[LoadedModel], None]) -> None:
+        self.source = source
+        self.settings = settings.service
+        self.on_swap = on_swap
+        self.current: LoadedModel | None = None
+        self.problem: str | None = "starting: no model loaded yet"
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> Outcome:
+        """Load the source's current version if it is not the one served; a no-op otherwise."""
+        async with self._lock:
+            previous = self.current.version if self.current else None
+            version = await anyio.to_thread.run_sync(self.source.current_version)
+            if version == previous:
+                return Outcome(previous, previous, False)
+            started = time.perf_counter()
+            loaded = await anyio.to_thread.run_sync(self.source.load, version)
+            self.current = loaded
+            self.problem = None
+            self.on_swap(loaded)
+            log.info(
+                "serving %s version %s (was %s; loaded in %.2f s)",
+                loaded.info.name,
+                loaded.version,
+                previous or "none",
+                time.perf_counter() - started,
+            )
+            return Outcome(previous, loaded.version, True)
+
+    async def run(self) -> None:
+        """Load the model at start (a bounded number of tries), then follow the champion until cancelled."""
+        attempts = self.settings.startup_attempts
+        delay = 1.0
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.refresh()
+                break
+            except (RegistryUnavailableError, ModelNotFoundError) as error:
+                self.problem = str(error)
+                if attempt == attempts:
+                    log.error(
+                        "no model loaded after %d attempts: %s. /readyz answers 503%s",
+                        attempts,
+                        error,
+                        f"; checking again every {self.settings.poll_seconds:g} s"
+                        if self._polling
+                        else "; restart the service once the registry is back",
+                    )
+                    break
+                log.warning(
+                    "no model yet (attempt %d/%d): %s. /readyz answers 503; retrying in %.0f s",
+                    attempt,
+                    attempts,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_STARTUP_BACKOFF_SECONDS)
+            except Exception as error:
+                self.problem = f"loading the model failed: {error}"
+                log.exception("loading the model failed")
+                break
+        while self._polling:
+            await asyncio.sleep(self.settings.poll_seconds)
+            try:
+                await self.refresh()
+            except Exception as error:
+                self.problem = None if self.current else str(error)
+                log.warning("champion check failed (still serving %s): %s", self._serving, error)
+
+    @property
+    def _polling(self) -> bool:
+        return self.source.follows and self.settings.poll_seconds > 0
+
+    @property
+    def _serving(self) -> str:
+        return f"version {self.current.version}" if self.current else "nothing"
+
+
+def create_app(
+    settings: Settings, source: ModelSource, after_swap: Callable[[LoadedModel], None] | None = None
+) -> tuple[FastAPI, ModelHolder]:
+    """The FastAPI app and the model holder behind it; `after_swap` runs once a new model is in place."""
+    app = FastAPI(
+        title="neuroflow",
+        description="Predictions from the champion model. Send raw feature values as in the training data.",
+        version="1",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    service = settings.service
+    token = service.auth_token.get_secret_value().encode() if service.auth_token else None
+
+    def authorised(request: Request) -> bool:
+        if token is None:
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token)
+
+    def refuse(error: RequestError, version: str | None = None) -> Response:
+        headers = {VERSION_HEADER: version} if version else {}
+        if error.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return Response(dumps(error.to_json()), error.status, headers, media_type="application/json")
+
+    def unauthorised() -> Response:
+        return refuse(
+            RequestError(401, "unauthorised", [RequestProblem("Authorization", "send 'Authorization: Bearer <token>'")])
+        )
+
+    def not_ready() -> Response:
+        problem = holder.problem or "no model loaded yet"
+        return refuse(RequestError(503, "no model loaded", [RequestProblem("model", problem)]))
+
+    async def read_body(request: Request) -> bytes:
+        """The body, refused with 413 before it is parsed (or even read) when it is over the limit."""
+        limit = service.max_body_bytes
+        declared = request.headers.get("content-length")
+        too_large = RequestError(
+            413, "body too large", [RequestProblem("body", f"the body is over {limit} bytes; send fewer records")]
+        )
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def predict(request: Request) -> Response:
+        if not authorised(request):
+            return unauthorised()
+        model = holder.current  # read once: this request is answered by this model, whatever happens meanwhile
+        if model is None:
+            return not_ready()
+        try:
+            records = model.parser.parse(await read_body(request))
+        except RequestError as error:
+            return refuse(error, model.version)
+        prediction = model.predictor.predict_records(records)
+        body = {
+            "model_name": model.info.name,
+            "model_version": model.version,
+            "predictions": prediction.to_records(model.schema.classes),
+        }
+        return Response(dumps(body), headers={VERSION_HEADER: model.version}, media_type="application/json")
+
+    async def metadata(request: Request) -> Response:
+        model = holder.current
+        if model is None:
+            return not_ready()
+        return Response(dumps(model.metadata()), headers={VERSION_HEADER: model.version}, media_type="application/json")
+
+    async def reload(request: Request) -> Response:
+        if token is None and (request.client is None or request.client.host not in ("127.0.0.1", "::1", "testclient")):
+            return refuse(
+                RequestError(
+                    403,
+                    "forbidden",
+                    [RequestProblem("Authorization", "set service.auth_token to reload from another host")],
+                )
+            )
+        if not authorised(request):
+            return unauthorised()
+        try:
+            outcome = await holder.refresh()
+        except (RegistryUnavailableError, ModelNotFoundError) as error:
+            return refuse(RequestError(503, "reload failed", [RequestProblem("registry", str(error))]))
+        return Response(dumps(outcome.to_json()), media_type="application/json")
+
+    responses = {
+        "200": {"description": "One prediction per record, and the model version that computed them."},
+        "400": {"description": "Malformed JSON or an empty body."},
+        "401": {"description": "Missing or wrong bearer token (only when auth is on)."},
+        "413": {"description": "The body is over the configured size."},
+        "422": {"description": "A record does not fit the schema; each problem names its field."},
+        "503": {"description": "No model loaded yet."},
+    }
+    app.add_api_route(
+        "/predict",
+        predict,
+        methods=["POST"],
+        summary="Predict from a batch of records",
+        tags=["Prediction"],
+        responses=responses,
+        openapi_extra=request_body_openapi(None),
+    )
+    app.add_api_route("/metadata", metadata, methods=["GET"], summary="The served model and its schema", tags=["Model"])
+    app.add_api_route(
+        "/reload", reload, methods=["POST"], summary="Load the current champion now (authenticated)", tags=["Model"]
+    )
+
+    def on_swap(loaded: LoadedModel) -> None:
+        for route in app.routes:
+            if isinstance(route, APIRoute) and route.path == "/predict":
+                route.openapi_extra = request_body_openapi(loaded)
+        if after_swap is not None:
+            after_swap(loaded)
+
+    holder = ModelHolder(source, settings, on_swap)
+    return app, holder
+
+
+def request_body_openapi(model: LoadedModel | None) -> dict[str, Any]:
+    """The `/predict` request body for the OpenAPI page, generated from the loaded model's schema."""
+    if model is None:
+        schema: dict[str, Any] = {"type": "object", "description": f"No model loaded yet; {REQUEST_EXAMPLE_HINT}"}
+    else:
+        schema = model.parser.json_schema()
+        schema["description"] = f"Records for {model.info.name} version {model.version}; {REQUEST_EXAMPLE_HINT}"
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -1,0 +1,181 @@
+"""The request model, generated from the training schema, and the errors a bad request gets.
+
+No BentoML here: the service, the OpenAPI page and the tests all use these functions.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
+from models.schema import ColumnSchema, DataSchema
+
+RECORD_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+MAX_REPORTED_ERRORS = 20
+MAX_LISTED_CATEGORIES = 12
+REQUEST_EXAMPLE_HINT = 'send {"records": [{"<feature>": <value>, ...}, ...]}'
+
+
+@dataclass(frozen=True)
+class RequestProblem:
+    """One thing wrong with a request: where (a JSON path such as `records[0].age`) and what."""
+
+    field: str
+    problem: str
+
+
+@dataclass
+class RequestError(Exception):
+    """A request the service refuses, with the HTTP status and every problem found (up to a limit)."""
+
+    status: int
+    error: str
+    problems: list[RequestProblem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "error": self.error,
+            "detail": [{"field": problem.field, "problem": problem.problem} for problem in self.problems],
+        }
+
+
+def _column_type(column: ColumnSchema, unknown_categories: str) -> Any:
+    if column.kind == "numeric":
+        annotation: Any = Annotated[float, Field(description=_describe_numeric(column))]
+    elif column.kind == "boolean":
+        annotation = StrictBool
+    elif unknown_categories == "reject" and column.categories:
+        annotation = Literal[tuple(column.categories)]
+    else:
+        annotation = Annotated[StrictStr, Field(description="a category (unknown ones are encoded as unknown)")]
+    return annotation | None if column.nullable else annotation
+
+
+def _describe_numeric(column: ColumnSchema) -> str:
+    kind = "whole number" if column.integer else "number"
+    if column.minimum is None or column.maximum is None:
+        return kind
+    return f"{kind}; seen in training between {column.minimum:g} and {column.maximum:g}"
+
+
+def record_type(schema: DataSchema, unknown_categories: str = "reject") -> Any:
+    """A TypedDict with one required key per feature, typed from the schema; extra keys are refused."""
+    fields = {column.name: _column_type(column, unknown_categories) for column in schema.features}
+    record = TypedDict("Record", fields)  # type: ignore[misc]
+    record.__pydantic_config__ = RECORD_CONFIG  # type: ignore[attr-defined]
+    return record
+
+
+@dataclass(frozen=True)
+class RequestParser:
+    """Parses and validates a `/predict` body for one schema; built once per loaded model."""
+
+    schema: DataSchema
+    max_rows: int
+    unknown_categories: str = "reject"
+    adapter: TypeAdapter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        record = record_type(self.schema, self.unknown_categories)
+        request = TypedDict(  # type: ignore[misc]  # noqa: UP013 (the field type is built at run time)
+            "PredictRequest",
+            {"records": Annotated[list[record], Field(min_length=1, max_length=self.max_rows)]},  # type: ignore[valid-type]
+        )
+        request.__pydantic_config__ = RECORD_CONFIG  # type: ignore[attr-defined]
+        object.__setattr__(self, "adapter", TypeAdapter(request))
+
+    def parse(self, body: bytes) -> list[dict[str, Any]]:
+        """The validated records, or a RequestError naming each bad field (never echoing the values sent)."""
+        if not body.strip():
+            raise RequestError(
+                400, "empty body", [RequestProblem("body", f"the request body is empty; {REQUEST_EXAMPLE_HINT}")]
+            )
+        try:
+            return self.adapter.validate_json(body)["records"]
+        except ValidationError as error:
+            raise self._describe(error) from None
+
+    def _describe(self, error: ValidationError) -> RequestError:
+        problems: list[RequestProblem] = []
+        status, title = 422, "invalid request"
+        for item in error.errors(include_input=False, include_url=False)[:MAX_REPORTED_ERRORS]:
+            if item["type"] == "json_invalid":
+                status, title = 400, "malformed JSON"
+                problems.append(RequestProblem("body", f"not valid JSON: {item['ctx']['error']}"))
+                continue
+            problems.append(RequestProblem(json_path(item["loc"]), self._problem(item)))
+        return RequestError(status, title, problems)
+
+    def _problem(self, item: Any) -> str:
+        kind, location = item["type"], item["loc"]
+        if kind == "missing":
+            if location == ("records",):
+                return f"required; {REQUEST_EXAMPLE_HINT}"
+            return "required: every feature the model was trained on must be present (null where it may be missing)"
+        if kind == "extra_forbidden" and len(location) == 1:
+            return f"unknown key; {REQUEST_EXAMPLE_HINT}"
+        if kind == "extra_forbidden":
+            return "not a feature of this model; see GET /metadata for the schema"
+        if kind == "literal_error":
+            column = self._column(location)
+            known = ", ".join(column.categories[:MAX_LISTED_CATEGORIES]) if column and column.categories else ""
+            more = " ..." if column and column.categories and len(column.categories) > MAX_LISTED_CATEGORIES else ""
+            return f"a category never seen in training; expected one of: {known}{more}"
+        if kind == "finite_number":
+            return "must be a finite number (NaN, Infinity and out-of-range numbers are refused)"
+        if kind == "too_short" and location == ("records",):
+            return "the batch is empty; send at least one record"
+        if kind == "too_long" and location == ("records",):
+            return f"too many records in one request; the limit is {self.max_rows}"
+        if kind == "float_type":
+            column = self._column(location)
+            if column is not None and not column.nullable:
+                return "must be a number (this feature may not be missing)"
+            return "must be a number or null"
+        if kind == "bool_type":
+            return "must be true or false"
+        if kind in ("string_type", "dict_type", "list_type", "model_type", "typed_dict_type"):
+            return item["msg"].replace("Input should be", "must be")
+        return item["msg"]
+
+    def _column(self, location: tuple[Any, ...]) -> ColumnSchema | None:
+        names = [part for part in location if isinstance(part, str)]
+        for column in self.schema.features:
+            if column.name in names:
+                return column
+        return None
+
+    def json_schema(self) -> dict[str, Any]:
+        """The request body's JSON schema with definitions inlined (for the OpenAPI page)."""
+        schema = self.adapter.json_schema()
+        definitions = schema.pop("$defs", {})
+        return _inline(schema, definitions)
+
+
+def json_path(location: tuple[Any, ...]) -> str:
+    """`("records", 0, "mean radius")` → `records[0].mean radius`: the field the client has to fix."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        reference = node.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            return _inline(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(value, definitions) for value in node]
+    return node
+
+
+def dumps(payload: Any) -> bytes:
+    """Compact JSON for responses."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()

@@ -1,0 +1,141 @@
+"""The BentoML service: serves the champion of the configured model, and follows it when it changes.
+
+Run it with `neuroflow serve` (or `bentoml serve service.service:Neuroflow`). Settings come from `NEUROFLOW_*`
+environment variables and, when `NEUROFLOW_CONFIG` names one, a YAML/TOML file.
+"""
+
+import asyncio
+import gc
+import logging
+import os
+from pathlib import Path
+
+import bentoml
+
+from neuroflow.settings import Settings, load_settings
+from service.app import create_app
+from service.loading import (
+    LoadedModel,
+    ModelInfo,
+    champion_version,
+    load_directory,
+    load_registered,
+    mlflow_client,
+)
+
+log = logging.getLogger("neuroflow.service")
+BAKED_MODEL_ENV = "NEUROFLOW_BAKED_MODEL"  # a BentoML model tag, set by `neuroflow build` in the Bento
+# BentoML 1.4 keeps every request's OpenTelemetry span reachable (even with tracing off), so the heap grows by one span
+# per request and each full garbage collection takes longer: the 100-400 ms latency spikes. Untraced paths make none.
+UNTRACED_PATHS = ("/predict", "/metadata", "/readyz", "/livez", "/metrics")
+GC_THRESHOLDS = (10_000, 10, 1_000)
+
+
+class RegistrySource:
+    """The champion alias in the MLflow registry."""
+
+    follows = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = settings.model_name
+        self.alias = settings.promotion.alias
+        self.description = f"{self.name}@{self.alias} in {settings.tracking.tracking_uri}"
+        self._client = None
+
+    @property
+    def client(self):  # type: ignore[no-untyped-def]
+        if self._client is None:
+            self._client = mlflow_client(self.settings)
+        return self._client
+
+    def current_version(self) -> str:
+        return champion_version(self.client, self.name, self.alias)
+
+    def load(self, version: str) -> LoadedModel:
+        return load_registered(self.client, self.name, version, self.alias, self.settings)
+
+
+class BakedSource:
+    """A model baked into the Bento by `neuroflow build`: served with no registry at all."""
+
+    follows = False
+
+    def __init__(self, tag: str, settings: Settings) -> None:
+        self.tag = tag
+        self.settings = settings
+        self.description = f"BentoML model {tag} (baked in; the registry is not consulted)"
+
+    def current_version(self) -> str:
+        return ModelInfo.from_json(bentoml.models.get(self.tag).info.metadata).version
+
+    def load(self, version: str) -> LoadedModel:
+        model = bentoml.models.get(self.tag)
+        return load_directory(Path(model.path), ModelInfo.from_json(model.info.metadata), self.settings)
+
+
+def baked_model_tag() -> str | None:
+    """The model a Bento was built with (`bento.yaml` sits two levels above this file in a Bento), or the override."""
+    if tag := os.environ.get(BAKED_MODEL_ENV):
+        return tag
+    bento_file = Path(__file__).resolve().parents[2] / "bento.yaml"
+    if not bento_file.is_file():
+        return None
+    import yaml
+
+    models = yaml.safe_load(bento_file.read_text()).get("models") or []
+    return str(models[0]["tag"]) if models else None
+
+
+def _settings() -> Settings:
+    config = os.environ.get("NEUROFLOW_CONFIG")
+    return load_settings(Path(config) if config else None)
+
+
+settings = _settings()
+baked = baked_model_tag()
+source = BakedSource(baked, settings) if baked else RegistrySource(settings)
+
+
+def freeze_heap(_: LoadedModel) -> None:
+    """Move everything alive now (libraries, the model) out of the cyclic garbage collector's reach.
+
+    The server holds about 400,000 long-lived objects (MLflow, pandas, sklearn, pydantic). Without this, every full
+    collection walks them all and stalls requests for 100-300 ms: the latency spikes BentoML shows out of the box.
+    """
+    gc.freeze()
+
+
+# Per request, BentoML keeps a timeout timer and its future alive for `request_timeout_seconds`; with the default
+# thresholds they keep triggering full collections. Fewer, larger young collections and rare full ones keep p99 flat.
+gc.set_threshold(*GC_THRESHOLDS)
+
+
+app, holder = create_app(settings, source, after_swap=freeze_heap)
+
+
+@bentoml.service(
+    name="neuroflow",
+    workers=settings.service.workers,
+    traffic={"timeout": settings.service.request_timeout_seconds},
+    logging={"access": {"enabled": settings.service.access_log}},
+    tracing={"excluded_urls": [] if settings.service.trace_requests else list(UNTRACED_PATHS)},
+    http={"host": settings.service.host, "port": settings.service.port},
+)
+@bentoml.asgi_app(app, path="/")
+class Neuroflow:
+    """Predictions from the champion model: POST /predict, GET /metadata, POST /reload."""
+
+    @bentoml.on_startup
+    async def follow_champion(self) -> None:
+        log.info("model source: %s", source.description)
+        self._follower = asyncio.create_task(holder.run(), name="neuroflow-follow-champion")
+
+    @bentoml.on_shutdown
+    async def stop_following(self) -> None:
+        task = getattr(self, "_follower", None)
+        if task is not None:
+            task.cancel()
+
+    def __is_ready__(self) -> bool:
+        return holder.current is not None
