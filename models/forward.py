@@ -80,7 +80,7 @@ class ForwardPass:
             arrays[f"bias_{index}"] = layer.bias
         arrays["activations"] = np.array([layer.activation for layer in self.layers])
         with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
         return path
 
     @classmethod

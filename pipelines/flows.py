@@ -13,7 +13,7 @@ from prefect.runtime import flow_run as prefect_run
 
 from neuroflow.errors import NeuroflowError
 from neuroflow.settings import Settings
-from pipelines import data, evaluation, registry, tracking, training, validation
+from pipelines import data, evaluation, notify, registry, tracking, training, validation
 
 
 class _HideUserErrorTracebacks(logging.Filter):
@@ -43,6 +43,7 @@ train_model = step(training.train_model)
 evaluate_model = step(evaluation.evaluate_model)
 log_model = step(tracking.log_model)
 promote_if_better = step(registry.promote_if_better)
+notify_service = step(notify.request_reload)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ def training_flow(settings: Settings | None = None) -> dict[str, Any]:
             score_champion=lambda uri: evaluation.score_registered_model(uri, schema, split),
         )
         tracking.log_decision(client, run_id, decision)
+        if decision.promoted:
+            notify_service(settings.service)
         outcome = TrainingOutcome(
             run_id=run_id,
             experiment_id=client.get_run(run_id).info.experiment_id,

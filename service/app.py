@@ -226,7 +226,7 @@ def create_app(
             return refuse(RequestError(503, "reload failed", [RequestProblem("registry", str(error))]))
         return Response(dumps(outcome.to_json()), media_type="application/json")
 
-    responses = {
+    responses: dict[int | str, dict[str, Any]] = {
         "200": {"description": "One prediction per record, and the model version that computed them."},
         "400": {"description": "Malformed JSON or an empty body."},
         "401": {"description": "Missing or wrong bearer token (only when auth is on)."},

@@ -79,7 +79,7 @@ class RequestParser:
 
     def __post_init__(self) -> None:
         record = record_type(self.schema, self.unknown_categories)
-        request = TypedDict(  # type: ignore[misc]  # noqa: UP013 (the field type is built at run time)
+        request = TypedDict(  # type: ignore[name-match]  # noqa: UP013 (the field type is built at run time)
             "PredictRequest",
             {"records": Annotated[list[record], Field(min_length=1, max_length=self.max_rows)]},  # type: ignore[valid-type]
         )

@@ -9,6 +9,7 @@ import gc
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import bentoml
 
@@ -41,10 +42,10 @@ class RegistrySource:
         self.name = settings.model_name
         self.alias = settings.promotion.alias
         self.description = f"{self.name}@{self.alias} in {settings.tracking.tracking_uri}"
-        self._client = None
+        self._client: Any = None
 
     @property
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:
         if self._client is None:
             self._client = mlflow_client(self.settings)
         return self._client

@@ -7,9 +7,9 @@ import pytest
 
 from models.inference import Prediction, Predictor
 from models.schema import infer_schema
+from neuroflow.settings import NetworkSettings
 from pipelines.data import Dataset, split_data
 from pipelines.training import train_model
-from neuroflow.settings import NetworkSettings
 from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame, regression_frame
 
 
@@ -74,7 +74,12 @@ def test_numpy_encoding_equals_the_fitted_sklearn_transform() -> None:
             "multiclass",
             NetworkSettings(hidden_units=(8, 4), activation="tanh", dropout=0.2, epochs=2),
         ),
-        (regression_frame(), "target", "regression", NetworkSettings(hidden_units=(6,), activation="sigmoid", epochs=2)),
+        (
+            regression_frame(),
+            "target",
+            "regression",
+            NetworkSettings(hidden_units=(6,), activation="sigmoid", epochs=2),
+        ),
     ],
     ids=["binary-relu", "multiclass-tanh-dropout", "regression-sigmoid"],
 )

@@ -1,0 +1,120 @@
+"""The request model generated from the schema: what it accepts, and how it names what it refuses."""
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from models.schema import DataSchema, infer_schema
+from service.requests import RequestError, RequestParser, json_path
+from tests.utils.factories import mixed_frame
+
+
+@pytest.fixture(scope="module")
+def schema() -> DataSchema:
+    learned = infer_schema(mixed_frame(rows=100), "label", "binary")
+    # `age` may not be missing; the other features may.
+    return replace(learned, features=tuple(replace(c, nullable=c.name != "age") for c in learned.features))
+
+
+def good_record() -> dict[str, Any]:
+    return {"age": 40, "income": 51000.5, "city": "lyon", "member": True}
+
+
+def body(*records: dict[str, Any], **extra: Any) -> bytes:
+    return json.dumps({"records": list(records), **extra}).encode()
+
+
+def refused(parser: RequestParser, payload: bytes) -> RequestError:
+    with pytest.raises(RequestError) as caught:
+        parser.parse(payload)
+    return caught.value
+
+
+def test_a_good_batch_comes_back_as_plain_records(schema: DataSchema) -> None:
+    parser = RequestParser(schema, max_rows=10)
+    records = parser.parse(body(good_record(), {**good_record(), "income": None, "city": None, "member": None}))
+    assert records[0] == good_record()
+    assert records[1]["income"] is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "field", "words"),
+    [
+        (b"", 400, "body", "empty"),
+        (b"   ", 400, "body", "empty"),
+        (b'{"records": [', 400, "body", "not valid JSON"),
+        (b"[]", 422, "body", "object"),
+        (body(), 422, "records", "empty"),
+        (b"{}", 422, "records", "required"),
+        (body(good_record(), extra=1), 422, "extra", "unknown key"),
+        (body({k: v for k, v in good_record().items() if k != "city"}), 422, "records[0].city", "required"),
+        (body({**good_record(), "colour": "red"}), 422, "records[0].colour", "not a feature"),
+        (body({**good_record(), "age": "forty"}), 422, "records[0].age", "must be a number"),
+        (body({**good_record(), "age": "40"}), 422, "records[0].age", "must be a number"),
+        (body({**good_record(), "age": None}), 422, "records[0].age", "may not be missing"),
+        (body({**good_record(), "age": float("nan")}), 422, "records[0].age", "finite"),
+        (body({**good_record(), "age": float("inf")}), 422, "records[0].age", "finite"),
+        (body({**good_record(), "age": 7}).replace(b"7", b"1e400"), 422, "records[0].age", "finite"),
+        (body({**good_record(), "city": "atlantis"}), 422, "records[0].city", "never seen in training"),
+        (body({**good_record(), "member": "yes"}), 422, "records[0].member", "true or false"),
+        (body(*[good_record()] * 11), 422, "records", "limit is 10"),
+    ],
+    ids=[
+        "empty",
+        "blank",
+        "malformed",
+        "not-an-object",
+        "empty-batch",
+        "no-records",
+        "extra-top-level-key",
+        "missing-feature",
+        "unknown-feature",
+        "text-for-number",
+        "numeric-string",
+        "null-not-allowed",
+        "nan",
+        "infinity",
+        "1e400",
+        "unseen-category",
+        "not-a-boolean",
+        "too-many-rows",
+    ],
+)
+def test_each_bad_request_names_the_field_and_the_problem(
+    schema: DataSchema, payload: bytes, status: int, field: str, words: str
+) -> None:
+    error = refused(RequestParser(schema, max_rows=10), payload)
+    assert error.status == status
+    problems = error.to_json()["detail"]
+    assert problems[0]["field"] == field
+    assert words in problems[0]["problem"]
+
+
+def test_errors_never_echo_what_was_sent(schema: DataSchema) -> None:
+    secret = "s3cret-value-that-must-not-come-back"
+    error = refused(RequestParser(schema, max_rows=10), body({**good_record(), "age": secret, "city": secret}))
+    assert secret not in json.dumps(error.to_json())
+    assert {problem["field"] for problem in error.to_json()["detail"]} == {"records[0].age", "records[0].city"}
+
+
+def test_unknown_category_policy_lets_unseen_categories_through(schema: DataSchema) -> None:
+    parser = RequestParser(schema, max_rows=10, unknown_categories="unknown")
+    assert parser.parse(body({**good_record(), "city": "atlantis"}))[0]["city"] == "atlantis"
+
+
+def test_the_json_schema_names_every_feature_with_its_type(schema: DataSchema) -> None:
+    record = RequestParser(schema, max_rows=10).json_schema()["properties"]["records"]["items"]
+    assert set(record["required"]) == {"age", "income", "city", "member"}
+    assert record["additionalProperties"] is False
+    assert record["properties"]["age"]["type"] == "number"
+    assert {"type": "null"} in record["properties"]["income"]["anyOf"]
+    city = next(option for option in record["properties"]["city"]["anyOf"] if option.get("type") == "string")
+    assert city["enum"] == ["lyon", "nice", "paris"]
+    assert "$ref" not in json.dumps(record)
+
+
+def test_json_paths_read_like_the_request() -> None:
+    assert json_path(("records", 3, "mean radius")) == "records[3].mean radius"
+    assert json_path(()) == "body"

@@ -1,0 +1,175 @@
+"""The HTTP routes through the ASGI app (no server process): answers, errors, auth, and the model swap."""
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from models.inference import Predictor
+from models.schema import infer_schema
+from neuroflow.settings import Settings, load_settings
+from pipelines.data import Dataset, split_data
+from pipelines.notify import request_reload
+from pipelines.training import train_model
+from service.app import VERSION_HEADER, create_app
+from service.loading import LoadedModel, ModelInfo, ready
+from tests.utils.factories import TINY_NETWORK, mixed_frame
+
+TOKEN = "a-test-token-0123456789"
+
+
+class MemorySource:
+    """Versions held in memory; `champion` says which one the alias points at."""
+
+    follows = True
+    description = "memory"
+
+    def __init__(self, predictors: dict[str, Predictor], settings: Settings) -> None:
+        self.predictors = predictors
+        self.settings = settings
+        self.champion = "1"
+
+    def current_version(self) -> str:
+        return self.champion
+
+    def load(self, version: str) -> LoadedModel:
+        return ready(ModelInfo("m", version, "champion", None, "memory"), self.predictors[version], self.settings)
+
+
+@pytest.fixture(scope="module")
+def trained() -> dict[str, Any]:
+    frame = mixed_frame(rows=300)
+    schema = infer_schema(frame, "label", "binary")
+    split = split_data(Dataset("m", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
+    versions = {str(seed): train_model(schema, split, TINY_NETWORK, seed=seed).predictor for seed in (1, 2)}
+    records = [
+        {key: (None if isinstance(value, float) and np.isnan(value) else value) for key, value in row.items()}
+        for row in split.test_features.to_dict(orient="records")
+    ]
+    return {"versions": versions, "records": records}
+
+
+@pytest.fixture
+def served(trained: dict[str, Any]) -> Iterator[tuple[TestClient, MemorySource, Any]]:
+    settings = load_settings(overrides={"service": {"max_rows": 50, "max_body_bytes": 4096}})
+    source = MemorySource(trained["versions"], settings)
+    app, holder = create_app(settings, source)
+    with TestClient(app) as client:
+        yield client, source, holder
+
+
+def refresh(client: TestClient, holder: Any) -> Any:
+    assert client.portal is not None
+    return client.portal.call(holder.refresh)
+
+
+def test_predictions_come_with_the_version_that_computed_them(served, trained) -> None:
+    client, _, holder = served
+    assert client.post("/predict", json={"records": trained["records"][:2]}).status_code == 503
+    refresh(client, holder)
+    response = client.post("/predict", json={"records": trained["records"][:3]})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["model_version"] == response.headers[VERSION_HEADER] == "1"
+    expected = trained["versions"]["1"].predict_records(trained["records"][:3])
+    assert [row["prediction"] for row in answer["predictions"]] == list(expected.labels)
+    probabilities = np.array(
+        [[row["probabilities"]["no"], row["probabilities"]["yes"]] for row in answer["predictions"]]
+    )
+    assert np.max(np.abs(probabilities - expected.probabilities)) < 1e-12
+
+
+def test_a_new_champion_is_swapped_in_and_reported(served, trained) -> None:
+    client, source, holder = served
+    refresh(client, holder)
+    source.champion = "2"
+    outcome = refresh(client, holder)
+    assert (outcome.previous, outcome.current, outcome.changed) == ("1", "2", True)
+    response = client.post("/predict", json={"records": trained["records"][:1]})
+    assert response.json()["model_version"] == "2"
+    expected = trained["versions"]["2"].predict_records(trained["records"][:1]).probabilities[0][1]
+    assert response.json()["predictions"][0]["probabilities"]["yes"] == pytest.approx(expected, abs=1e-12)
+    assert client.post("/reload").json() == {"previous_version": "2", "model_version": "2", "changed": False}
+
+
+def test_bad_requests_get_4xx_and_the_next_good_one_succeeds(served, trained) -> None:
+    client, _, holder = served
+    refresh(client, holder)
+    good = {"records": trained["records"][:1]}
+    bad = [
+        (b"{oops", 400),
+        (b"", 400),
+        (json.dumps({"records": []}).encode(), 422),
+        (json.dumps({"records": [{**trained["records"][0], "age": "old"}]}).encode(), 422),
+        (json.dumps({"records": trained["records"][:1] * 51}).encode(), 422),
+        (b"x" * 5000, 413),
+    ]
+    for payload, status in bad:
+        response = client.post("/predict", content=payload, headers={"content-type": "application/json"})
+        assert response.status_code == status, response.text
+        assert response.json()["detail"][0]["field"]
+        assert client.post("/predict", json=good).status_code == 200
+
+
+def test_metadata_describes_the_served_model(served) -> None:
+    client, _, holder = served
+    refresh(client, holder)
+    metadata = client.get("/metadata").json()
+    assert metadata["model_version"] == "1" and metadata["task"] == "binary"
+    assert [column["name"] for column in metadata["schema"]["features"]] == ["age", "income", "city", "member"]
+
+
+def test_bearer_token_guards_prediction_and_reload(trained) -> None:
+    settings = load_settings(overrides={"service": {"auth_token": TOKEN}})
+    app, holder = create_app(settings, MemorySource(trained["versions"], settings))
+    with TestClient(app) as client:
+        refresh(client, holder)
+        good = {"records": trained["records"][:1]}
+        assert client.post("/predict", json=good).status_code == 401
+        assert (
+            client.post("/predict", json=good, headers={"Authorization": "Bearer wrong-token-000000"}).status_code
+            == 401
+        )
+        assert client.post("/reload").status_code == 401
+        assert client.post("/predict", json=good, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert client.post("/reload", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_a_short_auth_token_is_refused() -> None:
+    from neuroflow.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="at least 16"):
+        load_settings(overrides={"service": {"auth_token": "short"}})
+
+
+def test_training_asks_a_running_service_to_reload() -> None:
+    calls: list[tuple[str, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            calls.append((self.path, self.headers.get("Authorization")))
+            payload = json.dumps({"previous_version": "1", "model_version": "2", "changed": True}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        settings = load_settings(overrides={"service": {"url": url, "auth_token": TOKEN}})
+        assert request_reload(settings.service) == "2"
+        assert calls == [("/reload", f"Bearer {TOKEN}")]
+    finally:
+        server.shutdown()
+    unreachable = load_settings(overrides={"service": {"url": url}})
+    assert request_reload(unreachable.service, timeout=2) is None  # logged, never raised
