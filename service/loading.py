@@ -114,11 +114,11 @@ def champion_version(client: Any, name: str, alias: str) -> str:
                 f"registered model {name!r} has no {alias!r} alias yet; train one with `neuroflow train`"
             ) from None
         raise RegistryUnavailableError(
-            f"MLflow registry at {client.tracking_uri} failed: {_first_line(error)}"
+            f"MLflow registry at {client.tracking_uri} is unreachable or failing: {_reason(error)}"
         ) from None
     except (OSError, ConnectionError) as error:
         raise RegistryUnavailableError(
-            f"MLflow registry at {client.tracking_uri} is unreachable: {_first_line(error)}"
+            f"MLflow registry at {client.tracking_uri} is unreachable: {_reason(error)}"
         ) from None
 
 
@@ -171,6 +171,16 @@ def _run_facts(client: Any, run_id: str | None) -> dict[str, Any]:
     run = client.get_run(run_id)
     metrics = {key: value for key, value in sorted(run.data.metrics.items()) if key.startswith("test_")}
     return {"metrics": metrics, "data_digest": run.data.tags.get("neuroflow.data_digest")}
+
+
+def _reason(error: BaseException) -> str:
+    """A short reason: 'connection refused' rather than three lines of urllib3 retry text."""
+    text = str(error)
+    if "Connection refused" in text or "NewConnectionError" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    return _first_line(error)
 
 
 def _first_line(error: BaseException) -> str:

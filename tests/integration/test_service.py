@@ -1,0 +1,347 @@
+"""The prediction service as users meet it: a real `neuroflow serve` (bentoml serve) process on a free port."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pytest
+
+from models.inference import Predictor
+from pipelines.flows import training_flow
+from pipelines.registry import promote_version
+from tests.integration.conftest import Store
+
+pytestmark = pytest.mark.integration
+
+MODEL = "neuroflow-breast_cancer"
+QUICK = {"network": {"epochs": 3, "patience": 2}}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def call(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request; returns status, headers and the decoded JSON (or text) body, for 2xx and errors alike."""
+    request = urllib.request.Request(
+        url, data=body, headers=headers or {}, method="POST" if body is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, answer_headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, answer_headers, raw = error.code, dict(error.headers), error.read()
+    try:
+        return status, answer_headers, json.loads(raw)
+    except ValueError:
+        return status, answer_headers, raw.decode(errors="replace")
+
+
+class Server:
+    """`neuroflow serve` in its own process group, with its log kept for assertions."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], args: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / f"serve-{self.port}.log"
+        command = [str(Path(sys.executable).with_name("neuroflow")), "serve", "--port", str(self.port), *(args or [])]
+        base = {k: v for k, v in os.environ.items() if not k.startswith("NEUROFLOW_")}
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=cwd, env=base | env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.started = time.monotonic()
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait(self, path: str = "/readyz", status: int = 200, timeout: float = 90) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"the service exited:\n{self.text()[-3000:]}"
+            try:
+                if call(self.url + path)[0] == status:
+                    return time.monotonic() - self.started
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{path} did not answer {status} within {timeout} s:\n{self.text()[-3000:]}")
+
+    def predict(self, records: list[dict[str, Any]], headers: dict[str, str] | None = None) -> tuple[int, dict, Any]:
+        body = json.dumps({"records": records}).encode()
+        return call(self.url + "/predict", body, {"Content-Type": "application/json", **(headers or {})})
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> dict[str, Any]:
+    """Two trained versions of breast_cancer in a private store; version 1 is champion."""
+    root = tmp_path_factory.mktemp("service")
+    store = Store(root)
+    first = training_flow(store.settings(**QUICK, data={"seed": 1}))
+    second = training_flow(store.settings(**QUICK, data={"seed": 2}))
+    client = store.client()
+    promote_version(client, MODEL, "champion", first["version"])
+    predictors, test_rows = {}, None
+    for version in (first["version"], second["version"]):
+        folder = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{MODEL}/{version}",
+            dst_path=str(root / f"v{version}"),
+            tracking_uri=store.tracking_uri,
+        )
+        predictors[version] = Predictor.from_directory(Path(folder) / "artifacts", with_network=True)
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.drop(columns="target")
+    test_rows = frame.sample(64, random_state=0)
+    return {
+        "store": store,
+        "root": root,
+        "versions": (first["version"], second["version"]),
+        "predictors": predictors,
+        "rows": test_rows,
+        "records": test_rows.to_dict(orient="records"),
+    }
+
+
+def service_env(registry: dict[str, Any], **extra: str) -> dict[str, str]:
+    return {
+        "NEUROFLOW_TRACKING__TRACKING_URI": registry["store"].tracking_uri,
+        "NEUROFLOW_SERVICE__MAX_ROWS": "100",
+        "NEUROFLOW_SERVICE__MAX_BODY_BYTES": "200000",
+        "NEUROFLOW_SERVICE__POLL_SECONDS": "1",
+        "BENTOML_HOME": str(registry["root"] / "bentoml"),
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(registry: dict[str, Any]) -> Iterator[Server]:
+    running = Server(registry["root"], service_env(registry))
+    try:
+        ready_after = running.wait()
+        running.ready_after = ready_after  # type: ignore[attr-defined]
+        yield running
+    finally:
+        running.stop()
+
+
+def test_ready_quickly_and_answers_with_the_champion(server: Server, registry: dict[str, Any]) -> None:
+    assert server.ready_after < 30  # the benchmark measures it properly; this only catches a hang
+    status, headers, answer = server.predict(registry["records"][:2])
+    assert status == 200, answer
+    assert answer["model_version"] == headers["x-model-version"] == registry["versions"][0]
+    assert set(answer["predictions"][0]["probabilities"]) == {"0", "1"}
+    assert call(server.url + "/livez")[0] == 200
+
+
+def test_answers_equal_the_keras_model(server: Server, registry: dict[str, Any]) -> None:
+    """Parity: the service's probabilities against Keras' forward pass of the same version, on 64 rows."""
+    predictor = registry["predictors"][registry["versions"][0]]
+    expected = predictor.keras_outputs(predictor.preprocessing.transform(registry["rows"]))[:, 0]
+    status, _, answer = server.predict(registry["records"])
+    assert status == 200
+    served = np.array([row["probabilities"]["1"] for row in answer["predictions"]])
+    assert np.max(np.abs(served - expected)) <= 1e-5
+
+
+def test_metadata_openapi_and_metrics(server: Server, registry: dict[str, Any]) -> None:
+    status, _, metadata = call(server.url + "/metadata")
+    assert status == 200
+    assert metadata["model_name"] == MODEL and metadata["alias"] == "champion"
+    assert metadata["run_id"] and metadata["data_digest"] and "test_roc_auc" in metadata["metrics"]
+    assert len(metadata["schema"]["features"]) == 30
+    _, _, spec = call(server.url + "/docs.json")
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    record = body["properties"]["records"]["items"]
+    assert set(record["properties"]) == set(registry["rows"].columns)
+    assert all(field["type"] == "number" for field in record["properties"].values())
+    status, _, metrics = call(server.url + "/metrics")
+    assert status == 200 and "bentoml_service_request" in metrics
+
+
+BAD_INPUTS = {
+    "malformed JSON": (b'{"records": [{', 400, "body"),
+    "empty body": (b"", 400, "body"),
+    "empty batch": (b'{"records": []}', 422, "records"),
+    "missing feature": ("drop", 422, "records[0].mean radius"),
+    "extra feature": ({"colour": "red"}, 422, "records[0].colour"),
+    "text for a number": ({"mean radius": "big"}, 422, "records[0].mean radius"),
+    "null": ({"mean radius": None}, 422, "records[0].mean radius"),
+    "NaN": ("NaN", 422, "records[0].mean radius"),
+    "Infinity": ("Infinity", 422, "records[0].mean radius"),
+    "1e400": ("1e400", 422, "records[0].mean radius"),
+    "too many rows": ("rows", 422, "records"),
+    "body too large": ("large", 413, "body"),
+}
+
+
+def bad_body(kind: Any, record: dict[str, Any]) -> bytes:
+    if isinstance(kind, bytes):
+        return kind
+    if isinstance(kind, dict):
+        return json.dumps({"records": [{**record, **kind}]}).encode()
+    if kind == "drop":
+        return json.dumps({"records": [{k: v for k, v in record.items() if k != "mean radius"}]}).encode()
+    if kind == "rows":
+        return json.dumps({"records": [record] * 101}).encode()
+    if kind == "large":
+        return b'{"records": [' + b" " * 300_000 + b"]}"
+    marker = json.dumps({"records": [{**record, "mean radius": 12345.5}]})
+    return marker.replace("12345.5", kind).encode()
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gets_a_4xx_naming_the_field_and_the_server_stays_up(
+    server: Server, registry: dict[str, Any], case: str
+) -> None:
+    kind, status, field = BAD_INPUTS[case]
+    record = registry["records"][0]
+    payload = bad_body(kind, record)
+    got, _, answer = call(server.url + "/predict", payload, {"Content-Type": "application/json"})
+    assert got == status, answer
+    assert answer["detail"][0]["field"] == field
+    assert "Traceback" not in json.dumps(answer) and "12345" not in json.dumps(answer)
+    assert server.predict([record])[0] == 200
+
+
+def test_moving_the_alias_under_load_fails_no_request(server: Server, registry: dict[str, Any]) -> None:
+    """Four clients predict without pause while the alias moves; every answer must be right for its version."""
+    first, second = registry["versions"]
+    records = registry["records"][:4]
+    expected = {
+        version: registry["predictors"][version].predict_records(records).probabilities[:, 1]
+        for version in (first, second)
+    }
+    failures: list[str] = []
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            status, headers, answer = server.predict(records)
+            if status != 200:
+                failures.append(f"{status}: {answer}")
+                continue
+            version = answer["model_version"]
+            got = np.array([row["probabilities"]["1"] for row in answer["predictions"]])
+            if headers["x-model-version"] != version or np.max(np.abs(got - expected[version])) > 1e-9:
+                failures.append(f"version {version} answered with another model's numbers")
+            seen.append(version)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.5)
+        promote_version(registry["store"].client(), MODEL, "champion", second)
+        status, _, outcome = call(server.url + "/reload", b"{}")
+        assert status == 200 and outcome["model_version"] == second, outcome
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        promote_version(registry["store"].client(), MODEL, "champion", first)
+    assert not failures, failures[:5]
+    assert seen.count(first) > 10 and seen.count(second) > 10
+    assert seen.index(second) > 0 and first not in seen[seen.index(second) + 20 :]
+
+
+def test_follows_the_champion_by_polling(server: Server, registry: dict[str, Any]) -> None:
+    first, second = registry["versions"]
+    promote_version(registry["store"].client(), MODEL, "champion", second)
+    try:
+        deadline = time.monotonic() + 20
+        while server.predict(registry["records"][:1])[2]["model_version"] != second:
+            assert time.monotonic() < deadline, "the service did not pick up the new champion within 20 s"
+            time.sleep(0.3)
+    finally:
+        promote_version(registry["store"].client(), MODEL, "champion", first)
+
+
+def test_auth_and_the_unknown_policy(registry: dict[str, Any]) -> None:
+    token = "integration-token-0123456789"
+    secured = Server(registry["root"], service_env(registry, NEUROFLOW_SERVICE__AUTH_TOKEN=token))
+    try:
+        secured.wait()
+        assert secured.predict(registry["records"][:1])[0] == 401
+        assert secured.predict(registry["records"][:1], {"Authorization": f"Bearer {token}"})[0] == 200
+        assert call(secured.url + "/reload", b"{}")[0] == 401
+        assert call(secured.url + "/reload", b"{}", {"Authorization": f"Bearer {token}"})[0] == 200
+    finally:
+        secured.stop()
+
+
+def test_registry_down_at_start_keeps_readyz_503_until_it_is_back(registry: dict[str, Any]) -> None:
+    port = free_port()
+    env = service_env(
+        registry,
+        NEUROFLOW_TRACKING__TRACKING_URI=f"http://127.0.0.1:{port}",
+        NEUROFLOW_SERVICE__STARTUP_ATTEMPTS="2",
+    )
+    waiting = Server(registry["root"], env)
+    tracking_server = None
+    try:
+        waiting.wait("/livez")
+        deadline = time.monotonic() + 30
+        while "no model yet (attempt 1/2)" not in waiting.text():
+            assert time.monotonic() < deadline, waiting.text()[-2000:]
+            time.sleep(0.3)
+        assert call(waiting.url + "/readyz")[0] == 503
+        status, _, answer = waiting.predict(registry["records"][:1])
+        assert status == 503 and "unreachable" in answer["detail"][0]["problem"]
+        command = [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--backend-store-uri", registry["store"].tracking_uri,
+        ]  # fmt: skip
+        tracking_server = subprocess.Popen(
+            command, cwd=registry["root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        waiting.wait("/readyz", 200, timeout=120)
+        assert waiting.predict(registry["records"][:1])[0] == 200
+    finally:
+        waiting.stop()
+        if tracking_server is not None:
+            os.killpg(tracking_server.pid, signal.SIGTERM)
+            tracking_server.wait(timeout=30)
+
+
+def test_a_baked_bento_serves_with_no_registry(registry: dict[str, Any]) -> None:
+    env = service_env(registry)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEUROFLOW_")}
+    neuroflow = str(Path(sys.executable).with_name("neuroflow"))
+    built = subprocess.run(
+        [neuroflow, "build"], cwd=registry["root"], env=base | env, capture_output=True, text=True, timeout=300
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    tag = built.stdout.split("built Bento ")[1].split()[0]
+    offline = service_env(registry, NEUROFLOW_TRACKING__TRACKING_URI=f"http://127.0.0.1:{free_port()}")
+    baked = Server(registry["root"], offline, ["--bento", tag])
+    try:
+        baked.wait()
+        status, _, answer = baked.predict(registry["records"][:1])
+        assert status == 200 and answer["model_version"] == registry["versions"][0]
+    finally:
+        baked.stop()
