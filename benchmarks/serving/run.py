@@ -1,0 +1,334 @@
+"""Serving benchmark: neuroflow's BentoML service against what a user would run instead, side by side in one run.
+
+    python benchmarks/serving/run.py [--duration 8] [--output benchmarks/serving/results]
+
+(a) `neuroflow serve` (BentoML) · (b) `mlflow models serve --env-manager local` on the same registered version ·
+(b0) MLflow's stock Keras flavor of the same network, served the same way · (c) bare FastAPI + uvicorn calling the
+same inference function (the HTTP floor) · (d) the inference function in process. Servers are pinned to core 0 and
+the load generator (`hey`) to core 1; loopback only. One-row and 32-row requests at 1, 8 and 64 connections.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SERVER_CORE, LOAD_CORE = "0", "1"
+MODEL = "neuroflow-breast_cancer"
+TARGETS = {"ratio_a_b": 2.0, "ratio_a_c": 0.6, "p50_1conn_ms": 2.0, "p99_8conn_ms": 25.0, "ready_s": 10.0}
+
+
+@dataclass
+class Result:
+    server: str
+    rows: int
+    connections: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    requests: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def post(url: str, body: bytes, timeout: float = 5) -> int:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+class Process:
+    """A server pinned to the server core, in its own process group; measures the time to its first 200."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.name = name
+        self.started = time.monotonic()
+        with open(log, "wb") as handle:
+            self.process = subprocess.Popen(
+                ["taskset", "-c", SERVER_CORE, *command],
+                env=env,
+                cwd=cwd,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.log = log
+
+    def first_ok(self, url: str, body: bytes, timeout: float = 180) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if post(url, body, timeout=2) == 200:
+                    return time.monotonic() - self.started
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} gave no 200 within {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def load(url: str, body_file: Path, connections: int, duration: float) -> Result:
+    """`hey` on the load core for `duration` seconds; latencies and status codes from its per-request CSV."""
+    command = ["taskset", "-c", LOAD_CORE, "hey", "-z", f"{duration}s", "-c", str(connections), "-m", "POST"]
+    command += ["-T", "application/json", "-D", str(body_file), "-o", "csv", url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    rows = list(csv.DictReader(io.StringIO(output)))
+    latencies = sorted(float(row["response-time"]) * 1000 for row in rows)
+    errors = sum(1 for row in rows if row["status-code"] != "200")
+    elapsed = max(float(row["offset"]) + float(row["response-time"]) for row in rows) if rows else duration
+    quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")  # noqa: E731
+    return Result(
+        "", 0, connections, len(rows) / elapsed, quantile(0.5), quantile(0.99), latencies[-1], errors, len(rows)
+    )
+
+
+def in_process(predictor: Any, records: list[dict[str, Any]], frame: Any) -> dict[str, float]:
+    """Median microseconds per call of each inference path on the same rows (the choice behind models/forward.py)."""
+    import tensorflow as tf
+
+    matrix = predictor.preprocessing.transform(frame)
+    network = predictor.network
+    compiled = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+    paths = {
+        "keras model.predict": lambda: network.predict(matrix, verbose=0),
+        "keras predict_on_batch": lambda: network.predict_on_batch(matrix),
+        "tf.function": lambda: compiled(tf.constant(matrix)),
+        "sklearn transform (preprocessing only)": lambda: predictor.preprocessing.transform(frame),
+        "numpy forward pass (network only)": lambda: predictor.forward(matrix),
+        "predict_records (d: validated records -> answer)": lambda: predictor.predict_records(records),
+    }
+    timings = {}
+    for name, function in paths.items():
+        function()
+        repeats = 20 if "model.predict" in name else 300
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            function()
+            samples.append((time.perf_counter() - started) * 1e6)
+        timings[name] = statistics.median(samples)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per cell (default 8)")
+    parser.add_argument("--connections", default="1,8,64", help="comma-separated (default 1,8,64)")
+    parser.add_argument("--rows", default="1,32", help="records per request, comma-separated (default 1,32)")
+    parser.add_argument("--servers", default="a,b,b0,c", help="which servers, comma-separated (default a,b,b0,c)")
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results", help="results/prefix")
+    args = parser.parse_args()
+    if shutil.which("hey") is None or shutil.which("taskset") is None:
+        sys.exit("the benchmark needs `hey` and `taskset`: apt-get install hey util-linux (or run `make bench`)")
+    connections = [int(value) for value in args.connections.split(",")]
+    row_counts = [int(value) for value in args.rows.split(",")]
+
+    work = Path(tempfile.mkdtemp(prefix="neuroflow-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEUROFLOW_")}
+    env |= {"PATH": f"{BIN}:{env.get('PATH', '')}", "BENTOML_HOME": str(work / "bentoml")}
+    tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    print(f"==> training {MODEL} into {work} (the model every server below serves)", flush=True)
+    subprocess.run([str(BIN / "neuroflow"), "train", "--tracking-uri", tracking_uri], cwd=work, env=env, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+    import mlflow
+    from sklearn.datasets import load_breast_cancer
+
+    import neuroflow  # noqa: F401  (quiet TensorFlow)
+    from models.inference import Predictor
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient()
+    version = client.get_model_version_by_alias(MODEL, "champion").version
+    model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version}", dst_path=str(work / "model")))
+    predictor = Predictor.from_directory(model_dir / "artifacts", with_network=True)
+    keras_uri = log_keras_flavor(predictor, work)
+
+    frame = load_breast_cancer(as_frame=True).frame.drop(columns="target").sample(32, random_state=0)
+    records = frame.to_dict(orient="records")
+    bodies: dict[tuple[str, int], Path] = {}
+    for rows in row_counts:
+        chosen = (records * 32)[:rows]
+        matrix = predictor.preprocessing.transform(frame.iloc[:rows] if rows <= 32 else frame)
+        payloads = {
+            "ours": {"records": chosen},
+            "pyfunc": {"dataframe_records": chosen},
+            "keras": {"inputs": matrix.tolist()},
+        }
+        for kind, payload in payloads.items():
+            bodies[(kind, rows)] = work / f"{kind}-{rows}.json"
+            bodies[(kind, rows)].write_text(json.dumps(payload))
+
+    servers = {
+        "a neuroflow (BentoML)": ("ours", lambda port: [str(BIN / "neuroflow"), "serve", "--port", str(port),
+                                                        "--tracking-uri", tracking_uri], "/predict"),
+        "b mlflow models serve (registered pyfunc)": ("pyfunc", lambda port: [
+            str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}/{version}", "--env-manager", "local",
+            "-h", "127.0.0.1", "-p", str(port), "-w", "1"], "/invocations"),
+        "b0 mlflow models serve (stock Keras flavor)": ("keras", lambda port: [
+            str(BIN / "mlflow"), "models", "serve", "-m", keras_uri, "--env-manager", "local",
+            "-h", "127.0.0.1", "-p", str(port), "-w", "1"], "/invocations"),
+        "c bare FastAPI + uvicorn (floor)": ("ours", lambda port: [
+            str(BIN / "uvicorn"), "benchmarks.serving.floor_app:app", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1", "--no-access-log", "--log-level", "warning"], "/predict"),
+    }  # fmt: skip
+    env["NEUROFLOW_BENCH_MODEL_DIR"] = str(model_dir / "artifacts")
+    results: list[Result] = []
+    ready: dict[str, float] = {}
+    wanted = set(args.servers.split(","))
+    for name, (kind, command, path) in servers.items():
+        if name.split()[0] not in wanted:
+            continue
+        port = free_port()
+        url = f"http://127.0.0.1:{port}{path}"
+        process = Process(name, command(port), env, ROOT, work / f"{name.split()[0]}.log")
+        try:
+            ready[name] = process.first_ok(url, bodies[(kind, row_counts[0])].read_bytes())
+            print(f"==> {name}: first 200 after {ready[name]:.1f} s", flush=True)
+            for rows in row_counts:
+                for count in connections:
+                    load(url, bodies[(kind, rows)], count, 1.0)  # warm-up
+                    result = load(url, bodies[(kind, rows)], count, args.duration)
+                    result.server, result.rows = name, rows
+                    results.append(result)
+                    print(f"    {rows:>2} rows {count:>2} conn  {result.requests_per_second:8.0f} req/s  "
+                          f"p50 {result.p50_ms:6.2f}  p99 {result.p99_ms:7.2f}  max {result.max_ms:7.1f} ms  "
+                          f"errors {result.errors}", flush=True)  # fmt: skip
+        finally:
+            process.stop()
+
+    timings = in_process(predictor, records[:1], frame.iloc[:1])
+    timings32 = {"predict_records, 32 rows": in_process_records(predictor, records)}
+    report = summarise(results, ready, timings | timings32, args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    args.output.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    print(f"results written to {args.output.with_suffix('.json')} and {args.output.with_suffix('.md')}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def in_process_records(predictor: Any, records: list[dict[str, Any]]) -> float:
+    samples = []
+    for _ in range(300):
+        started = time.perf_counter()
+        predictor.predict_records(records)
+        samples.append((time.perf_counter() - started) * 1e6)
+    return statistics.median(samples)
+
+
+def log_keras_flavor(predictor: Any, work: Path) -> str:
+    """(b0) The same network logged with MLflow's stock Keras flavor (TensorSpec signature: preprocessed input)."""
+    import mlflow
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    width = predictor.encoder.width
+    signature = ModelSignature(
+        Schema([TensorSpec(np.dtype("float32"), (-1, width))]), Schema([TensorSpec(np.dtype("float32"), (-1, 1))])
+    )
+    mlflow.set_experiment("neuroflow-benchmark")
+    with mlflow.start_run(run_name="stock-keras-flavor"):
+        info = mlflow.keras.log_model(predictor.network, name="keras_model", signature=signature)
+    return info.model_uri
+
+
+def cell(results: list[Result], prefix: str, rows: int, connections: int) -> Result | None:
+    for result in results:
+        if result.server.startswith(prefix + " ") and result.rows == rows and result.connections == connections:
+            return result
+    return None
+
+
+def summarise(results: list[Result], ready: dict[str, float], timings: dict[str, float], args: Any) -> dict[str, Any]:
+    a, b, c = (cell(results, key, 1, 8) for key in ("a", "b", "c"))
+    a1 = cell(results, "a", 1, 1)
+    ready_a = next((value for name, value in ready.items() if name.startswith("a ")), float("nan"))
+    checks: dict[str, Any] = {}
+    if a and b:
+        ratio = a.requests_per_second / b.requests_per_second
+        met = ratio >= 2.0 and a.p99_ms <= b.p99_ms
+        checks["ratio_a_b"] = {"value": ratio, "target": ">= 2.0, p99 <= b's", "met": met}
+    if a and c:
+        ratio = a.requests_per_second / c.requests_per_second
+        checks["ratio_a_c"] = {"value": ratio, "target": ">= 0.6", "met": ratio >= 0.6}
+    if a1:
+        checks["p50_1conn_ms"] = {"value": a1.p50_ms, "target": "<= 2", "met": a1.p50_ms <= 2.0}
+    if a:
+        checks["p99_8conn_ms"] = {"value": a.p99_ms, "target": "<= 25", "met": a.p99_ms <= 25.0}
+    checks["errors_a"] = {"value": sum(r.errors for r in results if r.server.startswith("a ")), "target": "0",
+                          "met": all(r.errors == 0 for r in results if r.server.startswith("a "))}  # fmt: skip
+    checks["ready_s"] = {"value": ready_a, "target": "<= 10", "met": ready_a <= 10.0}
+    return {
+        "machine": f"{os.cpu_count()} cores; server on core {SERVER_CORE}, hey on core {LOAD_CORE}; loopback",
+        "duration_s": args.duration,
+        "baseline": "b: mlflow models serve --env-manager local on the same registered version",
+        "results": [asdict(result) for result in results],
+        "ready_s": ready,
+        "in_process_us": timings,
+        "checks": checks,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {report['machine']}; {report['duration_s']:g} s per cell after a 1 s warm-up. "
+        f"Baseline: {report['baseline']}.",
+        "",
+        "| server | rows | conn | req/s | p50 ms | p99 ms | max ms | errors | first 200 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for result in report["results"]:
+        lines.append(
+            f"| {result['server']} | {result['rows']} | {result['connections']} | {result['requests_per_second']:.0f} "
+            f"| {result['p50_ms']:.2f} | {result['p99_ms']:.2f} | {result['max_ms']:.1f} | {result['errors']} "
+            f"| {report['ready_s'][result['server']]:.1f} s |"
+        )
+    lines += ["", "| target (one-row requests) | value | target | met |", "| --- | ---: | ---: | --- |"]
+    for name, check in report["checks"].items():
+        lines.append(f"| {name} | {check['value']:.2f} | {check['target']} | {'yes' if check['met'] else 'NO'} |")
+    lines += ["", "| (d) in process, one row unless said | median µs |", "| --- | ---: |"]
+    for name, micros in report["in_process_us"].items():
+        lines.append(f"| {name} | {micros:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
