@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export VENV PYTHON
 
-.PHONY: quickstart setup train test test-fast lint format ui clean
+.PHONY: quickstart setup train test test-fast lint format ui serve bench-serving clean
 
 quickstart: setup ## Set everything up, train on breast_cancer, register the champion
 	$(BIN)/neuroflow train
@@ -34,6 +34,13 @@ format: setup
 
 ui: setup
 	$(BIN)/neuroflow ui
+
+serve: setup ## Serve the champion on http://127.0.0.1:3000
+	$(BIN)/neuroflow serve
+
+bench-serving: setup ## Serving benchmark (a few minutes; installs Debian's hey if it is missing)
+	@command -v hey >/dev/null || apt-get install -y hey
+	$(BIN)/python benchmarks/serving/run.py
 
 clean:
 	rm -rf mlflow.db mlruns mlartifacts reports .pytest_cache .mypy_cache .ruff_cache
