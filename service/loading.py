@@ -126,18 +126,10 @@ def load_registered(client: Any, name: str, version: str, alias: str | None, set
     """Download a registered version and load it for serving (NumPy weights; TensorFlow is not imported)."""
     import mlflow
 
-    model_version = client.get_model_version(name, version)
+    info = describe_version(client, name, version, alias)
     with tempfile.TemporaryDirectory(prefix="neuroflow-model-") as scratch:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=scratch)
+        local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, dst_path=scratch)
         predictor = Predictor.from_directory(Path(local) / "artifacts")
-    info = ModelInfo(
-        name,
-        version,
-        alias,
-        model_version.run_id,
-        f"models:/{name}/{version}",
-        **_run_facts(client, model_version.run_id),
-    )
     return ready(info, predictor, settings)
 
 
@@ -153,7 +145,7 @@ def ready(info: ModelInfo, predictor: Predictor, settings: Settings) -> LoadedMo
 
 
 def describe_version(client: Any, name: str, version: str, alias: str | None) -> ModelInfo:
-    """The identity and training facts of a registered version (used when baking it)."""
+    """The identity and training facts of a registered version (for serving it and for baking it)."""
     model_version = client.get_model_version(name, version)
     return ModelInfo(
         name,
