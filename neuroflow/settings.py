@@ -110,6 +110,24 @@ class TrackingSettings(_Section):
     registry_uri: str | None = None
     experiment: str = "neuroflow"
     model_name: str | None = Field(None, description="Registered model name; default neuroflow-<data set name>.")
+    ui_url: str | None = Field(
+        None,
+        description="The MLflow UI's address as a browser reaches it, for links; default the tracking URI when it is "
+        "a server, else http://127.0.0.1:5000 (`neuroflow ui`).",
+    )
+
+    @property
+    def browser_url(self) -> str:
+        """Where a person opens the MLflow UI for this store."""
+        if self.ui_url:
+            return self.ui_url.rstrip("/")
+        if self.tracking_uri.startswith(("http://", "https://")):
+            return self.tracking_uri.rstrip("/")
+        return "http://127.0.0.1:5000"
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        """The MLflow UI page of one run."""
+        return f"{self.browser_url}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 class PromotionSettings(_Section):

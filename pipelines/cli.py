@@ -165,13 +165,8 @@ def print_outcome(outcome: dict[str, Any]) -> None:
     typer.echo(f"  test metrics: {metrics}")
     typer.echo(f"  decision:     {outcome['decision']}")
     typer.echo(f"  MLflow run:   {outcome['run_id']} (experiment {outcome['experiment_id']})")
-    run_path = f"#/experiments/{outcome['experiment_id']}/runs/{outcome['run_id']}"
-    if outcome["tracking_uri"].startswith("http"):
-        typer.echo(f"  see it at     {outcome['tracking_uri']}/{run_path}")
-    else:
-        typer.echo(
-            f"  see it with   neuroflow ui   → http://127.0.0.1:5000/#/experiments/{outcome['experiment_id']}/runs/{outcome['run_id']}"
-        )
+    hint = "" if outcome["tracking_uri"].startswith("http") else "   (start the UI with `neuroflow ui`)"
+    typer.echo(f"  see it at     {outcome['run_url']}{hint}")
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """The Prefect flows. They wire the step functions and hold no logic of their own."""
 
 import logging
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -8,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as prefect_run
 
 from neuroflow.errors import NeuroflowError
-from neuroflow.settings import Settings
+from neuroflow.settings import Settings, load_settings
 from pipelines import data, evaluation, notify, registry, tracking, training, validation
 
 
@@ -59,16 +61,27 @@ class TrainingOutcome:
     test_metrics: dict[str, float]
     decision: str
     tracking_uri: str
+    run_url: str
 
 
 @flow(name="training", persist_result=False, log_prints=True)
-def training_flow(settings: Settings | None = None) -> dict[str, Any]:
-    """Load → learn schema → validate → split → train → evaluate → log → register → promote."""
-    settings = settings or Settings()
+def training_flow(
+    settings: Settings | None = None,
+    overrides: dict[str, Any] | None = None,
+    config_file: str | None = None,
+) -> dict[str, Any]:
+    """Load → learn schema → validate → split → train → evaluate → log → register → promote.
+
+    Called from code with `settings`; a deployment passes `overrides` (and a `config_file`) instead, and the settings
+    are resolved where the run happens, so the worker's NEUROFLOW_* environment (servers, secrets) applies.
+    """
+    if settings is None:
+        settings = load_settings(Path(config_file) if config_file else None, overrides)
     client = tracking.configure_tracking(settings.tracking)
     dataset = load_dataset(settings.data)
     schema = learn_schema(dataset, settings.data.reference_schema)
     started = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    prefect_url = prefect_run.ui_url
     run_id = tracking.start_run(
         client,
         settings,
@@ -76,7 +89,16 @@ def training_flow(settings: Settings | None = None) -> dict[str, Any]:
         tags={
             "neuroflow.prefect_flow_run_id": str(prefect_run.id),
             "neuroflow.prefect_flow_run": str(prefect_run.name),
-        },
+        }
+        | ({"neuroflow.prefect_flow_run_url": prefect_url} if prefect_url else {}),
+    )
+    experiment_id = client.get_run(run_id).info.experiment_id
+    run_url = settings.tracking.run_url(experiment_id, run_id)
+    create_link_artifact(
+        key=artifact_key("mlflow-run", settings.model_name),
+        link=run_url,
+        link_text=f"MLflow run {run_id[:8]} ({settings.model_name})",
+        description="The MLflow run of this training: parameters, per-epoch metrics, plots, data report, model.",
     )
     succeeded = False
     try:
@@ -120,7 +142,7 @@ def training_flow(settings: Settings | None = None) -> dict[str, Any]:
             notify_service(settings.service)
         outcome = TrainingOutcome(
             run_id=run_id,
-            experiment_id=client.get_run(run_id).info.experiment_id,
+            experiment_id=experiment_id,
             model_name=settings.model_name,
             version=version,
             promoted=decision.promoted,
@@ -128,12 +150,37 @@ def training_flow(settings: Settings | None = None) -> dict[str, Any]:
             test_metrics=scores,
             decision=decision.reason,
             tracking_uri=settings.tracking.tracking_uri,
+            run_url=run_url,
         )
-        tracking.log_summary(client, run_id, asdict(outcome) | {"data_digest": digest})
+        summary = asdict(outcome) | {"data_digest": digest, "prefect_flow_run_url": prefect_url}
+        tracking.log_summary(client, run_id, summary)
+        data_facts = {
+            "data set": dataset.name,
+            "source": dataset.source,
+            "task": schema.task,
+            "features": len(schema.features),
+            **split.sizes(),
+        }
+        publish_summary(settings, tracking.summary_markdown(summary, data_facts))
         succeeded = True
         return asdict(outcome)
     except NeuroflowError as error:
         tracking.note(client, run_id, f"**Failed.** {error}")
+        publish_summary(settings, f"## Training of {settings.model_name} failed\n\n{error}\n\n[MLflow run]({run_url})")
         raise
     finally:
         tracking.finish_run(client, run_id, succeeded)
+
+
+def artifact_key(kind: str, model_name: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes; one key per kind and model keeps a history."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{kind}-{model_name}".lower()).strip("-")
+
+
+def publish_summary(settings: Settings, markdown: str) -> None:
+    """The run's story on the Prefect flow run page (Artifacts tab), versioned under one key per model."""
+    create_markdown_artifact(
+        key=artifact_key("training-summary", settings.model_name),
+        markdown=markdown,
+        description=f"Training of {settings.model_name}: data, metrics, promotion decision.",
+    )

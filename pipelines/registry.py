@@ -2,7 +2,11 @@
 
 import json
 import logging
-from collections.abc import Callable
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +22,9 @@ log = logging.getLogger(__name__)
 
 HISTORY_TAG = "neuroflow.alias_history"
 HISTORY_LIMIT = 40
+LOCK_TAG = "neuroflow.lock"
+# A lock older than this is taken to belong to a run that died while holding it.
+LOCK_STALE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,11 @@ def register_version(client: MlflowClient, name: str, model_uri: str, run_id: st
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="Trained and registered by neuroflow.")
+        try:
+            client.create_registered_model(name, description="Trained and registered by neuroflow.")
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":  # else a concurrent run created it first: fine
+                raise
     version = client.create_model_version(name, model_uri, run_id=run_id)
     log.info("registered %s version %s", name, version.version)
     return str(version.version)
@@ -109,6 +120,70 @@ def decide_promotion(
     )
 
 
+def lock_name(name: str, alias: str) -> str:
+    """The registered model whose existence means "someone is moving this alias"."""
+    return f"{name}.lock-{alias}"
+
+
+@contextmanager
+def alias_lock(
+    client: MlflowClient,
+    name: str,
+    alias: str,
+    timeout: float = 900.0,
+    stale_after: float = LOCK_STALE_SECONDS,
+    poll: float = 0.5,
+) -> Iterator[None]:
+    """Hold the alias of `name` for one read-decide-move, so concurrent runs take turns.
+
+    The registry has no compare-and-set, but creating a registered model is atomic in every MLflow store (its name is
+    a primary key), so the lock is a short-lived registered model: whoever creates it holds it, and deletes it after.
+    """
+    lock = lock_name(name, alias)
+    holder = f"{socket.gethostname()} pid {os.getpid()} at {datetime.now(UTC).isoformat(timespec='seconds')}"
+    deadline = time.monotonic() + timeout
+    waited = False
+    while True:
+        try:
+            client.create_registered_model(lock, tags={LOCK_TAG: "true"}, description=f"held by {holder}")
+            break
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        if not waited:
+            log.info("another run is moving %s@%s; waiting for its lock", name, alias)
+            waited = True
+        _break_if_stale(client, lock, stale_after)
+        if time.monotonic() > deadline:
+            raise PromotionError(
+                f"gave up after {timeout:.0f} s waiting for the lock on {name}@{alias}; if no other training is "
+                f"running, delete the registered model {lock!r} in the MLflow UI and try again"
+            )
+        time.sleep(poll)
+    try:
+        yield
+    finally:
+        try:
+            client.delete_registered_model(lock)
+        except MlflowException as error:
+            log.warning("could not release the lock %s (%s); it expires after %.0f s", lock, error, stale_after)
+
+
+def _break_if_stale(client: MlflowClient, lock: str, stale_after: float) -> None:
+    """Delete a lock left behind by a run that died while holding it."""
+    try:
+        held = client.get_registered_model(lock)
+    except MlflowException:
+        return  # released meanwhile
+    age = time.time() - held.creation_timestamp / 1000
+    if age > stale_after:
+        log.warning("breaking the lock %s: %s, %.0f s ago", lock, held.description, age)
+        try:
+            client.delete_registered_model(lock)
+        except MlflowException:
+            pass  # someone else broke or released it first
+
+
 def promote_if_better(
     client: MlflowClient,
     name: str,
@@ -119,14 +194,19 @@ def promote_if_better(
     min_improvement: float,
     score_champion: Callable[[str], float | None],
 ) -> PromotionDecision:
-    """Score the champion (`score_champion(model_uri)`) on the candidate's test rows; move the alias if it loses."""
-    champion = current_champion(client, name, alias)
-    champion_version = str(champion.version) if champion else None
-    champion_score = score_champion(f"models:/{name}@{alias}") if champion else None
-    decision = decide_promotion(
-        metric, candidate_version, candidate_score, champion_version, champion_score, min_improvement
-    )
-    apply_decision(client, name, alias, decision)
+    """Score the champion (`score_champion(model_uri)`) on the candidate's test rows; move the alias if it loses.
+
+    The whole read-score-move holds the alias lock: two runs finishing together are judged one after the other, the
+    second against the first's result.
+    """
+    with alias_lock(client, name, alias):
+        champion = current_champion(client, name, alias)
+        champion_version = str(champion.version) if champion else None
+        champion_score = score_champion(f"models:/{name}/{champion_version}") if champion_version else None
+        decision = decide_promotion(
+            metric, candidate_version, candidate_score, champion_version, champion_score, min_improvement
+        )
+        apply_decision(client, name, alias, decision)
     return decision
 
 
@@ -152,7 +232,7 @@ def apply_decision(client: MlflowClient, name: str, alias: str, decision: Promot
 
 
 def set_alias(client: MlflowClient, name: str, alias: str, version: str, action: str, reason: str) -> None:
-    """Point the alias at a version and append the move to the model's alias history."""
+    """Point the alias at a version and append the move to the model's alias history (hold `alias_lock`)."""
     previous = current_champion(client, name, alias)
     client.set_registered_model_alias(name, alias, version)
     entry = {
@@ -185,7 +265,8 @@ def promote_version(client: MlflowClient, name: str, alias: str, version: str) -
         raise ModelNotFoundError(
             f"{name} has no version {version}; list them in the MLflow UI (`neuroflow ui`)"
         ) from None
-    set_alias(client, name, alias, version, action="promote", reason="promoted by hand")
+    with alias_lock(client, name, alias):
+        set_alias(client, name, alias, version, action="promote", reason="promoted by hand")
 
 
 def rollback_target(history: list[dict[str, Any]], alias: str) -> str | None:
@@ -204,8 +285,9 @@ def rollback_target(history: list[dict[str, Any]], alias: str) -> str | None:
 
 def rollback(client: MlflowClient, name: str, alias: str) -> str:
     """Give the alias back to the version that held it before; returns that version."""
-    target = rollback_target(alias_history(client, name), alias)
-    if target is None:
-        raise PromotionError(f"{name} has no earlier {alias} to roll back to; see `neuroflow history`")
-    set_alias(client, name, alias, target, action="rollback", reason="rolled back by hand")
+    with alias_lock(client, name, alias):
+        target = rollback_target(alias_history(client, name), alias)
+        if target is None:
+            raise PromotionError(f"{name} has no earlier {alias} to roll back to; see `neuroflow history`")
+        set_alias(client, name, alias, target, action="rollback", reason="rolled back by hand")
     return target

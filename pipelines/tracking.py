@@ -206,12 +206,40 @@ def describe_outcome(summary: dict[str, Any]) -> str:
     verdict = (
         "promoted to champion" if summary["promoted"] else f"not promoted (champion: v{summary['champion_version']})"
     )
+    prefect = summary.get("prefect_flow_run_url")
     return (
         f"**{summary['model_name']} v{summary['version']}**, {verdict}.\n\n"
         f"Test: {scores}\n\n"
         f"Promotion: {summary['decision']}\n\n"
         f"Data digest: `{summary.get('data_digest', '?')}`"
+        + (f"\n\nPrefect flow run: [{prefect}]({prefect})" if prefect else "")
     )
+
+
+def summary_markdown(summary: dict[str, Any], data: dict[str, Any]) -> str:
+    """The run's story for a Prefect artifact: data, test metrics, the decision, and links to the MLflow run."""
+    verdict = (
+        "promoted to **champion**"
+        if summary["promoted"]
+        else f"**not promoted**; the champion stays v{summary['champion_version']}"
+    )
+    lines = [
+        f"## {summary['model_name']} v{summary['version']}: {verdict}",
+        "",
+        f"[Open the MLflow run]({summary['run_url']}) (run `{summary['run_id']}`)",
+        "",
+        "| Data | |",
+        "|---|---|",
+        *(f"| {key.replace('_', ' ')} | {value} |" for key, value in data.items()),
+        f"| digest | `{summary.get('data_digest', '?')}` |",
+        "",
+        "| Test metric | Value |",
+        "|---|---|",
+        *(f"| {name} | {value:.4f} |" for name, value in summary["test_metrics"].items()),
+        "",
+        f"**Promotion decision:** {summary['decision']}",
+    ]
+    return "\n".join(lines)
 
 
 def log_decision(client: MlflowClient, run_id: str, decision: PromotionDecision) -> None:

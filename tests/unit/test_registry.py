@@ -1,13 +1,19 @@
+import threading
+import time
+
 import pytest
 from mlflow.tracking import MlflowClient
 
 from neuroflow.errors import ModelNotFoundError, PromotionError
 from pipelines.evaluation import primary_metric
 from pipelines.registry import (
+    PromotionDecision,
     alias_history,
+    alias_lock,
     apply_decision,
     current_champion,
     decide_promotion,
+    lock_name,
     promote_if_better,
     promote_version,
     register_version,
@@ -113,7 +119,54 @@ def test_promote_if_better_scores_the_champion_through_its_uri(client: MlflowCli
     first = promote_if_better(client, "m", "champion", AUC, "1", 0.80, 0.0, champion_scores)
     assert first.promoted and first.champion_after == "1" and asked == []
     loser = promote_if_better(client, "m", "champion", AUC, "2", 0.85, 0.0, champion_scores)
-    assert not loser.promoted and loser.champion_after == "1" and asked == ["models:/m@champion"]
+    assert not loser.promoted and loser.champion_after == "1" and asked == ["models:/m/1"]
     winner = promote_if_better(client, "m", "champion", AUC, "3", 0.95, 0.0, champion_scores)
     assert winner.promoted and winner.champion_after == "3"
     assert str(current_champion(client, "m", "champion").version) == "3"
+
+
+def test_the_alias_lock_makes_a_second_holder_wait_and_then_give_up_with_advice(client: MlflowClient) -> None:
+    with alias_lock(client, "m", "champion"):
+        with pytest.raises(PromotionError, match=r"delete the registered model 'm.lock-champion'"):
+            with alias_lock(client, "m", "champion", timeout=0.3, poll=0.05):
+                pass
+    with alias_lock(client, "m", "champion", timeout=0.3):  # released: free again
+        pass
+    names = {model.name for model in client.search_registered_models()}
+    assert names == {"m"}
+
+
+def test_a_lock_left_by_a_dead_run_is_broken(client: MlflowClient) -> None:
+    client.create_registered_model(lock_name("m", "champion"), description="held by a run that died")
+    with alias_lock(client, "m", "champion", timeout=5, stale_after=0.0, poll=0.05):
+        assert lock_name("m", "champion") in {model.name for model in client.search_registered_models()}
+    assert {model.name for model in client.search_registered_models()} == {"m"}
+
+
+def test_concurrent_promotions_are_judged_one_after_the_other(client: MlflowClient) -> None:
+    """Both candidates beat v1; without the lock both would read v1 as champion and the later, worse one would win."""
+    promote_if_better(client, "m", "champion", AUC, "1", 0.80, 0.0, lambda uri: None)
+    scores = {"models:/m/1": 0.80, "models:/m/2": 0.95, "models:/m/3": 0.90}
+    first_is_scoring = threading.Event()
+
+    def slow_score(uri: str) -> float:
+        first_is_scoring.set()
+        time.sleep(0.5)
+        return scores[uri]
+
+    decisions: dict[str, PromotionDecision] = {}
+
+    def run(version: str, score: float) -> None:
+        decisions[version] = promote_if_better(client, "m", "champion", AUC, version, score, 0.0, slow_score)
+
+    better = threading.Thread(target=run, args=("2", 0.95))
+    better.start()
+    assert first_is_scoring.wait(10)
+    worse = threading.Thread(target=run, args=("3", 0.90))
+    worse.start()
+    better.join(30)
+    worse.join(30)
+    assert decisions["2"].promoted and decisions["2"].champion_version == "1"
+    assert not decisions["3"].promoted and decisions["3"].champion_version == "2"
+    assert str(current_champion(client, "m", "champion").version) == "2"
+    assert [entry["version"] for entry in alias_history(client, "m")] == ["1", "2"]
