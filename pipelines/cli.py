@@ -2,10 +2,14 @@
 
 import contextlib
 import functools
+import inspect
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -32,8 +36,8 @@ ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML or TOML file with settings (see README).")
 ]
 DatasetOption = Annotated[str | None, typer.Option(help="Bundled data set: breast_cancer (default), wine or diabetes.")]
-ModelNameOption = Annotated[str | None, typer.Option(help="Registered model name [default: neuroflow-<data set>].")]
-TrackingOption = Annotated[str | None, typer.Option(help="MLflow tracking URI [default: sqlite:///mlflow.db].")]
+ModelNameOption = Annotated[str | None, typer.Option(help="Registered model name (default: neuroflow-<data set>).")]
+TrackingOption = Annotated[str | None, typer.Option(help="MLflow tracking URI (default: sqlite:///mlflow.db).")]
 
 
 def friendly_errors(command: Command) -> Command:
@@ -71,75 +75,166 @@ def settings_for(
     )
 
 
-@app.command()
-@friendly_errors
-def train(
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What `train` and `schedule` were told: a config file and the settings given as options."""
+
+    config: Path | None
+    overrides: dict[str, Any]
+
+
+def training_options(
     config: ConfigOption = None,
     dataset: DatasetOption = None,
     data: Annotated[Path | None, typer.Option(help="CSV or Parquet file to train on (needs --target).")] = None,
     target: Annotated[str | None, typer.Option(help="Target column of --data.")] = None,
-    task: Annotated[str | None, typer.Option(help="auto, binary, multiclass or regression [default: auto].")] = None,
+    task: Annotated[str | None, typer.Option(help="auto, binary, multiclass or regression (default: auto).")] = None,
     reference_schema: Annotated[
         Path | None,
         typer.Option(help="Validate against this schema (from `neuroflow schema`) instead of learning one."),
     ] = None,
-    hidden_units: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 64,32 [default: 64,32].")] = None,
-    activation: Annotated[str | None, typer.Option(help="relu, tanh or sigmoid [default: relu].")] = None,
-    dropout: Annotated[float | None, typer.Option(help="Dropout rate after each hidden layer [default: 0].")] = None,
-    l2: Annotated[float | None, typer.Option(help="L2 weight penalty [default: 0].")] = None,
-    optimizer: Annotated[str | None, typer.Option(help="adam, rmsprop or sgd [default: adam].")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="[default: 0.001]")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="[default: 32]")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Maximum epochs [default: 50].")] = None,
-    patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs [default: 10].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for the split and the network [default: 42].")] = None,
-    test_size: Annotated[float | None, typer.Option(help="Share of rows held out for testing [default: 0.2].")] = None,
+    hidden_units: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 64,32 (default: 64,32).")] = None,
+    activation: Annotated[str | None, typer.Option(help="relu, tanh or sigmoid (default: relu).")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout rate after each hidden layer (default: 0).")] = None,
+    l2: Annotated[float | None, typer.Option(help="L2 weight penalty (default: 0).")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="adam, rmsprop or sgd (default: adam).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Default: 0.001.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Default: 32.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs (default: 50).")] = None,
+    patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs (default: 10).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for the split and the network (default: 42).")] = None,
+    test_size: Annotated[float | None, typer.Option(help="Share of rows held out for testing (default: 0.2).")] = None,
     validation_size: Annotated[
-        float | None, typer.Option(help="Share of the rest for validation [default: 0.2].")
+        float | None, typer.Option(help="Share of the rest for validation (default: 0.2).")
     ] = None,
     min_improvement: Annotated[
         float | None,
-        typer.Option(help="How much the primary metric must improve to take the alias [default: 0]."),
+        typer.Option(help="How much the primary metric must improve to take the alias (default: 0)."),
     ] = None,
     model_name: ModelNameOption = None,
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment [default: neuroflow].")] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: neuroflow).")] = None,
     tracking_uri: TrackingOption = None,
-) -> None:
-    """Validate, train, evaluate, log and register a model; it becomes champion only if it beats the current one."""
-    settings = load_settings(
-        config,
-        build_overrides(
-            data={
-                "dataset": dataset,
-                "path": data,
-                "target": target,
-                "task": task,
-                "seed": seed,
-                "test_size": test_size,
-                "validation_size": validation_size,
-                "reference_schema": reference_schema,
-            },
-            network={
-                "hidden_units": hidden_units,
-                "activation": activation,
-                "dropout": dropout,
-                "l2": l2,
-                "optimizer": optimizer,
-                "learning_rate": learning_rate,
-                "batch_size": batch_size,
-                "epochs": epochs,
-                "patience": patience,
-            },
-            tracking={"model_name": model_name, "experiment": experiment, "tracking_uri": tracking_uri},
-            promotion={"min_improvement": min_improvement},
-        ),
+) -> TrainingRequest:
+    """The training options `train` and `schedule` share, as a config file plus nested overrides."""
+    overrides = build_overrides(
+        data={
+            "dataset": dataset,
+            "path": data,
+            "target": target,
+            "task": task,
+            "seed": seed,
+            "test_size": test_size,
+            "validation_size": validation_size,
+            "reference_schema": reference_schema,
+        },
+        network={
+            "hidden_units": hidden_units,
+            "activation": activation,
+            "dropout": dropout,
+            "l2": l2,
+            "optimizer": optimizer,
+            "learning_rate": learning_rate,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "patience": patience,
+        },
+        tracking={"model_name": model_name, "experiment": experiment, "tracking_uri": tracking_uri},
+        promotion={"min_improvement": min_improvement},
     )
+    return TrainingRequest(config, overrides)
+
+
+def with_training_options(command: Command) -> Command:
+    """Give a command every training option; it receives them as `request: TrainingRequest`."""
+    shared = list(inspect.signature(training_options).parameters.values())
+    own = [parameter for parameter in inspect.signature(command).parameters.values() if parameter.name != "request"]
+
+    def wrapper(**kwargs: Any) -> Any:
+        request = training_options(**{parameter.name: kwargs.pop(parameter.name) for parameter in shared})
+        return command(request=request, **kwargs)
+
+    functools.update_wrapper(wrapper, command)
+    del wrapper.__wrapped__  # type: ignore[attr-defined]
+    wrapper.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in [*own, *shared]}
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@friendly_errors
+@with_training_options
+def train(request: TrainingRequest) -> None:
+    """Validate, train, evaluate, log and register a model; it becomes champion only if it beats the current one."""
+    settings = load_settings(request.config, request.overrides)
     preflight(settings)
     typer.echo(f"Training on {settings.data.name} → model {settings.model_name} (loading libraries…)", err=True)
     from pipelines.flows import training_flow
 
     outcome = training_flow(settings)
     print_outcome(outcome)
+
+
+@app.command()
+@friendly_errors
+@with_training_options
+def schedule(
+    request: TrainingRequest,
+    cron: Annotated[str, typer.Option(help='When to train, as a cron expression, e.g. "0 3 * * *" (03:00 daily).')],
+    timezone: Annotated[str, typer.Option(help="Time zone of the cron expression.")] = "UTC",
+    name: Annotated[str, typer.Option(help="Deployment name, shown in the Prefect UI as training/NAME.")] = "scheduled",
+) -> None:
+    """Serve the training flow as a Prefect deployment on a cron schedule, until Ctrl+C (the schedule stays active).
+
+    Needs a Prefect server (PREFECT_API_URL); runs happen in this process with the options given here. For shared
+    infrastructure, deploy prefect.yaml to a work pool instead (see README, "Running it as a team").
+    """
+    settings = load_settings(request.config, request.overrides)
+    preflight(settings)
+    from prefect.schedules import Cron, validate_cron_string
+
+    try:
+        validate_cron_string(cron)
+    except ValueError as error:
+        raise ConfigError(f'invalid --cron {cron!r}: {error}; for example "0 3 * * *" is 03:00 every day') from None
+    api_url = prefect_server()
+    from pipelines.flows import training_flow
+
+    # Runs may start in another working directory: files are passed by absolute path.
+    data = request.overrides.get("data", {})
+    files = {key: Path(data[key]).resolve() for key in ("path", "reference_schema") if data.get(key) is not None}
+    parameters = {
+        "overrides": json.loads(json.dumps(request.overrides | {"data": data | files}, default=str)),
+        "config_file": str(request.config.resolve()) if request.config else None,
+    }
+    typer.echo(f"Scheduling training of {settings.model_name} at {cron!r} ({timezone}) on the Prefect server {api_url}")
+    typer.echo(f"  runs are logged to  {settings.tracking.browser_url}")
+    typer.echo("  Ctrl+C stops serving runs; the schedule itself stays active for when this command runs again.")
+    training_flow.serve(
+        name=name,
+        schedules=[Cron(cron, timezone=timezone)],
+        parameters=parameters,
+        description=f"Train {settings.model_name} on {settings.data.name} at {cron!r} ({timezone}).",
+        tags=["neuroflow", settings.model_name],
+        pause_on_shutdown=False,
+    )
+
+
+def prefect_server() -> str:
+    """The Prefect API URL in use, after checking that it answers; scheduling needs a real server."""
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        raise ConfigError(
+            "scheduling needs a Prefect server: start one with `prefect server start` and "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`, or use the compose stack (README)"
+        )
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=10) as response:
+            response.read()
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"the Prefect server at {api_url} does not answer ({error}); is it running?") from None
+    return str(api_url)
 
 
 def preflight(settings: Settings) -> None:
@@ -295,9 +390,9 @@ def serve(
     dataset: DatasetOption = None,
     model_name: ModelNameOption = None,
     tracking_uri: TrackingOption = None,
-    host: Annotated[str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 3000].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Server processes [default: 1].")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: 3000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes (default: 1).")] = None,
     bento: Annotated[
         str | None, typer.Option(help="Serve a Bento from `neuroflow build` (its baked model; no registry).")
     ] = None,
@@ -348,7 +443,7 @@ def serve(
 @app.command()
 @friendly_errors
 def build(
-    version: Annotated[str | None, typer.Option(help="Registered version to bake in [default: the champion].")] = None,
+    version: Annotated[str | None, typer.Option(help="Registered version to bake in (default: the champion).")] = None,
     config: ConfigOption = None,
     dataset: DatasetOption = None,
     model_name: ModelNameOption = None,

@@ -12,6 +12,7 @@ from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as prefect_run
+from prefect.utilities.urls import url_for
 
 from neuroflow.errors import NeuroflowError
 from neuroflow.settings import Settings, load_settings
@@ -81,7 +82,7 @@ def training_flow(
     dataset = load_dataset(settings.data)
     schema = learn_schema(dataset, settings.data.reference_schema)
     started = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    prefect_url = prefect_run.ui_url
+    prefect_url = url_for("flow-run", obj_id=prefect_run.id) if prefect_run.id else None
     run_id = tracking.start_run(
         client,
         settings,

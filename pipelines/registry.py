@@ -1,5 +1,6 @@
 """The model registry: register versions, gate the champion alias on held-out performance, move it by hand."""
 
+import contextlib
 import json
 import logging
 import os
@@ -178,10 +179,8 @@ def _break_if_stale(client: MlflowClient, lock: str, stale_after: float) -> None
     age = time.time() - held.creation_timestamp / 1000
     if age > stale_after:
         log.warning("breaking the lock %s: %s, %.0f s ago", lock, held.description, age)
-        try:
+        with contextlib.suppress(MlflowException):  # someone else broke or released it first
             client.delete_registered_model(lock)
-        except MlflowException:
-            pass  # someone else broke or released it first
 
 
 def promote_if_better(

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,17 +21,12 @@ from models.inference import Predictor
 from pipelines.flows import training_flow
 from pipelines.registry import promote_version
 from tests.integration.conftest import Store
+from tests.utils.processes import free_port, stop_group
 
 pytestmark = pytest.mark.integration
 
 MODEL = "neuroflow-breast_cancer"
 QUICK = {"network": {"epochs": 3, "patience": 2}}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def call(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
@@ -86,12 +80,7 @@ class Server:
         return call(self.url + "/predict", body, {"Content-Type": "application/json", **(headers or {})})
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process)
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +12,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.registry import promote_version, register_version
+from tests.utils.processes import free_port, stop_group
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -56,9 +49,4 @@ def test_ui_serves_the_local_store(tmp_path: Path) -> None:
         status, body = get(url)
         assert json.loads(body)["model_version"]["version"] == "1"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)

@@ -126,10 +126,12 @@ def test_promote_if_better_scores_the_champion_through_its_uri(client: MlflowCli
 
 
 def test_the_alias_lock_makes_a_second_holder_wait_and_then_give_up_with_advice(client: MlflowClient) -> None:
-    with alias_lock(client, "m", "champion"):
-        with pytest.raises(PromotionError, match=r"delete the registered model 'm.lock-champion'"):
-            with alias_lock(client, "m", "champion", timeout=0.3, poll=0.05):
-                pass
+    with (
+        alias_lock(client, "m", "champion"),
+        pytest.raises(PromotionError, match=r"delete the registered model 'm.lock-champion'"),
+        alias_lock(client, "m", "champion", timeout=0.3, poll=0.05),
+    ):
+        pass
     with alias_lock(client, "m", "champion", timeout=0.3):  # released: free again
         pass
     names = {model.name for model in client.search_registered_models()}
