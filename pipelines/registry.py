@@ -61,7 +61,9 @@ def register_version(client: MlflowClient, name: str, model_uri: str, run_id: st
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":  # else a concurrent run created it first: fine
                 raise
-    version = client.create_model_version(name, model_uri, run_id=run_id)
+    # A logged model's URI (models:/m-<id>) names its model id, which a tracking server requires beside it.
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id)
     log.info("registered %s version %s", name, version.version)
     return str(version.version)
 

@@ -4,37 +4,28 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.integration.conftest import run_cli
-from tests.utils.processes import stop_group
+from tests.utils.processes import prefect_client, stop_group
+from tests.utils.processes import wait_for as poll_until
 
 pytestmark = pytest.mark.integration
 
 
-def prefect_client(api_url: str):  # type: ignore[no-untyped-def]
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+def wait_for(condition, timeout: float, what: str, process: subprocess.Popen):  # type: ignore[no-untyped-def]
+    """Poll until `condition` holds, failing early with the process's output if it exits."""
 
-    with temporary_settings({PREFECT_API_URL: api_url}):
-        return get_client(sync_client=True)
-
-
-def wait_for(condition, timeout: float, what: str, process: subprocess.Popen | None = None):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if process is not None and process.poll() is not None:
+    def alive_and(condition=condition):  # type: ignore[no-untyped-def]
+        if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
             pytest.fail(f"the schedule process exited while waiting for {what}:\n{output[-4000:]}")
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        time.sleep(1)
+        return condition()
+
+    return poll_until(alive_and, timeout, what)
 
 
 def test_schedule_serves_a_cron_deployment_whose_runs_train_and_publish_artifacts(
