@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export VENV PYTHON
 
-.PHONY: quickstart setup train test test-fast lint format ui serve bench-serving clean
+.PHONY: quickstart setup test-tools train test test-fast lint format ui serve bench-serving screenshots clean
 
 quickstart: setup ## Set everything up, train on breast_cancer, register the champion
 	$(BIN)/neuroflow train
@@ -14,10 +14,13 @@ quickstart: setup ## Set everything up, train on breast_cancer, register the cha
 setup: ## Create $(VENV) with the pinned dependencies (reused while the pins are unchanged)
 	@scripts/setup_venv.sh
 
+test-tools: ## Debian packages the full suite needs: docker-compose (parser only), chromium, chromium-driver
+	@scripts/setup_test_tools.sh
+
 train: setup
 	$(BIN)/neuroflow train
 
-test: setup ## The whole test suite: unit, integration (real flows and processes) and quality
+test: setup test-tools ## The whole test suite: unit, integration (real flows, servers, the compose stack) and quality
 	$(BIN)/python -m pytest
 
 test-fast: setup ## Unit tests only
@@ -41,6 +44,9 @@ serve: setup ## Serve the champion on http://127.0.0.1:3000
 bench-serving: setup ## Serving benchmark (a few minutes; installs Debian's hey if it is missing)
 	@command -v hey >/dev/null || apt-get install -y hey
 	$(BIN)/python benchmarks/serving/run.py
+
+screenshots: setup test-tools ## Refresh the README's screenshots from a stack test run (about 3 minutes)
+	SCREENSHOTS_DIR=docs/images $(BIN)/python -m pytest -q tests/integration/test_stack.py
 
 clean:
 	rm -rf mlflow.db mlruns mlartifacts reports .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ The processes are the compose file's own services (see tests/utils/stack.py): th
 test triggers the scheduled deployment, and the model that run registers is served by the service.
 """
 
+import base64
 import itertools
 import json
 import os
@@ -30,38 +31,28 @@ needs_compose = pytest.mark.skipif(
 )
 
 
+def compose_config(folder: Path, compose_text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config ARGS` on a compose file beside a copy of .env.example as its .env."""
+    (folder / "docker-compose.yml").write_text(compose_text)
+    shutil.copy(ROOT / ".env.example", folder / ".env")
+    command = ["docker-compose", "-f", str(folder / "docker-compose.yml"), "config", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+
+
 @needs_compose
 def test_the_compose_file_is_valid_with_the_example_env(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "docker-compose.yml", tmp_path)
-    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
-    result = subprocess.run(
-        ["docker-compose", "-f", str(tmp_path / "docker-compose.yml"), "config", "-q"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    config = subprocess.run(
-        ["docker-compose", "-f", str(tmp_path / "docker-compose.yml"), "config", "--services"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert sorted(config.stdout.split()) == ["mlflow", "postgres", "prefect-server", "prefect-worker", "service"]
+    compose = (ROOT / "docker-compose.yml").read_text()
+    checked = compose_config(tmp_path, compose, "-q")
+    assert checked.returncode == 0, checked.stderr
+    services = compose_config(tmp_path, compose, "--services").stdout.split()
+    assert sorted(services) == ["mlflow", "postgres", "prefect-server", "prefect-worker", "service"]
 
 
 @needs_compose
 def test_a_broken_compose_file_is_caught_by_the_parser(tmp_path: Path) -> None:
     """The check above can fail: a healthcheck with a misspelt key is refused."""
     broken = (ROOT / "docker-compose.yml").read_text().replace("      interval: 5s\n", "      intervall: 5s\n", 1)
-    (tmp_path / "docker-compose.yml").write_text(broken)
-    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
-    result = subprocess.run(
-        ["docker-compose", "-f", str(tmp_path / "docker-compose.yml"), "config", "-q"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = compose_config(tmp_path, broken, "-q")
     assert result.returncode != 0 and "intervall" in result.stderr
 
 
@@ -213,6 +204,10 @@ def test_concurrent_trainings_take_turns_on_the_alias(stack: Stack, logged_in: A
     assert sorted(int(version.version) for version in versions) == [1, 2, 3, 4]
     assert len({version.run_id for version in versions}) == 4
     assert not logged_in.search_registered_models(f"name='{lock_name(MODEL, 'champion')}'")
+    # Both servers keep their state in PostgreSQL, not in a file beside them.
+    assert stack.query("MLFLOW_DB", f"SELECT count(*) FROM model_versions WHERE name = '{MODEL}'") == "4"
+    flow_runs = stack.query("PREFECT_DB", "SELECT count(*) FROM flow_run WHERE state_type = 'COMPLETED'")
+    assert int(flow_runs) >= 4
 
     history = json.loads(logged_in.get_registered_model(MODEL).tags[HISTORY_TAG])
     for earlier, later in itertools.pairwise(history):
@@ -228,3 +223,139 @@ def test_concurrent_trainings_take_turns_on_the_alias(stack: Stack, logged_in: A
         return predict(stack, breast_cancer_rows(1))[2] == champion
 
     wait_for(serving_champion, 60, f"the service to follow the champion to v{champion}")
+
+
+class Browser:
+    """Debian's headless Chromium through its chromedriver (Selenium); no browser is downloaded."""
+
+    def __init__(self, width: int = 1440, height: int = 960) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+            options.add_argument(argument)
+        options.add_argument(f"--window-size={width},{height}")
+        service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+        self.driver = webdriver.Chrome(options=options, service=service)
+
+    def log_in(self, username: str, password: str) -> None:
+        """Send basic-auth credentials with every request, as a browser does once the user has typed them."""
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        self.driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
+
+    def remember(self, url: str, settings: dict[str, str]) -> None:
+        """Store UI preferences for a site in its localStorage, as a returning user has them."""
+        self.driver.get(url)
+        for key, value in settings.items():
+            self.driver.execute_script("window.localStorage.setItem(arguments[0], arguments[1])", key, value)
+
+    def open(self, url: str, *texts: str, timeout: float = 60) -> str:
+        """Load a page and wait until every one of `texts` is visible on it; returns the page's text."""
+        self.driver.get(url)
+        deadline = time.monotonic() + timeout
+        while True:
+            body = self.driver.find_element("tag name", "body").text
+            if all(text in body for text in texts):
+                time.sleep(1)  # let charts and images finish drawing before a screenshot
+                return str(self.driver.find_element("tag name", "body").text)
+            if time.monotonic() > deadline:
+                missing = [text for text in texts if text not in body]
+                raise AssertionError(f"{url} never showed {missing}; it shows:\n{body[:3000]}")
+            time.sleep(0.5)
+
+    def scroll_to(self, text: str) -> Any:
+        """Bring the first element whose own text is `text` to the top of its scrolling area."""
+        element = self.driver.find_element("xpath", f"//*[normalize-space(text())='{text}']")
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", element)
+        time.sleep(0.5)
+        return element
+
+    def images_loaded(self) -> int:
+        """How many <img> elements on the page have loaded a picture."""
+        script = "return [...document.images].filter(i => i.complete && i.naturalWidth > 100).length"
+        return int(self.driver.execute_script(script))
+
+    def screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert self.driver.save_screenshot(str(path))
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
+        copy_to = os.environ.get("SCREENSHOTS_DIR")  # `make screenshots` refreshes the README pictures
+        if copy_to and path.name in README_PICTURES:
+            folder = ROOT / copy_to  # relative to the checkout (tests run in a scratch folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, folder / path.name)
+        return path
+
+    def close(self) -> None:
+        self.driver.quit()
+
+
+README_PICTURES = {"mlflow-run.png", "mlflow-model.png", "mlflow-plot.png", "prefect-deployment.png"}
+# The MLflow 3.17 UI opens its chat assistant beside every page on a first visit; a returning user has closed it.
+MLFLOW_ASSISTANT_CLOSED = {
+    "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
+    "mlflow.assistant.panelOpen_v1": "false",
+}
+needs_chromium = pytest.mark.skipif(
+    shutil.which("chromium") is None or shutil.which("chromedriver") is None,
+    reason="needs Debian's chromium and chromium-driver (scripts/setup_test_tools.sh)",
+)
+
+
+@needs_chromium
+def test_a_person_finds_the_run_its_plots_and_the_champion_in_the_mlflow_ui(
+    stack: Stack, logged_in: Any, tmp_path: Path
+) -> None:
+    champion = logged_in.get_model_version_by_alias(MODEL, "champion")
+    run = logged_in.get_run(champion.run_id)
+    experiment = logged_in.get_experiment(run.info.experiment_id)
+    base = stack.url("mlflow")
+    browser = Browser()
+    try:
+        browser.log_in(stack.env["MLFLOW_TRACKING_USERNAME"], stack.env["MLFLOW_TRACKING_PASSWORD"])
+        browser.remember(base, MLFLOW_ASSISTANT_CLOSED)
+        browser.open(f"{base}/#/experiments/{experiment.experiment_id}/runs", experiment.name, run.info.run_name)
+        browser.screenshot(tmp_path / "mlflow-experiment.png")
+        page = browser.open(
+            f"{base}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}",
+            run.info.run_name,
+            "test_roc_auc",
+            "network.hidden_units",
+        )
+        assert MODEL in page  # the run names the model version it registered
+        browser.screenshot(tmp_path / "mlflow-run.png")
+        browser.open(
+            f"{base}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}/artifacts/plots/learning_curves.png",
+            "learning_curves.png",
+        )
+        wait_for(browser.images_loaded, 30, "the learning-curve plot to load")
+        browser.screenshot(tmp_path / "mlflow-plot.png")
+        page = browser.open(f"{base}/#/models/{MODEL}", MODEL, "champion", f"Version {champion.version}")
+        aliases = browser.scroll_to("Versions")
+        assert aliases.is_displayed()
+        browser.screenshot(tmp_path / "mlflow-model.png")
+    finally:
+        browser.close()
+
+
+@needs_chromium
+def test_a_person_finds_the_deployment_and_its_schedule_in_the_prefect_ui(stack: Stack, tmp_path: Path) -> None:
+    client = prefect_client(stack.url("prefect-server") + "/api")
+    deployment = client.read_deployment_by_name("training/nightly")
+    browser = Browser()
+    try:
+        browser.open(f"{stack.url('prefect-server')}/deployments", "nightly", "training")
+        page = browser.open(
+            f"{stack.url('prefect-server')}/deployments/deployment/{deployment.id}", "nightly", "neuroflow"
+        )
+        assert "At 03:00 AM" in page or "0 3 * * *" in page, page[:2000]
+        browser.screenshot(tmp_path / "prefect-deployment.png")
+        runs = [run for run in client.read_flow_runs() if run.deployment_id == deployment.id]
+        if runs:
+            browser.open(f"{stack.url('prefect-server')}/runs/flow-run/{runs[0].id}", runs[0].name)
+            browser.screenshot(tmp_path / "prefect-flow-run.png")
+    finally:
+        browser.close()

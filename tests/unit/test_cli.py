@@ -13,19 +13,14 @@ runner = CliRunner()
 def test_help_explains_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("train", "promote", "rollback", "history", "schema", "config", "ui"):
+    for command in ("train", "schedule", "promote", "rollback", "history", "schema", "config", "ui"):
         assert command in result.output
-    train_help = runner.invoke(app, ["train", "--help"]).output
-    for option in (
-        "--dataset",
-        "--data",
-        "--target",
-        "--hidden-units",
-        "--optimizer",
-        "--patience",
-        "--config",
-    ):
-        assert option in train_help
+    for command in ("train", "schedule"):  # schedule takes every training option
+        help_text = runner.invoke(app, [command, "--help"]).output
+        for option in ("--dataset", "--data", "--target", "--hidden-units", "--optimizer", "--patience", "--config"):
+            assert option in help_text
+        assert "(default: 64,32)" in help_text  # defaults are shown, not swallowed as markup
+    assert "--cron" in runner.invoke(app, ["schedule", "--help"]).output
 
 
 def test_only_given_options_override() -> None:
@@ -42,6 +37,8 @@ def test_only_given_options_override() -> None:
         (["train", "--data", "x.csv"], "--target"),
         (["train", "--config", "nope.yaml"], "config file nope.yaml does not exist"),
         (["train", "--reference-schema", "nope.json"], "reference schema nope.json does not exist"),
+        (["schedule", "--cron", "0 3 * * *", "--epochs", "0"], "network.epochs"),
+        (["schedule", "--cron", "daily"], "invalid --cron 'daily'"),
     ],
 )
 def test_bad_input_is_one_clear_message(workdir: Path, args: list[str], message: str) -> None:

@@ -145,6 +145,17 @@ class Stack:
         init = self.compose["services"]["postgres"]["volumes"][1].split(":")[0]
         subprocess.run(["bash", init], env=env, check=True, capture_output=True, timeout=60)
 
+    def query(self, database: str, sql: str) -> str:
+        """One value from one of the stack's PostgreSQL databases (MLFLOW_DB or PREFECT_DB)."""
+        result = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", self.env[database], "-tAc", sql],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return result.stdout.strip()
+
     def drop_databases(self) -> None:
         for database in (self.env["MLFLOW_DB"], self.env["PREFECT_DB"]):
             subprocess.run(
