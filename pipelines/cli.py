@@ -364,7 +364,7 @@ def ui(
     settings = settings_for(config, tracking_uri=tracking_uri)
     uri = settings.tracking.tracking_uri
     if uri.startswith(("http://", "https://")):
-        typer.echo(f"Runs are on the tracking server: open {uri} in a browser.")
+        typer.echo(f"Runs are on the tracking server {uri}: open {settings.tracking.browser_url} in a browser.")
         return
     typer.echo(f"MLflow UI on {uri}: http://{host}:{port}  (Ctrl+C to stop)")
     command = [

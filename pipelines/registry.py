@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 HISTORY_TAG = "neuroflow.alias_history"
 HISTORY_LIMIT = 40
 LOCK_TAG = "neuroflow.lock"
+# Two models with the same ranking of the test rows can differ in the last bits of a metric; that is a tie, not a win.
+TIE_TOLERANCE = 1e-9
 # A lock older than this is taken to belong to a run that died while holding it.
 LOCK_STALE_SECONDS = 600.0
 
@@ -107,7 +109,7 @@ def decide_promotion(
             f"promote by hand with `neuroflow promote {candidate_version}` if that is intended",
         )
     gain = metric.improvement(candidate_score, champion_score)
-    promoted = gain > 0 and gain >= min_improvement
+    promoted = gain > TIE_TOLERANCE and gain >= min_improvement
     comparison = (
         f"{metric.name} {candidate_score:.4f} vs champion v{champion_version} {champion_score:.4f} "
         f"(improvement {gain:+.4f}, required > {min_improvement:g})"

@@ -266,6 +266,13 @@ class Browser:
                 raise AssertionError(f"{url} never showed {missing}; it shows:\n{body[:3000]}")
             time.sleep(0.5)
 
+    def close_panels(self, selector: str) -> None:
+        """Click every close button matching `selector` (side panels a person would close before looking)."""
+        self.driver.execute_script(
+            "document.querySelectorAll(arguments[0]).forEach(button => button.click())", selector
+        )
+        time.sleep(0.5)
+
     def scroll_to(self, text: str) -> Any:
         """Bring the first element whose own text is `text` to the top of its scrolling area."""
         element = self.driver.find_element("xpath", f"//*[normalize-space(text())='{text}']")
@@ -294,7 +301,8 @@ class Browser:
 
 
 README_PICTURES = {"mlflow-run.png", "mlflow-model.png", "mlflow-plot.png", "prefect-deployment.png"}
-# The MLflow 3.17 UI opens its chat assistant beside every page on a first visit; a returning user has closed it.
+# The MLflow 3.17 UI opens its chat assistant beside pages on a first visit; a returning user has closed it.
+MLFLOW_ASSISTANT_CLOSE = 'button[aria-label="Close"]'
 MLFLOW_ASSISTANT_CLOSED = {
     "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
     "mlflow.assistant.panelOpen_v1": "false",
@@ -318,6 +326,7 @@ def test_a_person_finds_the_run_its_plots_and_the_champion_in_the_mlflow_ui(
         browser.log_in(stack.env["MLFLOW_TRACKING_USERNAME"], stack.env["MLFLOW_TRACKING_PASSWORD"])
         browser.remember(base, MLFLOW_ASSISTANT_CLOSED)
         browser.open(f"{base}/#/experiments/{experiment.experiment_id}/runs", experiment.name, run.info.run_name)
+        browser.close_panels(MLFLOW_ASSISTANT_CLOSE)
         browser.screenshot(tmp_path / "mlflow-experiment.png")
         page = browser.open(
             f"{base}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}",
@@ -326,16 +335,19 @@ def test_a_person_finds_the_run_its_plots_and_the_champion_in_the_mlflow_ui(
             "network.hidden_units",
         )
         assert MODEL in page  # the run names the model version it registered
+        browser.close_panels(MLFLOW_ASSISTANT_CLOSE)
         browser.screenshot(tmp_path / "mlflow-run.png")
         browser.open(
             f"{base}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}/artifacts/plots/learning_curves.png",
             "learning_curves.png",
         )
         wait_for(browser.images_loaded, 30, "the learning-curve plot to load")
+        browser.close_panels(MLFLOW_ASSISTANT_CLOSE)
         browser.screenshot(tmp_path / "mlflow-plot.png")
         page = browser.open(f"{base}/#/models/{MODEL}", MODEL, "champion", f"Version {champion.version}")
         aliases = browser.scroll_to("Versions")
         assert aliases.is_displayed()
+        browser.close_panels(MLFLOW_ASSISTANT_CLOSE)
         browser.screenshot(tmp_path / "mlflow-model.png")
     finally:
         browser.close()

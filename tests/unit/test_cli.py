@@ -78,3 +78,10 @@ def test_promote_rollback_and_history(tracking_uri: str) -> None:
     assert failed.exit_code == 1 and "has no version 7" in failed.output
     again = runner.invoke(app, ["rollback", *common])
     assert again.exit_code == 1 and "no earlier champion" in again.output
+
+
+def test_ui_with_a_tracking_server_says_where_its_ui_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEUROFLOW_TRACKING__UI_URL", "https://mlflow.example.com")
+    result = runner.invoke(app, ["ui", "--tracking-uri", "http://mlflow:5000"])
+    assert result.exit_code == 0
+    assert "tracking server http://mlflow:5000: open https://mlflow.example.com" in result.output

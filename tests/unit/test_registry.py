@@ -36,6 +36,7 @@ def test_first_version_becomes_champion() -> None:
         (AUC, 0.95, 0.90, 0.0, True),
         (AUC, 0.90, 0.95, 0.0, False),
         (AUC, 0.90, 0.90, 0.0, False),
+        (AUC, 0.9943783068783071, 0.9943783068783068, 0.0, False),  # float noise on a tie
         (AUC, 0.91, 0.90, 0.05, False),
         (AUC, 0.96, 0.90, 0.05, True),
         (RMSE, 4.0, 5.0, 0.0, True),
