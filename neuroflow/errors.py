@@ -34,3 +34,7 @@ class ModelNotFoundError(NeuroflowError):
 
 class PromotionError(NeuroflowError):
     """The champion alias could not be moved as asked."""
+
+
+class TrainingError(NeuroflowError):
+    """Training produced no model (every trial of a search failed)."""

@@ -173,6 +173,57 @@ class ServiceSettings(_Section):
         return value
 
 
+TUNABLE_KNOBS = ("hidden_units", "activation", "dropout", "l2", "optimizer", "learning_rate", "batch_size")
+DEFAULT_SPACE: dict[str, Any] = {
+    "hidden_units": ["32", "64,32", "128,64"],
+    "activation": ["relu", "tanh"],
+    "dropout": {"low": 0.0, "high": 0.3},
+    "l2": {"low": 1e-6, "high": 1e-3, "log": True},
+    "optimizer": ["adam", "rmsprop"],
+    "learning_rate": {"low": 3e-4, "high": 3e-3, "log": True},
+    "batch_size": [16, 32, 64],
+}
+
+
+class TuningSettings(_Section):
+    """Hyperparameter search: which network knobs to try, how, and how many trials."""
+
+    strategy: Literal["random", "grid"] = Field("random", description="Random samples, or every grid combination.")
+    trials: int = Field(8, ge=1, description="Trial budget: most trials to run (a grid is cut to it).")
+    parallel: int = Field(2, ge=1, description="Trials run at the same time (threads, or Dask workers).")
+    seed: int = Field(0, description="Seed of the random search.")
+    space: dict[str, Any] = Field(
+        default_factory=lambda: dict(DEFAULT_SPACE),
+        description="Knob → list of values, or {low, high, log} for a numeric range (random search only).",
+    )
+
+    @field_validator("space")
+    @classmethod
+    def _known_knobs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(TUNABLE_KNOBS))
+        if unknown:
+            raise ValueError(f"cannot tune {', '.join(unknown)}; tunable knobs are {', '.join(TUNABLE_KNOBS)}")
+        for knob, choices in value.items():
+            if isinstance(choices, dict):
+                if not {"low", "high"} <= set(choices) or set(choices) - {"low", "high", "log"}:
+                    raise ValueError(f"{knob}: a range is {{low: ..., high: ..., log: true|false}}, got {choices}")
+                if float(choices["low"]) > float(choices["high"]):
+                    raise ValueError(f"{knob}: low {choices['low']} is above high {choices['high']}")
+            elif not isinstance(choices, list) or not choices:
+                raise ValueError(f"{knob}: give a non-empty list of values or a {{low, high}} range")
+        return value
+
+    @model_validator(mode="after")
+    def _grid_of_lists(self) -> "TuningSettings":
+        ranges = [knob for knob, choices in self.space.items() if not isinstance(choices, list)]
+        if self.strategy == "grid" and ranges:
+            raise ValueError(
+                f"grid search needs a list of values for every knob; {', '.join(ranges)} is a range: "
+                "list the values, or use strategy: random"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """Everything neuroflow can be told, in one place."""
 
@@ -190,6 +241,7 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = TrackingSettings()
     promotion: PromotionSettings = PromotionSettings()
     service: ServiceSettings = ServiceSettings()
+    tuning: TuningSettings = TuningSettings()
     reports_dir: Path = Field(Path("reports"), description="Where data reports (Great Expectations HTML) are written.")
 
     @property

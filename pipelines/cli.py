@@ -219,6 +219,72 @@ def schedule(
     )
 
 
+@app.command()
+@friendly_errors
+@with_training_options
+def tune(
+    request: TrainingRequest,
+    trials: Annotated[int | None, typer.Option(help="Trial budget (default: 8).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="random or grid (default: random).")] = None,
+    parallel: Annotated[int | None, typer.Option(help="Trials at the same time, as threads (default: 2).")] = None,
+    dask_address: Annotated[
+        str | None, typer.Option(help="Run trials on this Dask cluster (tcp://host:8786) through prefect-dask.")
+    ] = None,
+    dask_workers: Annotated[
+        int | None, typer.Option(help="Run trials on a local Dask cluster of N worker processes.")
+    ] = None,
+) -> None:
+    """Search the network's knobs (config file's `tuning.space`): each trial is a nested MLflow run; the best one is
+    registered and offered to the same promotion gate as `train`.
+
+    Trials run in parallel: as threads by default, or on Dask (--dask-workers N, --dask-address). With the default
+    SQLite store, parallel writes are retried; a tracking server is the better home for many parallel trials.
+    """
+    overrides = request.overrides | build_overrides(
+        tuning={"trials": trials, "strategy": strategy, "parallel": parallel}
+    )
+    settings = load_settings(request.config, overrides)
+    preflight(settings)
+    if dask_address and dask_workers:
+        raise ConfigError("give either --dask-address (an existing cluster) or --dask-workers (a local one), not both")
+    where = (
+        f"the Dask cluster at {dask_address}"
+        if dask_address
+        else f"a local Dask cluster of {dask_workers} processes"
+        if dask_workers
+        else f"{settings.tuning.parallel} threads"
+    )
+    typer.echo(
+        f"Tuning {settings.model_name} on {settings.data.name}: {settings.tuning.trials} {settings.tuning.strategy} "
+        f"trials on {where} (loading libraries…)",
+        err=True,
+    )
+    from pipelines.flows import task_runner, tuning_flow
+
+    runner = task_runner(settings.tuning.parallel, dask_address, dask_workers)
+    outcome = tuning_flow.with_options(task_runner=runner)(settings)
+    typer.echo("")
+    for row in outcome["trials"]:
+        knobs = "  ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in row.items()
+            if k not in ("trial", "status", "val_loss", "epochs", "seconds") and not k.startswith("test_")
+        )
+        loss = f"{row['val_loss']:.4f}" if row["val_loss"] == row["val_loss"] and row["val_loss"] is not None else "—"
+        typer.echo(f"  trial {row['trial']:>2}  {row['status']:<13} val_loss {loss:<8} {knobs}")
+    verdict = (
+        "is now champion"
+        if outcome["promoted"]
+        else f"did not take the alias (champion stays v{outcome['champion_version']})"
+    )
+    typer.secho(
+        f"best: trial {outcome['best_trial']} → {outcome['model_name']} version {outcome['version']} {verdict}.",
+        bold=True,
+    )
+    typer.echo(f"  decision:     {outcome['decision']}")
+    typer.echo(f"  search run:   {outcome['run_url']}")
+
+
 def prefect_server() -> str:
     """The Prefect API URL in use, after checking that it answers; scheduling needs a real server."""
     from prefect.settings import PREFECT_API_URL

@@ -14,9 +14,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as prefect_run
 from prefect.utilities.urls import url_for
 
-from neuroflow.errors import NeuroflowError
+from neuroflow.errors import NeuroflowError, TrainingError
 from neuroflow.settings import Settings, load_settings
-from pipelines import data, evaluation, notify, registry, tracking, training, validation
+from pipelines import data, evaluation, notify, registry, tracking, training, tuning, validation
 
 
 class _HideUserErrorTracebacks(logging.Filter):
@@ -47,6 +47,7 @@ evaluate_model = step(evaluation.evaluate_model)
 log_model = step(tracking.log_model)
 promote_if_better = step(registry.promote_if_better)
 notify_service = step(notify.request_reload)
+run_trial = step(tuning.run_trial)
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,7 @@ def training_flow(
     )
     succeeded = False
     try:
-        report_dir = settings.reports_dir / f"{settings.data.name}-{started}-{run_id[:8]}"
-        report = validate_frame(dataset.frame, schema, settings.validation, report_dir)
-        tracking.log_validation(client, run_id, report)
-        validation.ensure_valid(report)
-        split = split_data(dataset, settings.data.test_size, settings.data.validation_size, settings.data.seed)
-        digest = tracking.log_data(client, run_id, dataset, schema, split.sizes())
+        split, digest = validate_and_split(client, settings, dataset, schema, run_id, started)
         result = train_model(
             schema, split, settings.network, settings.data.seed, [tracking.epoch_logger(client, run_id)]
         )
@@ -128,19 +124,7 @@ def training_flow(
             model_uri = log_model(run_id, result.predictor, split.test_features.head(5), Path(workdir))
         version = registry.register_version(client, settings.model_name, model_uri, run_id)
         metric = evaluation.primary_metric(schema.task)
-        decision = promote_if_better(
-            client,
-            settings.model_name,
-            settings.promotion.alias,
-            metric,
-            version,
-            scores[metric.name],
-            settings.promotion.min_improvement,
-            score_champion=lambda uri: evaluation.score_registered_model(uri, schema, split),
-        )
-        tracking.log_decision(client, run_id, decision)
-        if decision.promoted:
-            notify_service(settings.service)
+        decision = gate(client, settings, run_id, version, scores[metric.name], schema, split)
         outcome = TrainingOutcome(
             run_id=run_id,
             experiment_id=experiment_id,
@@ -173,6 +157,45 @@ def training_flow(
         tracking.finish_run(client, run_id, succeeded)
 
 
+def validate_and_split(
+    client: Any, settings: Settings, dataset: data.Dataset, schema: Any, run_id: str, started: str
+) -> tuple[data.Split, str]:
+    """Validate the data (a failure stops the flow with its report), split it, and log it; returns split and digest."""
+    report_dir = settings.reports_dir / f"{settings.data.name}-{started}-{run_id[:8]}"
+    report = validate_frame(dataset.frame, schema, settings.validation, report_dir)
+    tracking.log_validation(client, run_id, report)
+    validation.ensure_valid(report)
+    split = split_data(dataset, settings.data.test_size, settings.data.validation_size, settings.data.seed)
+    digest = tracking.log_data(client, run_id, dataset, schema, split.sizes())
+    return split, digest
+
+
+def gate(
+    client: Any,
+    settings: Settings,
+    run_id: str,
+    version: str,
+    score: float,
+    schema: Any,
+    split: data.Split,
+) -> registry.PromotionDecision:
+    """The promotion gate on the candidate's test rows; records the decision and tells the service if it won."""
+    decision = promote_if_better(
+        client,
+        settings.model_name,
+        settings.promotion.alias,
+        evaluation.primary_metric(schema.task),
+        version,
+        score,
+        settings.promotion.min_improvement,
+        score_champion=lambda uri: evaluation.score_registered_model(uri, schema, split),
+    )
+    tracking.log_decision(client, run_id, decision)
+    if decision.promoted:
+        notify_service(settings.service)
+    return decision
+
+
 def artifact_key(kind: str, model_name: str) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes; one key per kind and model keeps a history."""
     return re.sub(r"[^a-z0-9-]+", "-", f"{kind}-{model_name}".lower()).strip("-")
@@ -185,3 +208,86 @@ def publish_summary(settings: Settings, markdown: str) -> None:
         markdown=markdown,
         description=f"Training of {settings.model_name}: data, metrics, promotion decision.",
     )
+
+
+def task_runner(parallel: int, dask_address: str | None = None, dask_workers: int | None = None) -> Any:
+    """Where trials run: threads here by default, an existing Dask cluster, or a LocalCluster of N processes."""
+    if dask_address or dask_workers:
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1, "dashboard_address": None},
+        )
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=parallel)
+
+
+@flow(name="tuning", persist_result=False, log_prints=True)
+def tuning_flow(
+    settings: Settings | None = None,
+    overrides: dict[str, Any] | None = None,
+    config_file: str | None = None,
+) -> dict[str, Any]:
+    """Validate and split once → run the trials in parallel as nested runs → register the best → promotion gate."""
+    if settings is None:
+        settings = load_settings(Path(config_file) if config_file else None, overrides)
+    trials = tuning.plan_trials(settings.tuning, settings.network)
+    client = tracking.configure_tracking(settings.tracking)
+    dataset = load_dataset(settings.data)
+    schema = learn_schema(dataset, settings.data.reference_schema)
+    started = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_id = tracking.start_run(
+        client,
+        settings,
+        run_name=f"tune-{settings.data.name}-{started}",
+        tags={"neuroflow.kind": "tuning", "neuroflow.prefect_flow_run_id": str(prefect_run.id)},
+    )
+    experiment_id = client.get_run(run_id).info.experiment_id
+    succeeded = False
+    try:
+        split, _ = validate_and_split(client, settings, dataset, schema, run_id, started)
+        futures = [run_trial.submit(settings, schema, split, trial, run_id, experiment_id) for trial in trials]
+        results = [future.result() for future in futures]
+        metric = evaluation.primary_metric(schema.task)
+        frame = tuning.trials_frame(results, metric.name)
+        with tempfile.TemporaryDirectory(prefix="neuroflow-") as workdir:
+            tuning.log_search(client, run_id, frame, Path(workdir))
+        best = tuning.best_trial(results)
+        if best is None or best.model_uri is None or best.run_id is None:
+            errors = "; ".join(f"trial {result.number}: {result.error}" for result in results[:3])
+            raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
+        client.set_tag(run_id, "neuroflow.best_trial", str(best.number))
+        version = registry.register_version(client, settings.model_name, best.model_uri, best.run_id)
+        decision = gate(client, settings, run_id, version, best.test_scores[metric.name], schema, split)
+        counts = frame["status"].value_counts().to_dict()
+        tracking.note(
+            client,
+            run_id,
+            f"**Search of {len(results)} trials** ({settings.tuning.strategy}): {counts}. Best: trial "
+            f"{best.number} (val_loss {best.val_loss:.4f}, {best.knobs}) → {settings.model_name} v{version}, "
+            f"{decision.status}. {decision.reason}",
+        )
+        succeeded = True
+        return {
+            "run_id": run_id,
+            "experiment_id": experiment_id,
+            "run_url": settings.tracking.run_url(experiment_id, run_id),
+            "model_name": settings.model_name,
+            "version": version,
+            "promoted": decision.promoted,
+            "champion_version": decision.champion_after,
+            "decision": decision.reason,
+            "best_trial": best.number,
+            "best_knobs": best.knobs,
+            "trials": frame.drop(columns=["error", "run_id"]).to_dict("records"),
+            "statuses": counts,
+        }
+    except NeuroflowError as error:
+        tracking.note(client, run_id, f"**Failed.** {error}")
+        raise
+    finally:
+        tracking.finish_run(client, run_id, succeeded)

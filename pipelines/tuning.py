@@ -1,0 +1,277 @@
+"""Hyperparameter search: plan trials over the network's knobs, run each as a nested MLflow run, pick the best.
+
+The best trial is chosen on validation loss (the test rows stay for the promotion gate), then goes through the same
+gate as `neuroflow train`. One failing trial is recorded as failed and does not stop the search.
+"""
+
+import functools
+import itertools
+import logging
+import math
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
+
+from models.schema import DataSchema
+from neuroflow.errors import ConfigError
+from neuroflow.settings import NetworkSettings, Settings, TuningSettings
+from pipelines import evaluation, tracking, training
+from pipelines.data import Split
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+LOCK_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One point of the search space: its number and the knobs it sets."""
+
+    number: int
+    knobs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """How a trial ended: `completed`, `early-stopped` or `failed`, with its scores and logged model."""
+
+    number: int
+    knobs: dict[str, Any]
+    status: str
+    run_id: str | None
+    val_loss: float | None = None
+    test_scores: dict[str, float] = field(default_factory=dict)
+    epochs_run: int = 0
+    seconds: float = 0.0
+    model_uri: str | None = None
+    error: str | None = None
+
+
+def trial_network(base: NetworkSettings, knobs: dict[str, Any]) -> NetworkSettings:
+    """The network settings of one trial: the base settings with the trial's knobs applied."""
+    try:
+        return NetworkSettings.model_validate(base.model_dump() | knobs)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"network.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg'].removeprefix('Value error, ')}"
+            for problem in error.errors()
+        )
+        raise ConfigError(f"tuning.space gives an invalid trial {knobs}: {problems}") from None
+
+
+def _sample(choices: Any, rng: random.Random) -> Any:
+    if isinstance(choices, list):
+        return rng.choice(choices)
+    low, high = float(choices["low"]), float(choices["high"])
+    if choices.get("log"):
+        if low <= 0:
+            raise ConfigError(f"a log range needs low > 0, got {low}")
+        return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return rng.uniform(low, high)
+
+
+def plan_trials(tuning: TuningSettings, base: NetworkSettings) -> list[Trial]:
+    """The trials to run: `tuning.trials` random samples, or the grid (shuffled and cut to the budget if larger)."""
+    rng = random.Random(tuning.seed)
+    space = tuning.space
+    if tuning.strategy == "grid":
+        ranges = [knob for knob, choices in space.items() if not isinstance(choices, list)]
+        if ranges:
+            raise ConfigError(
+                f"grid search needs a list of values for every knob; {', '.join(ranges)} "
+                "is a range: list the values, or use strategy: random"
+            )
+        combinations = [dict(zip(space, values, strict=True)) for values in itertools.product(*space.values())]
+        if len(combinations) > tuning.trials:
+            log.warning("the grid has %d points; running %d of them", len(combinations), tuning.trials)
+            combinations = rng.sample(combinations, tuning.trials)
+    else:
+        combinations = [{knob: _sample(choices, rng) for knob, choices in space.items()} for _ in range(tuning.trials)]
+    trials = [Trial(number, knobs) for number, knobs in enumerate(combinations, start=1)]
+    for trial in trials:
+        trial_network(base, trial.knobs)  # every trial is valid before any starts
+    return trials
+
+
+def _locked(error: Exception) -> bool:
+    return "database is locked" in str(error)
+
+
+def retry_when_locked(function: Callable[..., T]) -> Callable[..., T]:
+    """Retry a tracking call that SQLite refused because another trial was writing at that moment."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> T:
+        for attempt in range(LOCK_RETRIES):
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:
+                if not _locked(error) or attempt == LOCK_RETRIES - 1:
+                    raise
+                time.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    return call
+
+
+class RetryingClient:
+    """An MlflowClient whose every call is retried on SQLite's "database is locked"."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        return retry_when_locked(attribute) if callable(attribute) else attribute
+
+
+def run_trial(
+    settings: Settings, schema: DataSchema, split: Split, trial: Trial, parent_run_id: str, experiment_id: str
+) -> TrialResult:
+    """Train and evaluate one trial as a nested run of the search; a failure is recorded, never raised."""
+    client = cast(MlflowClient, RetryingClient(tracking.configure_tracking(settings.tracking)))
+    run_id: str | None = None
+    started = time.perf_counter()
+    try:
+        network = trial_network(settings.network, trial.knobs)
+        run = client.create_run(
+            experiment_id,
+            run_name=f"trial-{trial.number:02d}",
+            tags={
+                "mlflow.parentRunId": parent_run_id,
+                "neuroflow.trial": str(trial.number),
+                "neuroflow.dataset": settings.data.name,
+            },
+        )
+        run_id = run.info.run_id
+        client.log_batch(
+            run_id,
+            params=[
+                mlflow.entities.Param(f"network.{key}", str(value)[:6000])
+                for key, value in network.model_dump(mode="json").items()
+            ],
+        )
+        result = training.train_model(
+            schema, split, network, settings.data.seed, [tracking.epoch_logger(client, run_id)]
+        )
+        with tempfile.TemporaryDirectory(prefix="neuroflow-trial-") as workdir:
+            scores, plots = evaluation.evaluate_model(result.predictor, result.history, split, Path(workdir) / "plots")
+            tracking.log_evaluation(
+                client,
+                run_id,
+                scores,
+                plots,
+                {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds},
+            )
+            model_uri = retry_when_locked(tracking.log_model)(
+                run_id, result.predictor, split.test_features.head(5), Path(workdir)
+            )
+        status = "early-stopped" if result.stopped_early else "completed"
+        val_loss = min(result.history["val_loss"])
+        client.log_metric(run_id, "best_val_loss", val_loss)
+        client.set_tag(run_id, "neuroflow.trial_status", status)
+        client.set_terminated(run_id, "FINISHED")
+        return TrialResult(
+            trial.number,
+            trial.knobs,
+            status,
+            run_id,
+            val_loss,
+            scores,
+            result.epochs_run,
+            time.perf_counter() - started,
+            model_uri,
+        )
+    except Exception as error:  # one failing trial must not fail the search: record it and go on
+        message = f"{type(error).__name__}: {error}"
+        log.warning("trial %d failed: %s", trial.number, message)
+        if run_id is not None:
+            client.set_tag(run_id, "neuroflow.trial_status", "failed")
+            client.set_tag(run_id, "neuroflow.trial_error", message[:5000])
+            client.set_terminated(run_id, "FAILED")
+        return TrialResult(
+            trial.number, trial.knobs, "failed", run_id, seconds=time.perf_counter() - started, error=message
+        )
+
+
+def best_trial(results: list[TrialResult]) -> TrialResult | None:
+    """The trial with the lowest validation loss among those that finished."""
+    finished = [result for result in results if result.status != "failed" and result.val_loss is not None]
+    return min(finished, key=lambda result: (result.val_loss, result.number)) if finished else None
+
+
+def trials_frame(results: list[TrialResult], metric: str) -> pd.DataFrame:
+    """One row per trial: its knobs, how it ended and how it scored."""
+    rows = [
+        {
+            "trial": result.number,
+            "status": result.status,
+            **{key: str(value) if isinstance(value, list | tuple) else value for key, value in result.knobs.items()},
+            "val_loss": result.val_loss,
+            f"test_{metric}": result.test_scores.get(metric),
+            "epochs": result.epochs_run,
+            "seconds": round(result.seconds, 1),
+            "run_id": result.run_id,
+            "error": result.error,
+        }
+        for result in sorted(results, key=lambda result: result.number)
+    ]
+    return pd.DataFrame(rows)
+
+
+STATUS_COLOURS = {"completed": "tab:blue", "early-stopped": "tab:green", "failed": "tab:red"}
+
+
+def plot_trials(frame: pd.DataFrame, path: Path) -> Path:
+    """Validation loss per trial (failed trials as red marks at zero), and loss against learning rate."""
+    figure, (bars, scatter) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = [STATUS_COLOURS[status] for status in frame["status"]]
+    losses = frame["val_loss"].fillna(0.0)
+    bars.bar(frame["trial"].astype(str), losses, color=colours)
+    if frame["val_loss"].notna().any():
+        best = frame.loc[frame["val_loss"].idxmin()]
+        bars.annotate("best", (str(best["trial"]), best["val_loss"]), ha="center", va="bottom")
+    bars.set(
+        xlabel="trial",
+        ylabel="best validation loss",
+        title="Trials (blue: completed, green: early-stopped, red: failed)",
+    )
+    finished = frame[frame["val_loss"].notna()]
+    if "learning_rate" in frame and not finished.empty:
+        scatter.scatter(finished["learning_rate"], finished["val_loss"], c="tab:blue")
+        for _, row in finished.iterrows():
+            scatter.annotate(str(row["trial"]), (row["learning_rate"], row["val_loss"]))
+        scatter.set_xscale("log")
+        scatter.set(xlabel="learning rate", ylabel="best validation loss", title="Loss against learning rate")
+    else:
+        scatter.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def log_search(client: MlflowClient, parent_run_id: str, frame: pd.DataFrame, workdir: Path) -> None:
+    """The parent run's view of the search: the trials table (CSV and MLflow table), a plot, and counts."""
+    csv = workdir / "trials.csv"
+    frame.to_csv(csv, index=False)
+    client.log_artifact(parent_run_id, str(csv))
+    client.log_table(parent_run_id, frame.drop(columns=["error"]).astype(str), "trials_table.json")
+    client.log_artifact(parent_run_id, str(plot_trials(frame, workdir / "trials.png")), "plots")
+    counts = frame["status"].value_counts()
+    metrics = {f"trials_{status.replace('-', '_')}": float(counts.get(status, 0)) for status in STATUS_COLOURS}
+    if frame["val_loss"].notna().any():
+        metrics["best_val_loss"] = float(frame["val_loss"].min())
+    for name, value in metrics.items():
+        client.log_metric(parent_run_id, name, value)

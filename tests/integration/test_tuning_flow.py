@@ -1,0 +1,97 @@
+"""`tuning_flow` for real: parallel trials as nested MLflow runs, a failing trial, the best one registered and gated."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neuroflow.settings import NetworkSettings
+from pipelines import tuning
+from pipelines.flows import task_runner, tuning_flow
+from tests.integration.conftest import Store, run_cli
+
+pytestmark = pytest.mark.integration
+
+NAME = "neuroflow-breast_cancer"
+GRID = {
+    "strategy": "grid",
+    "trials": 4,
+    "parallel": 2,
+    "space": {"hidden_units": ["8", "16"], "batch_size": [32, 64]},
+}
+
+
+def children(store: Store, parent_run_id: str) -> list[Any]:
+    client = store.client()
+    runs = client.search_runs([client.get_run(parent_run_id).info.experiment_id])
+    return [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent_run_id]
+
+
+def test_two_parallel_trials_nest_under_one_run_and_a_failing_one_does_not_stop_the_search(
+    tmp_path: Path, prefect_api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_train = tuning.training.train_model
+
+    def train_or_fail(schema: Any, split: Any, spec: NetworkSettings, *args: Any) -> Any:
+        if spec.hidden_units == (8,) and spec.batch_size == 64:
+            raise RuntimeError("out of memory (simulated)")
+        return real_train(schema, split, spec, *args)
+
+    monkeypatch.setattr(tuning.training, "train_model", train_or_fail)
+    store = Store(tmp_path)
+    settings = store.settings(network={"epochs": 30, "patience": 1}, tuning=GRID)
+    outcome = tuning_flow.with_options(task_runner=task_runner(2))(settings)
+
+    assert outcome["statuses"].get("failed") == 1
+    assert outcome["promoted"] and outcome["version"] == "1"
+    nested = children(store, outcome["run_id"])
+    assert sorted(run.info.run_name for run in nested) == ["trial-01", "trial-02", "trial-03", "trial-04"]
+    by_status = {run.data.tags["neuroflow.trial_status"]: run for run in nested}
+    failed = by_status.pop("failed")
+    assert failed.info.status == "FAILED" and "out of memory" in failed.data.tags["neuroflow.trial_error"]
+    for run in nested:
+        if run.data.tags["neuroflow.trial_status"] == "failed":
+            continue
+        assert run.info.status == "FINISHED"
+        stopped_early = run.data.metrics["epochs_run"] < 30
+        assert run.data.tags["neuroflow.trial_status"] == ("early-stopped" if stopped_early else "completed")
+
+    client = store.client()
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    finished = [run for run in nested if run.info.status == "FINISHED"]
+    best = min(finished, key=lambda run: run.data.metrics["best_val_loss"])
+    assert champion.run_id == best.info.run_id  # the registered model is the best trial's
+    assert client.get_run(outcome["run_id"]).data.tags["neuroflow.best_trial"] == best.data.tags["neuroflow.trial"]
+
+    parent = client.get_run(outcome["run_id"])
+    assert parent.data.metrics["trials_failed"] == 1
+    assert parent.data.metrics["best_val_loss"] == pytest.approx(best.data.metrics["best_val_loss"])
+    artifacts = {item.path for item in client.list_artifacts(outcome["run_id"])}
+    assert {"trials.csv", "trials_table.json", "plots"} <= artifacts
+    assert [item.path for item in client.list_artifacts(outcome["run_id"], "plots")] == ["plots/trials.png"]
+
+
+def test_the_same_search_runs_on_a_local_dask_cluster(tmp_path: Path, prefect_api_url: str) -> None:
+    store = Store(tmp_path)
+    settings = store.settings(network={"epochs": 4}, tuning=GRID | {"trials": 2})
+    outcome = tuning_flow.with_options(task_runner=task_runner(2, dask_workers=2))(settings)
+    assert outcome["statuses"] == {"completed": 2} and outcome["promoted"]
+    nested = children(store, outcome["run_id"])
+    assert len(nested) == 2 and all(run.info.status == "FINISHED" for run in nested)
+    champion = store.client().get_model_version_by_alias(NAME, "champion")
+    assert champion.run_id in {run.info.run_id for run in nested}
+
+
+def test_neuroflow_tune_as_a_user_runs_it(tmp_path: Path, prefect_api_url: str) -> None:
+    result = run_cli(["tune", "--trials", "2", "--parallel", "2", "--epochs", "3"], tmp_path, prefect_api_url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 random trials on 2 threads" in result.stderr
+    assert result.stdout.count("  trial ") == 2 and "val_loss" in result.stdout
+    assert "best: trial" in result.stdout and "is now champion" in result.stdout
+
+
+def test_tune_refuses_a_grid_over_a_range_before_loading_anything(tmp_path: Path, prefect_api_url: str) -> None:
+    (tmp_path / "search.yaml").write_text("tuning:\n  strategy: grid\n  space:\n    dropout: {low: 0, high: 0.5}\n")
+    result = run_cli(["tune", "--config", "search.yaml"], tmp_path, prefect_api_url)
+    assert result.returncode == 1 and "grid search needs a list" in result.stderr
+    assert "Traceback" not in result.stderr
