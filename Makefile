@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export VENV PYTHON
 
-.PHONY: quickstart setup test-tools train test test-fast lint format ui serve bench-serving screenshots clean
+.PHONY: quickstart setup test-tools train test test-fast lint format ui serve bench-serving bench-training screenshots clean
 
 quickstart: setup ## Set everything up, train on breast_cancer, register the champion
 	$(BIN)/neuroflow train
@@ -44,6 +44,9 @@ serve: setup ## Serve the champion on http://127.0.0.1:3000
 bench-serving: setup ## Serving benchmark (a few minutes; installs Debian's hey if it is missing)
 	@command -v hey >/dev/null || apt-get install -y hey
 	$(BIN)/python benchmarks/serving/run.py
+
+bench-training: setup ## Training benchmark: our training step and `neuroflow train` against bare Keras (~8 minutes)
+	$(BIN)/python benchmarks/training/run.py
 
 screenshots: setup test-tools ## Refresh the README's screenshots from a stack test run (about 3 minutes)
 	SCREENSHOTS_DIR=docs/images $(BIN)/python -m pytest -q tests/integration/test_stack.py

@@ -16,7 +16,9 @@ from prefect.utilities.urls import url_for
 
 from neuroflow.errors import NeuroflowError, TrainingError
 from neuroflow.settings import Settings, load_settings
-from pipelines import data, evaluation, notify, registry, tracking, training, tuning, validation
+from pipelines import data, evaluation, notify, profiling, registry, tracking, training, tuning, validation
+
+log = logging.getLogger(__name__)
 
 
 class _HideUserErrorTracebacks(logging.Filter):
@@ -79,9 +81,11 @@ def training_flow(
     """
     if settings is None:
         settings = load_settings(Path(config_file) if config_file else None, overrides)
+    clock = profiling.StepClock()
     client = tracking.configure_tracking(settings.tracking)
-    dataset = load_dataset(settings.data)
-    schema = learn_schema(dataset, settings.data.reference_schema)
+    with clock.step("load"):
+        dataset = load_dataset(settings.data)
+        schema = learn_schema(dataset, settings.data.reference_schema)
     started = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     prefect_url = url_for("flow-run", obj_id=prefect_run.id) if prefect_run.id else None
     run_id = tracking.start_run(
@@ -104,11 +108,12 @@ def training_flow(
     )
     succeeded = False
     try:
-        split, digest = validate_and_split(client, settings, dataset, schema, run_id, started)
-        result = train_model(
-            schema, split, settings.network, settings.data.seed, [tracking.epoch_logger(client, run_id)]
-        )
-        with tempfile.TemporaryDirectory(prefix="neuroflow-") as workdir:
+        split, digest = validate_and_split(client, settings, dataset, schema, run_id, started, clock)
+        with clock.step("train"):
+            result = train_model(
+                schema, split, settings.network, settings.data.seed, [tracking.epoch_logger(client, run_id)]
+            )
+        with tempfile.TemporaryDirectory(prefix="neuroflow-") as workdir, clock.step("evaluate_and_log"):
             scores, plots = evaluate_model(result.predictor, result.history, split, Path(workdir) / "plots")
             tracking.log_evaluation(
                 client,
@@ -122,9 +127,12 @@ def training_flow(
                 },
             )
             model_uri = log_model(run_id, result.predictor, split.test_features.head(5), Path(workdir))
-        version = registry.register_version(client, settings.model_name, model_uri, run_id)
-        metric = evaluation.primary_metric(schema.task)
-        decision = gate(client, settings, run_id, version, scores[metric.name], schema, split)
+        with clock.step("register_and_gate"):
+            version = registry.register_version(client, settings.model_name, model_uri, run_id)
+            metric = evaluation.primary_metric(schema.task)
+            decision = gate(client, settings, run_id, version, scores[metric.name], schema, split)
+        tracking.log_steps(client, run_id, clock.metrics())
+        log.info("steps: %s", clock.summary())
         outcome = TrainingOutcome(
             run_id=run_id,
             experiment_id=experiment_id,
@@ -158,15 +166,23 @@ def training_flow(
 
 
 def validate_and_split(
-    client: Any, settings: Settings, dataset: data.Dataset, schema: Any, run_id: str, started: str
+    client: Any,
+    settings: Settings,
+    dataset: data.Dataset,
+    schema: Any,
+    run_id: str,
+    started: str,
+    clock: profiling.StepClock,
 ) -> tuple[data.Split, str]:
     """Validate the data (a failure stops the flow with its report), split it, and log it; returns split and digest."""
     report_dir = settings.reports_dir / f"{settings.data.name}-{started}-{run_id[:8]}"
-    report = validate_frame(dataset.frame, schema, settings.validation, report_dir)
-    tracking.log_validation(client, run_id, report)
+    with clock.step("validate"):
+        report = validate_frame(dataset.frame, schema, settings.validation, report_dir)
+        tracking.log_validation(client, run_id, report)
     validation.ensure_valid(report)
-    split = split_data(dataset, settings.data.test_size, settings.data.validation_size, settings.data.seed)
-    digest = tracking.log_data(client, run_id, dataset, schema, split.sizes())
+    with clock.step("split_and_log_data"):
+        split = split_data(dataset, settings.data.test_size, settings.data.validation_size, settings.data.seed)
+        digest = tracking.log_data(client, run_id, dataset, schema, split.sizes())
     return split, digest
 
 
@@ -249,7 +265,7 @@ def tuning_flow(
     experiment_id = client.get_run(run_id).info.experiment_id
     succeeded = False
     try:
-        split, _ = validate_and_split(client, settings, dataset, schema, run_id, started)
+        split, _ = validate_and_split(client, settings, dataset, schema, run_id, started, profiling.StepClock())
         futures = [run_trial.submit(settings, schema, split, trial, run_id, experiment_id) for trial in trials]
         results = [future.result() for future in futures]
         metric = evaluation.primary_metric(schema.task)

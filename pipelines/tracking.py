@@ -250,5 +250,10 @@ def log_decision(client: MlflowClient, run_id: str, decision: PromotionDecision)
         client.log_metric(run_id, f"champion_{decision.metric}", decision.champion_score)
 
 
+def log_steps(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:
+    """Per-step wall time and peak memory (`step_seconds.*`, `peak_rss_mb.*`)."""
+    client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in metrics.items()])
+
+
 def finish_run(client: MlflowClient, run_id: str, succeeded: bool) -> None:
     client.set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
