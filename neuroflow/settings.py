@@ -74,6 +74,9 @@ class NetworkSettings(_Section):
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(50, ge=1)
     patience: int = Field(10, ge=0, description="Epochs without validation-loss improvement before stopping.")
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weigh each class by the inverse of its share, for imbalanced targets."
+    )
 
     @field_validator("hidden_units", mode="before")
     @classmethod

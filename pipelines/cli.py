@@ -102,6 +102,9 @@ def training_options(
     batch_size: Annotated[int | None, typer.Option(help="Default: 32.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Maximum epochs (default: 50).")] = None,
     patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs (default: 10).")] = None,
+    class_weight: Annotated[
+        str | None, typer.Option(help="none or balanced: weigh rare classes up (default: none).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the split and the network (default: 42).")] = None,
     test_size: Annotated[float | None, typer.Option(help="Share of rows held out for testing (default: 0.2).")] = None,
     validation_size: Annotated[
@@ -137,6 +140,7 @@ def training_options(
             "batch_size": batch_size,
             "epochs": epochs,
             "patience": patience,
+            "class_weight": class_weight,
         },
         tracking={"model_name": model_name, "experiment": experiment, "tracking_uri": tracking_uri},
         promotion={"min_improvement": min_improvement},
@@ -400,12 +404,14 @@ def schema(
 ) -> None:
     """Learn the schema of a data set and write it, to validate later data against (`train --reference-schema`)."""
     from models.schema import infer_schema
-    from pipelines.data import load_dataset
+    from pipelines.data import drop_unlearnable_columns, load_dataset
 
     settings = load_settings(config, build_overrides(data={"dataset": dataset, "path": data, "target": target}))
-    loaded = load_dataset(settings.data)
+    loaded, dropped = drop_unlearnable_columns(load_dataset(settings.data))
     infer_schema(loaded.frame, loaded.target, loaded.task).save(output)
     typer.echo(f"schema of {loaded.name} ({loaded.frame.shape[1] - 1} features, {loaded.task}) written to {output}")
+    for name, reason in dropped.items():
+        typer.echo(f"  left out {name!r}: {reason}")
 
 
 @app.command()

@@ -3,6 +3,7 @@
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -154,6 +155,69 @@ def split_data(dataset: Dataset, test_size: float, validation_size: float, seed:
             "provide more rows, or lower --test-size / --validation-size"
         ) from None
     return Split(train_x, train_y, val_x, val_y, test_x, test_y)
+
+
+# Below this many rows, every value being distinct says little: small tables are often all-distinct by chance.
+ID_MIN_ROWS = 50
+
+
+def unlearnable_reason(values: pd.Series) -> str | None:
+    """Why a feature column cannot teach the network anything, or None if it can."""
+    distinct = values.nunique(dropna=True)
+    if distinct <= 1:
+        shown = repr(values.dropna().iloc[0]) if distinct else "nothing"
+        return f"constant: every row holds {shown}"
+    floats = pd.api.types.is_float_dtype(values) and not bool(
+        np.all(np.mod(values.dropna().to_numpy(dtype="float64"), 1) == 0)
+    )
+    if len(values) >= ID_MIN_ROWS and distinct == len(values) and not floats:
+        return "ID-like: a different value in every row, so it identifies rows rather than describing them"
+    return None
+
+
+def drop_unlearnable_columns(dataset: Dataset) -> tuple[Dataset, dict[str, str]]:
+    """Drop constant and ID-like feature columns; returns the data without them and why each was dropped."""
+    dropped = {
+        name: reason
+        for name in dataset.frame.columns
+        if name != dataset.target and (reason := unlearnable_reason(dataset.frame[name])) is not None
+    }
+    for name, reason in dropped.items():
+        log.warning("column %r dropped, not learned: %s", name, reason)
+    if dropped and len(dropped) == dataset.frame.shape[1] - 1:
+        raise DataLoadError(
+            f"every feature column of {dataset.source} is constant or ID-like ({', '.join(dropped)}); "
+            "there is nothing to learn from"
+        )
+    frame = dataset.frame.drop(columns=list(dropped))
+    return Dataset(dataset.name, dataset.source, frame, dataset.target, dataset.task), dropped
+
+
+def describe_columns(dataset: Dataset, schema: DataSchema, dropped: dict[str, str]) -> list[dict[str, Any]]:
+    """What the pipeline does with each column, in the data's own order: for the run's record and the log."""
+    kinds = {column.name: column for column in schema.features}
+    rows = []
+    for name in [*dataset.frame.columns, *dropped]:
+        if name == dataset.target:
+            continue
+        values = dataset.frame[name] if name in dataset.frame.columns else None
+        missing = int(values.isna().sum()) if values is not None else None
+        column = kinds.get(name)
+        if name in dropped:
+            action = f"dropped: {dropped[name]}"
+        elif column is None:
+            action = "ignored: not in the reference schema"
+        elif column.kind == "numeric":
+            action = "number: missing values filled with the training median, then standardised"
+        else:
+            count = len(column.categories or ())
+            action = (
+                f"{column.kind}: one-hot over {count} value(s)"
+                + (", missing values as their own category" if column.nullable else "")
+                + "; a value never seen in training encodes as all zeros"
+            )
+        rows.append({"column": name, "kind": column.kind if column else None, "missing": missing, "action": action})
+    return rows
 
 
 def learn_schema(dataset: Dataset, reference: Path | None) -> DataSchema:

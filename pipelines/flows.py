@@ -42,6 +42,7 @@ def step(function: Any) -> Any:
 
 load_dataset = step(data.load_dataset)
 learn_schema = step(data.learn_schema)
+drop_unlearnable_columns = step(data.drop_unlearnable_columns)
 validate_frame = step(validation.validate_frame)
 split_data = step(data.split_data)
 train_model = step(training.train_model)
@@ -84,8 +85,7 @@ def training_flow(
     clock = profiling.StepClock()
     client = tracking.configure_tracking(settings.tracking)
     with clock.step("load"):
-        dataset = load_dataset(settings.data)
-        schema = learn_schema(dataset, settings.data.reference_schema)
+        dataset, schema, columns = load_data(settings)
     started = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     prefect_url = url_for("flow-run", obj_id=prefect_run.id) if prefect_run.id else None
     run_id = tracking.start_run(
@@ -108,6 +108,7 @@ def training_flow(
     )
     succeeded = False
     try:
+        tracking.log_columns(client, run_id, columns)
         split, digest = validate_and_split(client, settings, dataset, schema, run_id, started, clock)
         with clock.step("train"):
             result = train_model(
@@ -163,6 +164,17 @@ def training_flow(
         raise
     finally:
         tracking.finish_run(client, run_id, succeeded)
+
+
+def load_data(settings: Settings) -> tuple[data.Dataset, Any, list[dict[str, Any]]]:
+    """Load the data, drop columns it cannot learn from (unless a reference schema fixes the columns), learn the
+    schema, and say what happens to each column."""
+    dataset = load_dataset(settings.data)
+    dropped: dict[str, str] = {}
+    if settings.data.reference_schema is None:
+        dataset, dropped = drop_unlearnable_columns(dataset)
+    schema = learn_schema(dataset, settings.data.reference_schema)
+    return dataset, schema, data.describe_columns(dataset, schema, dropped)
 
 
 def validate_and_split(
@@ -253,8 +265,7 @@ def tuning_flow(
         settings = load_settings(Path(config_file) if config_file else None, overrides)
     trials = tuning.plan_trials(settings.tuning, settings.network)
     client = tracking.configure_tracking(settings.tracking)
-    dataset = load_dataset(settings.data)
-    schema = learn_schema(dataset, settings.data.reference_schema)
+    dataset, schema, columns = load_data(settings)
     started = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_id = tracking.start_run(
         client,
@@ -265,6 +276,7 @@ def tuning_flow(
     experiment_id = client.get_run(run_id).info.experiment_id
     succeeded = False
     try:
+        tracking.log_columns(client, run_id, columns)
         split, _ = validate_and_split(client, settings, dataset, schema, run_id, started, profiling.StepClock())
         futures = [run_trial.submit(settings, schema, split, trial, run_id, experiment_id) for trial in trials]
         results = [future.result() for future in futures]

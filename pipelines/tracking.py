@@ -134,6 +134,15 @@ def log_data(
     return source.digest
 
 
+def log_columns(client: MlflowClient, run_id: str, columns: list[dict[str, Any]]) -> None:
+    """What the pipeline did with each column (`data_report/columns.json`), and the dropped ones as a tag."""
+    client.log_dict(run_id, {"columns": columns}, "data_report/columns.json")
+    dropped = [row["column"] for row in columns if row["action"].startswith("dropped")]
+    client.set_tag(run_id, "neuroflow.dropped_columns", ", ".join(dropped)[:5000] or "none")
+    kinds = pd.Series([row["kind"] or "dropped" for row in columns]).value_counts().to_dict()
+    log.info("columns: %s", ", ".join(f"{count} {kind}" for kind, count in kinds.items()))
+
+
 def log_validation(client: MlflowClient, run_id: str, report: ValidationReport) -> None:
     """The Great Expectations HTML report and a plain summary of what failed."""
     client.log_artifacts(run_id, str(report.docs_dir), "data_report")

@@ -56,6 +56,15 @@ def network_targets(preprocessing: Preprocessing, encoded: np.ndarray) -> np.nda
     return encoded.reshape(-1, 1).astype("float32")
 
 
+def class_weights(encoded: np.ndarray, n_classes: int) -> dict[int, float]:
+    """Balanced class weights: n_rows / (n_classes * rows of the class), so every class weighs the same in the loss."""
+    counts = np.bincount(encoded, minlength=n_classes).astype("float64")
+    present = counts > 0
+    weights = np.ones(n_classes)
+    weights[present] = len(encoded) / (present.sum() * counts[present])
+    return {index: float(weight) for index, weight in enumerate(weights)}
+
+
 def train_model(
     schema: DataSchema, split: Split, spec: NetworkSettings, seed: int, epoch_hooks: Sequence[EpochHook] = ()
 ) -> TrainingResult:
@@ -64,7 +73,8 @@ def train_model(
     preprocessing = fit_preprocessing(schema, split.train_features, split.train_target)
     train_x = preprocessing.transform(split.train_features)
     validation_x = preprocessing.transform(split.validation_features)
-    train_y = network_targets(preprocessing, preprocessing.encode_target(split.train_target))
+    train_labels = preprocessing.encode_target(split.train_target)
+    train_y = network_targets(preprocessing, train_labels)
     validation_y = network_targets(preprocessing, preprocessing.encode_target(split.validation_target))
     n_classes = len(schema.classes) if schema.classes else None
     network = build_network(preprocessing.n_inputs, schema.task, spec, n_classes)
@@ -77,6 +87,10 @@ def train_model(
         preprocessing.n_inputs,
         spec.epochs,
     )
+    weights = None
+    if spec.class_weight == "balanced" and schema.task != "regression":
+        weights = class_weights(train_labels, len(schema.classes or ()))
+        log.info("class weights: %s", {label: round(weights[i], 3) for i, label in enumerate(schema.classes or ())})
     started = time.perf_counter()
     fitted = network.fit(
         train_x,
@@ -85,6 +99,7 @@ def train_model(
         epochs=spec.epochs,
         batch_size=spec.batch_size,
         shuffle=True,
+        class_weight=weights,
         verbose=0,
         callbacks=[stopper, _EpochProgress(spec.epochs, epoch_hooks)],
     )

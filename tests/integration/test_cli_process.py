@@ -1,8 +1,10 @@
 """The `neuroflow` command as a user runs it: a real process, its output and its exit code."""
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -74,3 +76,34 @@ def test_bad_data_ends_in_one_paragraph_and_no_traceback(
         assert report.is_file() and report.suffix == ".html"
         client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
         assert client.search_registered_models() == []
+
+
+def test_an_imbalanced_mixed_csv_with_id_and_constant_columns_trains_and_says_what_it_did(
+    tmp_path: Path, prefect_api_url: str
+) -> None:
+    frame = mixed_frame(rows=900, seed=3)
+    frame = pd.concat([frame[frame["label"] == "no"], frame[frame["label"] == "yes"].head(60)])
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    frame.insert(0, "customer_id", [f"C{i:05d}" for i in range(len(frame))])
+    frame["channel"] = "web"
+    frame.to_parquet(tmp_path / "customers.parquet", index=False)
+    result = run_cli(
+        ["train", "--data", "customers.parquet", "--target", "label", "--epochs", "15", "--class-weight", "balanced"],
+        tmp_path,
+        prefect_api_url,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "column 'customer_id' dropped, not learned: ID-like" in result.stderr
+    assert "column 'channel' dropped, not learned: constant" in result.stderr
+    assert "class weights:" in result.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("neuroflow-customers", "champion")
+    run = client.get_run(champion.run_id)
+    assert run.data.tags["neuroflow.dropped_columns"] == "customer_id, channel"
+    assert run.data.params["network.class_weight"] == "balanced"
+    report_path = client.download_artifacts(champion.run_id, "data_report/columns.json", str(tmp_path))
+    report = {row["column"]: row["action"] for row in json.loads(Path(report_path).read_text())["columns"]}
+    assert report["customer_id"].startswith("dropped: ID-like") and report["city"].startswith("categorical")
+    schema_path = client.download_artifacts(champion.run_id, "schema/schema.json", str(tmp_path))
+    features = [column["name"] for column in json.loads(Path(schema_path).read_text())["features"]]
+    assert features == ["age", "income", "city", "member"]

@@ -1,12 +1,23 @@
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from neuroflow.errors import DataLoadError
 from neuroflow.settings import DataSettings
-from pipelines.data import Dataset, infer_task, learn_schema, load_bundled, load_dataset, read_table, split_data
-from tests.utils.factories import classification_frame, regression_frame
+from pipelines.data import (
+    Dataset,
+    describe_columns,
+    drop_unlearnable_columns,
+    infer_task,
+    learn_schema,
+    load_bundled,
+    load_dataset,
+    read_table,
+    split_data,
+)
+from tests.utils.factories import classification_frame, mixed_frame, regression_frame
 
 
 @pytest.mark.parametrize(
@@ -118,3 +129,42 @@ def test_schema_comes_from_the_reference_file_when_given(tmp_path: Path) -> None
     reference = _dataset(classification_frame(rows=50, features=3), "binary")
     path = learn_schema(reference, None).save(tmp_path / "reference.json")
     assert learn_schema(dataset, path).feature_names == ["f0", "f1", "f2"]
+
+
+def test_constant_and_id_like_columns_are_dropped_with_their_reason() -> None:
+    frame = classification_frame(rows=120)
+    frame["customer_id"] = [f"C{i:05d}" for i in range(120)]
+    frame["row_number"] = range(120)
+    frame["country"] = "FR"
+    frame["empty"] = None
+    frame["measured"] = np.linspace(0, 1, 120)  # all distinct too, but a measurement: kept
+    dataset = Dataset("d", "test", frame, "target", "binary")
+    kept, dropped = drop_unlearnable_columns(dataset)
+    assert set(dropped) == {"customer_id", "row_number", "country", "empty"}
+    assert dropped["country"] == "constant: every row holds 'FR'"
+    assert dropped["customer_id"].startswith("ID-like")
+    assert "measured" in kept.frame.columns and "customer_id" not in kept.frame.columns
+    schema = learn_schema(kept, None)
+    report = {row["column"]: row for row in describe_columns(kept, schema, dropped)}
+    assert report["row_number"]["action"].startswith("dropped: ID-like")
+    assert report["f0"]["action"].startswith("number: missing values filled with the training median")
+    assert list(report)[-4:] == ["customer_id", "row_number", "country", "empty"]
+
+
+def test_small_tables_keep_distinct_columns_and_all_unlearnable_is_an_error() -> None:
+    small = pd.DataFrame({"code": ["a", "b", "c", "d"], "target": [0, 1, 0, 1]})
+    assert drop_unlearnable_columns(Dataset("s", "test", small, "target", "binary"))[1] == {}
+    useless = pd.DataFrame({"k": [1] * 60, "target": [0, 1] * 30})
+    with pytest.raises(DataLoadError, match="nothing to learn from"):
+        drop_unlearnable_columns(Dataset("u", "test", useless, "target", "binary"))
+
+
+def test_categories_are_described_with_their_unknown_and_missing_handling() -> None:
+    frame = mixed_frame(rows=200)
+    dataset = Dataset("m", "test", frame, "label", "binary")
+    report = {row["column"]: row for row in describe_columns(dataset, learn_schema(dataset, None), {})}
+    assert report["city"]["action"] == (
+        "categorical: one-hot over 3 value(s), missing values as their own category; "
+        "a value never seen in training encodes as all zeros"
+    )
+    assert report["city"]["missing"] == 10

@@ -1,9 +1,10 @@
 import numpy as np
+import pandas as pd
 
 from models.schema import infer_schema
 from neuroflow.settings import NetworkSettings
 from pipelines.data import Dataset, split_data
-from pipelines.training import train_model
+from pipelines.training import class_weights, train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame
 
 
@@ -50,3 +51,27 @@ def test_early_stopping_restores_the_best_epoch() -> None:
         return_dict=True,
     )["loss"]
     assert restored == min(result.history["val_loss"]) or abs(restored - min(result.history["val_loss"])) < 1e-5
+
+
+def test_balanced_class_weights_make_every_class_weigh_the_same() -> None:
+    labels = np.array([0] * 90 + [1] * 10)
+    weights = class_weights(labels, 2)
+    assert weights == {0: 100 / (2 * 90), 1: 100 / (2 * 10)}
+    assert weights[0] * 90 == weights[1] * 10  # each class's total weight is equal
+    assert class_weights(np.array([0, 0, 2]), 3)[1] == 1.0  # a class absent from training keeps weight 1
+
+
+def test_balanced_weights_shift_an_imbalanced_classifier_towards_the_rare_class() -> None:
+    frame = classification_frame(rows=400)
+    rare = frame[frame["target"] == 1].head(30)
+    frame = pd.concat([frame[frame["target"] == 0], rare]).reset_index(drop=True)
+    dataset = Dataset("imbalanced", "test", frame, "target", "binary")
+    schema, split = infer_schema(frame, "target", "binary"), split_data(dataset, 0.2, 0.2, seed=0)
+    spec = TINY_NETWORK.model_copy(update={"epochs": 5})
+    plain = train_model(schema, split, spec, seed=1)
+    weighted = train_model(schema, split, spec.model_copy(update={"class_weight": "balanced"}), seed=1)
+
+    def rare_share(result) -> float:  # type: ignore[no-untyped-def]
+        return float(result.predictor.predict(split.train_features).probabilities[:, 1].mean())
+
+    assert rare_share(weighted) > rare_share(plain)
