@@ -99,7 +99,9 @@ class ForwardPass:
 class FeatureEncoder:
     """The fitted ColumnTransformer's arithmetic: median-impute and standardise numbers, one-hot encode categories.
 
-    Unknown categories encode to all zeros, as `OneHotEncoder(handle_unknown="ignore")` does.
+    A category never seen in training goes to the column's "unknown" bucket (where categories rarer than
+    `min_frequency` went in training), or to all zeros when the column has no such bucket, as sklearn's OneHotEncoder
+    does with `handle_unknown="infrequent_if_exist"` (and with "ignore", for models trained before the bucket).
     """
 
     numeric: tuple[str, ...]
@@ -109,6 +111,7 @@ class FeatureEncoder:
     categorical: tuple[str, ...]
     positions: tuple[Mapping[str, int], ...]  # per categorical column: label → output column
     width: int
+    unknown: tuple[int | None, ...] = ()  # per categorical column: the output column of unseen labels, if any
 
     @classmethod
     def from_transform(cls, transform: ColumnTransformer) -> "FeatureEncoder":
@@ -116,6 +119,7 @@ class FeatureEncoder:
         medians = means = scales = np.zeros(0)
         categorical: list[str] = []
         positions: list[dict[str, int]] = []
+        unknown: list[int | None] = []
         offset = 0
         for name, fitted, columns in transform.transformers_:
             if name == "numeric":
@@ -128,12 +132,20 @@ class FeatureEncoder:
                 offset += len(numeric)
             elif name == "categorical":
                 categorical = list(columns)
-                for categories in fitted.named_steps["one_hot"].categories_:
-                    positions.append({str(label): offset + index for index, label in enumerate(categories)})
-                    offset += len(categories)
+                encoder = fitted.named_steps["one_hot"]
+                rare_per_column = getattr(encoder, "infrequent_categories_", None) or [None] * len(columns)
+                for categories, rare in zip(encoder.categories_, rare_per_column, strict=True):
+                    rare_labels = {str(label) for label in rare} if rare is not None else set()
+                    frequent = [str(label) for label in categories if str(label) not in rare_labels]
+                    mapping = {label: offset + index for index, label in enumerate(frequent)}
+                    bucket = offset + len(frequent) if rare_labels else None
+                    mapping |= dict.fromkeys(rare_labels, bucket) if bucket is not None else {}
+                    positions.append(mapping)
+                    unknown.append(bucket if encoder.handle_unknown == "infrequent_if_exist" else None)
+                    offset += len(frequent) + (1 if rare_labels else 0)
             elif name != "remainder":
                 raise ValueError(f"unexpected transformer {name!r} in the fitted preprocessing")
-        return cls(tuple(numeric), medians, means, scales, tuple(categorical), tuple(positions), offset)
+        return cls(tuple(numeric), medians, means, scales, tuple(categorical), tuple(positions), offset, tuple(unknown))
 
     def encode(self, numbers: np.ndarray, labels: Sequence[Sequence[Any]]) -> np.ndarray:
         """Numbers: (rows, numeric columns) with NaN for missing. Labels: one sequence per categorical column."""
@@ -142,9 +154,10 @@ class FeatureEncoder:
         if self.numeric:
             filled = np.where(np.isnan(numbers), self.medians, numbers)
             matrix[:, : len(self.numeric)] = (filled - self.means) / self.scales
-        for column_labels, positions in zip(labels, self.positions, strict=True):
+        unknown = self.unknown or (None,) * len(self.positions)
+        for column_labels, positions, bucket in zip(labels, self.positions, unknown, strict=True):
             for row, label in enumerate(column_labels):
-                position = positions.get(MISSING_CATEGORY if label is None else label)
+                position = positions.get(MISSING_CATEGORY if label is None else label, bucket)
                 if position is not None:
                     matrix[row, position] = 1.0
         return matrix

@@ -12,6 +12,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from models.schema import DataSchema, category_label, coerce_features
 
 MISSING_CATEGORY = "__missing__"
+# Categories seen fewer times than this in training share one "unknown" column with values never seen at all, so the
+# network learns what to do with a rare or new value instead of meeting an input it never trained on.
+MIN_CATEGORY_COUNT = 5
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Preprocessing:
 
 
 def build_feature_transform(schema: DataSchema) -> ColumnTransformer:
-    """Median-impute and standardise numbers; impute and one-hot encode categories (unknown ones encode to 0)."""
+    """Median-impute and standardise numbers; impute and one-hot encode categories, rare and unseen ones together."""
     numeric = [column.name for column in schema.features if column.kind == "numeric"]
     categorical = [column.name for column in schema.features if column.kind != "numeric"]
     transformers = []
@@ -65,7 +68,14 @@ def build_feature_transform(schema: DataSchema) -> ColumnTransformer:
         encode = Pipeline(
             [
                 ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-                ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                (
+                    "one_hot",
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        min_frequency=MIN_CATEGORY_COUNT,
+                        sparse_output=False,
+                    ),
+                ),
             ]
         )
         transformers.append(("categorical", encode, categorical))

@@ -150,7 +150,8 @@ class ServiceSettings(_Section):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body; larger ones get 413 unread.")
     unknown_categories: Literal["reject", "unknown"] = Field(
         "reject",
-        description="A category never seen in training: reject the request (422), or encode it as unknown (zeros).",
+        description="A category never seen in training: reject the request (422), or send it to the column's unknown "
+        "bucket (the one rare training values share; all zeros if the column has none).",
     )
     auth_token: SecretStr | None = Field(
         None, description="Bearer token required on /predict and /reload when set (at least 16 characters)."

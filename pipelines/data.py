@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
+from models.preprocessing import MIN_CATEGORY_COUNT
 from models.schema import DataSchema, infer_schema
 from neuroflow.errors import DataLoadError
 from neuroflow.settings import BUNDLED_DATASETS, DataSettings, Task
@@ -214,7 +215,7 @@ def describe_columns(dataset: Dataset, schema: DataSchema, dropped: dict[str, st
             action = (
                 f"{column.kind}: one-hot over {count} value(s)"
                 + (", missing values as their own category" if column.nullable else "")
-                + "; a value never seen in training encodes as all zeros"
+                + f"; values seen fewer than {MIN_CATEGORY_COUNT} times and values never seen share an 'unknown' column"
             )
         rows.append({"column": name, "kind": column.kind if column else None, "missing": missing, "action": action})
     return rows

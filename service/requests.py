@@ -49,7 +49,9 @@ def _column_type(column: ColumnSchema, unknown_categories: str) -> Any:
     elif unknown_categories == "reject" and column.categories:
         annotation = Literal[tuple(column.categories)]
     else:
-        annotation = Annotated[StrictStr, Field(description="a category (unknown ones are encoded as unknown)")]
+        annotation = Annotated[
+            StrictStr, Field(description="a category (unknown ones go to the column's unknown bucket)")
+        ]
     return annotation | None if column.nullable else annotation
 
 

@@ -165,6 +165,6 @@ def test_categories_are_described_with_their_unknown_and_missing_handling() -> N
     report = {row["column"]: row for row in describe_columns(dataset, learn_schema(dataset, None), {})}
     assert report["city"]["action"] == (
         "categorical: one-hot over 3 value(s), missing values as their own category; "
-        "a value never seen in training encodes as all zeros"
+        "values seen fewer than 5 times and values never seen share an 'unknown' column"
     )
     assert report["city"]["missing"] == 10

@@ -58,10 +58,35 @@ def _trained(frame, target, task, network=TINY_NETWORK):
 def test_numpy_encoding_equals_the_fitted_sklearn_transform() -> None:
     predictor, split = _trained(mixed_frame(rows=300), "label", "binary")
     rows = split.test_features.copy()
-    rows.iloc[0, rows.columns.get_loc("city")] = "atlantis"  # unseen: all zeros, as handle_unknown="ignore"
+    rows.iloc[0, rows.columns.get_loc("city")] = "atlantis"  # unseen, and city has no rare values: all zeros
     expected = predictor.preprocessing.transform(rows)
     assert rows.isna().any().any(), "the test rows should include missing values"
     assert np.max(np.abs(predictor.encode(rows) - expected)) <= 1e-6
+
+
+def test_rare_and_unseen_categories_share_one_trained_unknown_column() -> None:
+    frame = mixed_frame(rows=300)
+    frame.loc[:2, "city"] = "marseille"  # 3 rows: rarer than MIN_CATEGORY_COUNT
+    frame.loc[3:6, "city"] = "brest"  # 4 rows
+    predictor, split = _trained(frame, "label", "binary")
+    names = list(predictor.preprocessing.features.get_feature_names_out())
+    city = [name for name in names if "city" in name]
+    assert city == [
+        "categorical__city___missing__",
+        "categorical__city_lyon",
+        "categorical__city_nice",
+        "categorical__city_paris",
+        "categorical__city_infrequent_sklearn",
+    ]
+    rows = split.test_features.head(4).copy()
+    rows["city"] = ["marseille", "brest", "tokyo", "paris"]  # rare, rare, unseen, frequent
+    expected = predictor.preprocessing.transform(rows)
+    ours = predictor.encode(rows)
+    assert np.max(np.abs(ours - expected)) <= 1e-6
+    bucket = names.index("categorical__city_infrequent_sklearn")
+    assert list(ours[:, bucket]) == [1.0, 1.0, 1.0, 0.0]
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    assert np.max(np.abs(predictor.encoder.encode_records(records) - expected)) <= 1e-6
 
 
 @pytest.mark.parametrize(
