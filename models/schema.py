@@ -111,9 +111,9 @@ def category_label(value: Any) -> str:
     return str(value)
 
 
-def infer_column(values: pd.Series) -> ColumnSchema:
-    """Learn one column's schema from its values."""
-    kind = column_kind(values)
+def infer_column(values: pd.Series, categorical: bool = False) -> ColumnSchema:
+    """Learn one column's schema from its values; `categorical` makes numbers codes of categories (1, 2, 3)."""
+    kind = "categorical" if categorical else column_kind(values)
     nullable = bool(values.isna().any())
     name, dtype = str(values.name), str(values.dtype)
     if kind == "numeric":
@@ -123,12 +123,25 @@ def infer_column(values: pd.Series) -> ColumnSchema:
         integer = bool(np.all(np.mod(numbers, 1) == 0))
         return ColumnSchema(name, kind, nullable, dtype, float(numbers.min()), float(numbers.max()), integer)
     categories = tuple(sorted({category_label(value) for value in values.dropna()}))
-    return ColumnSchema(name, kind, nullable, dtype, categories=categories)
+    codes = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    integer = bool(codes and np.all(np.mod(values.dropna().to_numpy(dtype="float64"), 1) == 0))
+    return ColumnSchema(name, kind, nullable, dtype, integer=integer, categories=categories)
 
 
-def infer_schema(frame: pd.DataFrame, target: str, task: Task) -> DataSchema:
-    """Learn the schema of a training frame: every feature column, the target and, for classifiers, the classes."""
-    features = tuple(infer_column(frame[name]) for name in frame.columns if name != target)
+def infer_schema(
+    frame: pd.DataFrame, target: str, task: Task, categorical: tuple[str, ...] | list[str] = ()
+) -> DataSchema:
+    """Learn the schema of a training frame: every feature column, the target and, for classifiers, the classes.
+
+    Columns named in `categorical` are categories even when they hold numbers (integer codes).
+    """
+    unknown = [name for name in categorical if name not in frame.columns or name == target]
+    if unknown:
+        raise SchemaMismatchError(
+            f"categorical column(s) {', '.join(map(repr, unknown))} are not feature columns of the data; "
+            "check data.categorical / --categorical"
+        )
+    features = tuple(infer_column(frame[name], name in categorical) for name in frame.columns if name != target)
     target_column = infer_column(frame[target])
     if task == "regression":
         return DataSchema(features, target_column, task)

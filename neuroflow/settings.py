@@ -40,6 +40,16 @@ class DataSettings(_Section):
     validation_size: float = Field(0.2, gt=0, lt=1, description="Share of the non-test rows kept for validation.")
     seed: int = 42
     reference_schema: Path | None = Field(None, description="Validate against this schema instead of learning one.")
+    categorical: tuple[str, ...] = Field(
+        (), description="Columns that are categories even though they hold numbers (integer codes such as 1, 2, 3)."
+    )
+
+    @field_validator("categorical", mode="before")
+    @classmethod
+    def _parse_columns(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("dataset")
     @classmethod

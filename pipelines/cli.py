@@ -89,6 +89,9 @@ def training_options(
     data: Annotated[Path | None, typer.Option(help="CSV or Parquet file to train on (needs --target).")] = None,
     target: Annotated[str | None, typer.Option(help="Target column of --data.")] = None,
     task: Annotated[str | None, typer.Option(help="auto, binary, multiclass or regression (default: auto).")] = None,
+    categorical: Annotated[
+        str | None, typer.Option(help="Columns holding category codes as numbers, e.g. plan,region_code.")
+    ] = None,
     reference_schema: Annotated[
         Path | None,
         typer.Option(help="Validate against this schema (from `neuroflow schema`) instead of learning one."),
@@ -125,6 +128,7 @@ def training_options(
             "path": data,
             "target": target,
             "task": task,
+            "categorical": categorical,
             "seed": seed,
             "test_size": test_size,
             "validation_size": validation_size,
@@ -408,7 +412,7 @@ def schema(
 
     settings = load_settings(config, build_overrides(data={"dataset": dataset, "path": data, "target": target}))
     loaded, dropped = drop_unlearnable_columns(load_dataset(settings.data))
-    infer_schema(loaded.frame, loaded.target, loaded.task).save(output)
+    infer_schema(loaded.frame, loaded.target, loaded.task, settings.data.categorical).save(output)
     typer.echo(f"schema of {loaded.name} ({loaded.frame.shape[1] - 1} features, {loaded.task}) written to {output}")
     for name, reason in dropped.items():
         typer.echo(f"  left out {name!r}: {reason}")

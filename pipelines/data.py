@@ -212,8 +212,9 @@ def describe_columns(dataset: Dataset, schema: DataSchema, dropped: dict[str, st
             action = "number: missing values filled with the training median, then standardised"
         else:
             count = len(column.categories or ())
+            codes = " (integer codes)" if column.kind == "categorical" and column.integer else ""
             action = (
-                f"{column.kind}: one-hot over {count} value(s)"
+                f"{column.kind}{codes}: one-hot over {count} value(s)"
                 + (", missing values as their own category" if column.nullable else "")
                 + f"; values seen fewer than {MIN_CATEGORY_COUNT} times and values never seen share an 'unknown' column"
             )
@@ -221,8 +222,8 @@ def describe_columns(dataset: Dataset, schema: DataSchema, dropped: dict[str, st
     return rows
 
 
-def learn_schema(dataset: Dataset, reference: Path | None) -> DataSchema:
+def learn_schema(dataset: Dataset, reference: Path | None, categorical: tuple[str, ...] | list[str] = ()) -> DataSchema:
     """The schema to hold the data to: a reference file when given, else learned from this data."""
     if reference is not None:
         return DataSchema.load(reference)
-    return infer_schema(dataset.frame, dataset.target, dataset.task)
+    return infer_schema(dataset.frame, dataset.target, dataset.task, categorical)

@@ -169,7 +169,15 @@ def log_evaluation(
 def model_signature(schema: DataSchema) -> ModelSignature:
     """The MLflow signature, generated from the same schema as the data validation."""
     inputs: list[ColSpec | TensorSpec] = [
-        ColSpec(SIGNATURE_TYPES[column.kind], column.name, required=not column.nullable) for column in schema.features
+        ColSpec(
+            # integer codes arrive as whole numbers; with missing values pandas holds them as floats
+            ("double" if column.nullable else "long")
+            if column.kind == "categorical" and column.integer
+            else SIGNATURE_TYPES[column.kind],
+            column.name,
+            required=not column.nullable,
+        )
+        for column in schema.features
     ]
     prediction_type = "double" if schema.task == "regression" else "string"
     outputs: list[ColSpec | TensorSpec] = [ColSpec(prediction_type, PREDICTION_COLUMN)]

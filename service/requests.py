@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from models.schema import ColumnSchema, DataSchema
@@ -47,7 +47,10 @@ def _column_type(column: ColumnSchema, unknown_categories: str) -> Any:
     elif column.kind == "boolean":
         annotation = StrictBool
     elif unknown_categories == "reject" and column.categories:
-        annotation = Literal[tuple(column.categories)]
+        codes = tuple(int(label) for label in column.categories) if column.integer else ()
+        annotation = Literal[(*column.categories, *codes)]  # integer codes: 2 and "2" are the same category
+    elif column.integer:
+        annotation = StrictStr | StrictInt
     else:
         annotation = Annotated[
             StrictStr, Field(description="a category (unknown ones go to the column's unknown bucket)")

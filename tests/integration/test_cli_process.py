@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,9 +87,14 @@ def test_an_imbalanced_mixed_csv_with_id_and_constant_columns_trains_and_says_wh
     frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
     frame.insert(0, "customer_id", [f"C{i:05d}" for i in range(len(frame))])
     frame["channel"] = "web"
+    frame["plan"] = np.arange(len(frame)) % 4 + 1  # integer codes of a category
     frame.to_parquet(tmp_path / "customers.parquet", index=False)
     result = run_cli(
-        ["train", "--data", "customers.parquet", "--target", "label", "--epochs", "15", "--class-weight", "balanced"],
+        [
+            "train",
+            *("--data", "customers.parquet", "--target", "label", "--epochs", "15"),
+            *("--class-weight", "balanced", "--categorical", "plan"),
+        ],
         tmp_path,
         prefect_api_url,
     )
@@ -105,5 +111,14 @@ def test_an_imbalanced_mixed_csv_with_id_and_constant_columns_trains_and_says_wh
     report = {row["column"]: row["action"] for row in json.loads(Path(report_path).read_text())["columns"]}
     assert report["customer_id"].startswith("dropped: ID-like") and report["city"].startswith("categorical")
     schema_path = client.download_artifacts(champion.run_id, "schema/schema.json", str(tmp_path))
-    features = [column["name"] for column in json.loads(Path(schema_path).read_text())["features"]]
-    assert features == ["age", "income", "city", "member"]
+    features = {column["name"]: column for column in json.loads(Path(schema_path).read_text())["features"]}
+    assert list(features) == ["age", "income", "city", "member", "plan"]
+    assert features["plan"]["kind"] == "categorical" and features["plan"]["categories"] == ["1", "2", "3", "4"]
+    assert report["plan"].startswith("categorical (integer codes): one-hot over 4 value(s)")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        signature = mlflow.models.get_model_info(f"models:/neuroflow-customers/{champion.version}").signature
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert signature.inputs.input_dict()["plan"].type.name == "long"

@@ -118,3 +118,20 @@ def test_the_json_schema_names_every_feature_with_its_type(schema: DataSchema) -
 def test_json_paths_read_like_the_request() -> None:
     assert json_path(("records", 3, "mean radius")) == "records[3].mean radius"
     assert json_path(()) == "body"
+
+
+def test_integer_coded_categories_accept_their_codes_as_numbers_or_text() -> None:
+    frame = mixed_frame(rows=120).drop(columns=["city"])
+    frame["plan"] = [1, 2, 3] * 40
+    schema = infer_schema(frame, "label", "binary", categorical=("plan",))
+    plan = next(column for column in schema.features if column.name == "plan")
+    assert plan.kind == "categorical" and plan.integer and plan.categories == ("1", "2", "3")
+    record = {"age": 30.0, "income": 1.0, "member": True}
+    parser = RequestParser(schema, max_rows=10)
+    assert parser.parse(body({**record, "plan": 2}))[0]["plan"] == 2
+    assert parser.parse(body({**record, "plan": "3"}))[0]["plan"] == "3"
+    for bad in (7, 2.5, "two"):
+        error = refused(parser, body({**record, "plan": bad}))
+        assert error.status == 422 and error.to_json()["detail"][0]["field"] == "records[0].plan"
+    lenient = RequestParser(schema, max_rows=10, unknown_categories="unknown")
+    assert lenient.parse(body({**record, "plan": 9}))[0]["plan"] == 9

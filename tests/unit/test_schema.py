@@ -70,3 +70,13 @@ def test_coerce_names_missing_columns_and_text_in_numbers() -> None:
     broken.loc[3, "age"] = "old"
     with pytest.raises(SchemaMismatchError, match="'age' must hold numbers but has text such as 'old'"):
         coerce_features(broken, schema)
+
+
+def test_named_columns_of_numbers_become_integer_coded_categories() -> None:
+    frame = pd.DataFrame({"plan": [1, 2, 3, 2] * 5, "amount": [1.5] * 20, "target": [0, 1] * 10})
+    schema = infer_schema(frame, "target", "binary", categorical=["plan"])
+    kinds = {column.name: (column.kind, column.integer, column.categories) for column in schema.features}
+    assert kinds["plan"] == ("categorical", True, ("1", "2", "3"))
+    assert kinds["amount"][0] == "numeric"
+    with pytest.raises(SchemaMismatchError, match="'plann' are not feature columns"):
+        infer_schema(frame, "target", "binary", categorical=["plann"])
