@@ -8,7 +8,9 @@ import functools
 import itertools
 import logging
 import math
+import os
 import random
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -152,6 +154,7 @@ def run_trial(
                 "mlflow.parentRunId": parent_run_id,
                 "neuroflow.trial": str(trial.number),
                 "neuroflow.dataset": settings.data.name,
+                "neuroflow.trial_process": f"{socket.gethostname()}:{os.getpid()}",
             },
         )
         run_id = run.info.run_id

@@ -1,5 +1,6 @@
 """`tuning_flow` for real: parallel trials as nested MLflow runs, a failing trial, the best one registered and gated."""
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ def test_two_parallel_trials_nest_under_one_run_and_a_failing_one_does_not_stop_
     outcome = tuning_flow.with_options(task_runner=task_runner(2))(settings)
 
     assert outcome["statuses"].get("failed") == 1
+    assert {run.data.tags["neuroflow.trial_process"].split(":")[1] for run in children(store, outcome["run_id"])} == {
+        str(os.getpid())
+    }  # threads of this process
     assert outcome["promoted"] and outcome["version"] == "1"
     nested = children(store, outcome["run_id"])
     assert sorted(run.info.run_name for run in nested) == ["trial-01", "trial-02", "trial-03", "trial-04"]
@@ -80,6 +84,20 @@ def test_the_same_search_runs_on_a_local_dask_cluster(tmp_path: Path, prefect_ap
     assert len(nested) == 2 and all(run.info.status == "FINISHED" for run in nested)
     champion = store.client().get_model_version_by_alias(NAME, "champion")
     assert champion.run_id in {run.info.run_id for run in nested}
+
+
+def test_trials_run_on_an_existing_dask_cluster_by_its_address(tmp_path: Path, prefect_api_url: str) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        store = Store(tmp_path)
+        settings = store.settings(network={"epochs": 3}, tuning=GRID | {"trials": 2})
+        runner = task_runner(1, dask_address=cluster.scheduler_address)
+        outcome = tuning_flow.with_options(task_runner=runner)(settings)
+    assert outcome["statuses"] == {"completed": 2}
+    nested = children(store, outcome["run_id"])
+    processes = {run.data.tags["neuroflow.trial_process"].split(":")[1] for run in nested}
+    assert len(nested) == 2 and str(os.getpid()) not in processes  # the cluster's workers ran them, not this process
 
 
 def test_neuroflow_tune_as_a_user_runs_it(tmp_path: Path, prefect_api_url: str) -> None:
