@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -176,10 +177,44 @@ def train(request: TrainingRequest) -> None:
     settings = load_settings(request.config, request.overrides)
     preflight(settings)
     typer.echo(f"Training on {settings.data.name} → model {settings.model_name} (loading libraries…)", err=True)
+    prefect_ready = start_prefect_in_background()
     from pipelines.flows import training_flow
 
+    prefect_ready()
     outcome = training_flow(settings)
     print_outcome(outcome)
+
+
+def start_prefect_in_background() -> Callable[[], None]:
+    """Start Prefect's temporary server (when no PREFECT_API_URL is set) while TensorFlow and friends import.
+
+    Both take seconds and use different cores. Returns a function that waits until the server answers; call it before
+    the flow, which then finds the server already running.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return lambda: None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    typer.echo("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)", err=True)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            SubprocessASGIServer().start()
+        except BaseException as error:  # re-raised in the caller's thread by ready()
+            failures.append(error)
+
+    thread = threading.Thread(target=start, name="prefect-temporary-server", daemon=True)
+    thread.start()
+
+    def ready() -> None:
+        thread.join()
+        if failures:
+            raise failures[0]
+
+    return ready
 
 
 @app.command()
@@ -267,8 +302,10 @@ def tune(
         f"trials on {where} (loading libraries…)",
         err=True,
     )
+    prefect_ready = start_prefect_in_background()
     from pipelines.flows import task_runner, tuning_flow
 
+    prefect_ready()
     runner = task_runner(settings.tuning.parallel, dask_address, dask_workers)
     outcome = tuning_flow.with_options(task_runner=runner)(settings)
     typer.echo("")

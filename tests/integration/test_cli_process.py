@@ -122,3 +122,19 @@ def test_an_imbalanced_mixed_csv_with_id_and_constant_columns_trains_and_says_wh
     finally:
         mlflow.set_tracking_uri(previous)
     assert signature.inputs.input_dict()["plan"].type.name == "long"
+
+
+def test_train_without_a_prefect_server_starts_a_temporary_one_while_libraries_load(tmp_path: Path) -> None:
+    """The temporary server starts in the background during the imports; the flow finds it running and reports to it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEUROFLOW_", "PREFECT_API_URL"))}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    command = [str(Path(sys.executable).with_name("neuroflow")), "train", "--epochs", "2"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.index("starting Prefect's temporary server meanwhile") < result.stderr.index("epoch 1/2")
+    assert result.stderr.count("Stopping temporary server") == 1  # the flow used the server started early
+    assert "is now champion" in result.stdout
