@@ -104,6 +104,11 @@ def column_kind(values: pd.Series) -> Kind:
     return "numeric" if _is_mostly_numeric(values) else "categorical"
 
 
+def whole_numbers(values: pd.Series) -> bool:
+    """Whether every present value is a whole number (3 and 3.0, not 3.5)."""
+    return bool(np.all(np.mod(values.dropna().to_numpy(dtype="float64"), 1) == 0))
+
+
 def category_label(value: Any) -> str:
     """The string a category is known by everywhere (schema, encoder, API): 3.0 and 3 are both '3'."""
     if isinstance(value, float | np.floating) and float(value).is_integer():
@@ -120,11 +125,11 @@ def infer_column(values: pd.Series, categorical: bool = False) -> ColumnSchema:
         numbers = pd.to_numeric(values, errors="coerce").dropna()
         if numbers.empty:
             return ColumnSchema(name, kind, nullable, dtype, 0.0, 0.0)
-        integer = bool(np.all(np.mod(numbers, 1) == 0))
+        integer = whole_numbers(numbers)
         return ColumnSchema(name, kind, nullable, dtype, float(numbers.min()), float(numbers.max()), integer)
     categories = tuple(sorted({category_label(value) for value in values.dropna()}))
     codes = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    integer = bool(codes and np.all(np.mod(values.dropna().to_numpy(dtype="float64"), 1) == 0))
+    integer = bool(codes and whole_numbers(values))
     return ColumnSchema(name, kind, nullable, dtype, integer=integer, categories=categories)
 
 

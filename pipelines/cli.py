@@ -317,13 +317,9 @@ def tune(
         )
         loss = f"{row['val_loss']:.4f}" if row["val_loss"] == row["val_loss"] and row["val_loss"] is not None else "—"
         typer.echo(f"  trial {row['trial']:>2}  {row['status']:<13} val_loss {loss:<8} {knobs}")
-    verdict = (
-        "is now champion"
-        if outcome["promoted"]
-        else f"did not take the alias (champion stays v{outcome['champion_version']})"
-    )
     typer.secho(
-        f"best: trial {outcome['best_trial']} → {outcome['model_name']} version {outcome['version']} {verdict}.",
+        f"best: trial {outcome['best_trial']} → {outcome['model_name']} version {outcome['version']} "
+        f"{verdict(outcome)}.",
         bold=True,
     )
     typer.echo(f"  decision:     {outcome['decision']}")
@@ -358,16 +354,18 @@ def preflight(settings: Settings) -> None:
             raise ConfigError(f"{label} {path} does not exist; check the path")
 
 
+def verdict(outcome: dict[str, Any]) -> str:
+    """What the promotion gate made of a new version, as the end of a sentence."""
+    if outcome["promoted"]:
+        return "is now champion"
+    return f"did not take the alias (champion stays v{outcome['champion_version']})"
+
+
 def print_outcome(outcome: dict[str, Any]) -> None:
     """The result of a training run, and where to look at it."""
     metrics = "  ".join(f"{name} {value:.4f}" for name, value in outcome["test_metrics"].items())
-    verdict = (
-        "is now champion"
-        if outcome["promoted"]
-        else f"did not take the alias (champion stays v{outcome['champion_version']})"
-    )
     typer.echo("")
-    typer.secho(f"{outcome['model_name']} version {outcome['version']} {verdict}.", bold=True)
+    typer.secho(f"{outcome['model_name']} version {outcome['version']} {verdict(outcome)}.", bold=True)
     typer.echo(f"  test metrics: {metrics}")
     typer.echo(f"  decision:     {outcome['decision']}")
     typer.echo(f"  MLflow run:   {outcome['run_id']} (experiment {outcome['experiment_id']})")

@@ -5,13 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
 from models.preprocessing import MIN_CATEGORY_COUNT
-from models.schema import DataSchema, infer_schema
+from models.schema import DataSchema, infer_schema, whole_numbers
 from neuroflow.errors import DataLoadError
 from neuroflow.settings import BUNDLED_DATASETS, DataSettings, Task
 
@@ -100,7 +99,7 @@ def infer_task(target: pd.Series) -> Task:
     if distinct == 2:
         return "binary"
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        whole = bool(np.all(np.mod(values.to_numpy(dtype="float64"), 1) == 0))
+        whole = whole_numbers(values)
         return "multiclass" if whole and distinct <= MAX_CLASSES else "regression"
     return "multiclass"
 
@@ -168,9 +167,7 @@ def unlearnable_reason(values: pd.Series) -> str | None:
     if distinct <= 1:
         shown = repr(values.dropna().iloc[0]) if distinct else "nothing"
         return f"constant: every row holds {shown}"
-    floats = pd.api.types.is_float_dtype(values) and not bool(
-        np.all(np.mod(values.dropna().to_numpy(dtype="float64"), 1) == 0)
-    )
+    floats = pd.api.types.is_float_dtype(values) and not whole_numbers(values)
     if len(values) >= ID_MIN_ROWS and distinct == len(values) and not floats:
         return "ID-like: a different value in every row, so it identifies rows rather than describing them"
     return None

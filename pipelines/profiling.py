@@ -1,13 +1,10 @@
 """Wall time and peak memory of each step of a run, so that big data sets show where time and memory go."""
 
-import logging
 import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-
-log = logging.getLogger(__name__)
 
 
 def peak_rss_mb() -> float:
