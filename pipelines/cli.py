@@ -1,5 +1,6 @@
 """`neuroflow`: train, promote, roll back and browse models. Heavy libraries load only when a command needs them."""
 
+import atexit
 import contextlib
 import functools
 import inspect
@@ -177,44 +178,32 @@ def train(request: TrainingRequest) -> None:
     settings = load_settings(request.config, request.overrides)
     preflight(settings)
     typer.echo(f"Training on {settings.data.name} → model {settings.model_name} (loading libraries…)", err=True)
-    prefect_ready = start_prefect_in_background()
+    server = start_prefect_server()
     from pipelines.flows import training_flow
 
-    prefect_ready()
-    outcome = training_flow(settings)
+    with prefect_api(server):
+        outcome = training_flow(settings)
     print_outcome(outcome)
 
 
-def start_prefect_in_background() -> Callable[[], None]:
-    """Start Prefect's temporary server (when no PREFECT_API_URL is set) while TensorFlow and friends import.
+def start_prefect_server() -> Any:
+    """Start Prefect's temporary server now, when no PREFECT_API_URL is set, so that it boots while TensorFlow and
+    the rest import (both take seconds, on different cores). Returns it, or None when a server is configured."""
+    from pipelines.temporary_server import start_temporary_server
 
-    Both take seconds and use different cores. Returns a function that waits until the server answers; call it before
-    the flow, which then finds the server already running.
-    """
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+    server = start_temporary_server()
+    if server is not None:
+        typer.echo("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)", err=True)
+    return server
 
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return lambda: None
-    from prefect.server.api.server import SubprocessASGIServer
 
-    typer.echo("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)", err=True)
-    failures: list[BaseException] = []
+def prefect_api(server: Any) -> Any:
+    """Wait for the temporary server (loading what the first steps need meanwhile) and run against it."""
+    from pipelines import validation
+    from pipelines.temporary_server import prefect_api as use_server
 
-    def start() -> None:
-        try:
-            SubprocessASGIServer().start()
-        except BaseException as error:  # re-raised in the caller's thread by ready()
-            failures.append(error)
-
-    thread = threading.Thread(target=start, name="prefect-temporary-server", daemon=True)
-    thread.start()
-
-    def ready() -> None:
-        thread.join()
-        if failures:
-            raise failures[0]
-
-    return ready
+    validation.load_great_expectations()
+    return use_server(server)
 
 
 @app.command()
@@ -302,12 +291,12 @@ def tune(
         f"trials on {where} (loading libraries…)",
         err=True,
     )
-    prefect_ready = start_prefect_in_background()
+    server = start_prefect_server()
     from pipelines.flows import task_runner, tuning_flow
 
-    prefect_ready()
-    runner = task_runner(settings.tuning.parallel, dask_address, dask_workers)
-    outcome = tuning_flow.with_options(task_runner=runner)(settings)
+    with prefect_api(server):
+        runner = task_runner(settings.tuning.parallel, dask_address, dask_workers)
+        outcome = tuning_flow.with_options(task_runner=runner)(settings)
     typer.echo("")
     for row in outcome["trials"]:
         knobs = "  ".join(
@@ -573,4 +562,25 @@ def build(
 
 def main() -> None:
     """Entry point of the `neuroflow` command."""
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        exit_now(done.code)
+
+
+def exit_now(code: int | str | None) -> None:
+    """Leave as Python would, minus tearing down every imported module: with TensorFlow, MLflow and Great
+    Expectations loaded that alone takes ~1.7 s here. Python's own shutdown steps run first, in its order: threads
+    are joined and their exit hooks run (Prefect sends its last events there), then the exit handlers."""
+    shutdown_threads = getattr(threading, "_shutdown", None)
+    if shutdown_threads is None:  # not CPython as we know it: the ordinary exit
+        sys.exit(code)
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    shutdown_threads()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code or 0)

@@ -63,6 +63,11 @@ def ensure_valid(report: ValidationReport) -> None:
     )
 
 
+def load_great_expectations() -> None:
+    """Import Great Expectations ahead of the first validation (seconds), e.g. while a server starts."""
+    import great_expectations  # noqa: F401
+
+
 def build_expectations(schema: DataSchema, settings: ValidationSettings) -> list[Any]:
     """One expectation list from the schema: columns exist, types, ranges, missing values, categories, classes."""
     import great_expectations as gx

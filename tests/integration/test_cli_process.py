@@ -125,8 +125,10 @@ def test_an_imbalanced_mixed_csv_with_id_and_constant_columns_trains_and_says_wh
 
 
 def test_train_without_a_prefect_server_starts_a_temporary_one_while_libraries_load(tmp_path: Path) -> None:
-    """The temporary server starts in the background during the imports; the flow finds it running and reports to it."""
+    """The temporary server starts before the heavy imports; the flow reports everything to it (runs, task runs, logs,
+    artifacts) before it stops, and Prefect never starts a second one."""
     import os
+    import sqlite3
     import subprocess
     import sys
 
@@ -135,6 +137,16 @@ def test_train_without_a_prefect_server_starts_a_temporary_one_while_libraries_l
     command = [str(Path(sys.executable).with_name("neuroflow")), "train", "--epochs", "2"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr.index("starting Prefect's temporary server meanwhile") < result.stderr.index("epoch 1/2")
-    assert result.stderr.count("Stopping temporary server") == 1  # the flow used the server started early
     assert "is now champion" in result.stdout
+    assert result.stderr.index("starting Prefect's temporary server meanwhile") < result.stderr.index("epoch 1/2")
+    assert "Starting temporary server" not in result.stderr  # Prefect's own would mean the early one went unused
+    with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as database:
+        flow_runs = database.execute("SELECT id, state_type FROM flow_run").fetchall()
+        assert [state for _, state in flow_runs] == ["COMPLETED"]
+        flow_run_id = flow_runs[0][0]
+        tasks = database.execute("SELECT state_type FROM task_run WHERE flow_run_id = ?", (flow_run_id,)).fetchall()
+        assert len(tasks) >= 8 and {state for (state,) in tasks} == {"COMPLETED"}
+        logged = database.execute("SELECT message FROM log WHERE flow_run_id = ?", (flow_run_id,)).fetchall()
+        assert any("steps:" in message for (message,) in logged)  # the flow's last log line made it before the stop
+        artifacts = database.execute("SELECT key FROM artifact WHERE flow_run_id = ?", (flow_run_id,)).fetchall()
+        assert ("training-summary-neuroflow-breast-cancer",) in artifacts

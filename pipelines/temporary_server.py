@@ -1,0 +1,155 @@
+"""Prefect's temporary API server, started by the CLI the moment it knows a run needs one.
+
+With no `PREFECT_API_URL`, Prefect starts the same server (`uvicorn prefect.server.api.server:create_app`, UI off)
+when the first flow runs, and only after importing the server's code into the calling process (~2 s here). Starting
+that command ourselves, before TensorFlow and friends import, lets both happen at once on different cores; the flow
+then runs against it through `PREFECT_API_URL`, and the runs land in the same `PREFECT_HOME` database.
+"""
+
+import atexit
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from neuroflow.errors import ConfigError
+
+PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
+
+
+@dataclass
+class TemporaryServer:
+    """A Prefect API server process that lives as long as one CLI command."""
+
+    environment: dict[str, str]
+    startup_timeout: float
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Launch the server on a free port (what Prefect runs for its own temporary server, UI off)."""
+        import prefect
+
+        self.port = free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(prefect.__module_path__.parent),
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ]
+        self.process = subprocess.Popen(command, env=self.environment, stdout=subprocess.DEVNULL)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def wait_until_ready(self) -> None:
+        """Block until the server answers its health check; a server that dies or hangs is a clear error."""
+        assert self.process is not None, "start() first"
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() == PORT_IN_USE:  # another program took the free port meanwhile
+                self.start()
+            elif self.process.poll() is not None:
+                raise ConfigError(
+                    f"Prefect's temporary server exited with code {self.process.returncode} before it answered "
+                    "(its output is above); start one with `prefect server start` and set PREFECT_API_URL"
+                )
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise ConfigError(
+            f"Prefect's temporary server did not answer within {self.startup_timeout:.0f} s "
+            "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS); start one with `prefect server start` "
+            "and set PREFECT_API_URL"
+        )
+
+    def stop(self) -> None:
+        """Stop the server and wait for it, so its database is closed before the command returns."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_temporary_server() -> TemporaryServer | None:
+    """Start Prefect's temporary server now if runs will need one (no API URL, ephemeral mode on); else None."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        return None
+    environment = {
+        **os.environ,
+        # What Prefect sets for its own temporary server: no UI, ephemeral services only.
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+        **settings.to_environment_variables(exclude_unset=True),
+    }
+    server = TemporaryServer(environment, float(settings.server.ephemeral.startup_timeout_seconds))
+    server.start()
+    atexit.register(server.stop)  # if the command ends before prefect_api() does
+    return server
+
+
+@contextlib.contextmanager
+def prefect_api(server: TemporaryServer | None) -> Iterator[None]:
+    """Run what is inside against `server` (waiting until it answers), then stop it; with None, against the
+    configured API."""
+    if server is None:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    server.wait_until_ready()
+    os.environ["PREFECT_API_URL"] = server.api_url  # for worker processes (Dask) started from here
+    try:
+        # Heartbeats let a lasting server mark crashed runs; this one ends with the process, and the engine waits up to
+        # a second for its heartbeat thread at the end of every flow run.
+        with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
+            send_prefect_backlog()
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+def send_prefect_backlog(timeout: float = 10) -> None:
+    """Let Prefect's log and event workers send what they queued while the server is there to receive it (they would
+    otherwise try at exit, after it stopped, and wait out their timeouts)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=timeout)
