@@ -29,6 +29,6 @@ model = keras.Sequential(
 )
 model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy", keras.metrics.AUC(name="auc")])
 stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
-model.fit(train_x, train_y, batch_size=32, epochs=50, validation_split=0.2, callbacks=[stopper], verbose=0)
+history = model.fit(train_x, train_y, batch_size=32, epochs=50, validation_split=0.2, callbacks=[stopper], verbose=0)
 loss, accuracy, auc = model.evaluate(test_x, test_y, verbose=0)
-print(f"test accuracy {accuracy:.4f}  roc_auc {auc:.4f}")
+print(f"test accuracy {accuracy:.4f}  roc_auc {auc:.4f}  epochs {len(history.history['loss'])}")
