@@ -34,13 +34,17 @@ class ColumnSchema:
 
 @dataclass(frozen=True)
 class DataSchema:
-    """The features and the target of a data set, with the task and the class labels."""
+    """The features and the target of a data set, with the task and the class labels.
+
+    `ignored` names the columns the training data had but the model does not learn from (constant or ID-like):
+    records may still carry them, and they are set aside."""
 
     features: tuple[ColumnSchema, ...]
     target: ColumnSchema
     task: Task
     classes: tuple[str, ...] | None = None
     version: int = field(default=SCHEMA_VERSION)
+    ignored: tuple[str, ...] = ()
 
     @property
     def feature_names(self) -> list[str]:
@@ -69,6 +73,7 @@ class DataSchema:
             task=data["task"],
             classes=tuple(classes) if classes is not None else None,
             version=data.get("version", SCHEMA_VERSION),
+            ignored=tuple(data.get("ignored", ())),
         )
 
     @classmethod

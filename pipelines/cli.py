@@ -431,12 +431,11 @@ def schema(
     target: Annotated[str | None, typer.Option(help="Target column of --data.")] = None,
 ) -> None:
     """Learn the schema of a data set and write it, to validate later data against (`train --reference-schema`)."""
-    from models.schema import infer_schema
-    from pipelines.data import drop_unlearnable_columns, load_dataset
+    from pipelines.data import drop_unlearnable_columns, learn_schema, load_dataset
 
     settings = load_settings(config, build_overrides(data={"dataset": dataset, "path": data, "target": target}))
     loaded, dropped = drop_unlearnable_columns(load_dataset(settings.data))
-    infer_schema(loaded.frame, loaded.target, loaded.task, settings.data.categorical).save(output)
+    learn_schema(loaded, None, settings.data.categorical, dropped).save(output)
     typer.echo(f"schema of {loaded.name} ({loaded.frame.shape[1] - 1} features, {loaded.task}) written to {output}")
     for name, reason in dropped.items():
         typer.echo(f"  left out {name!r}: {reason}")

@@ -1,7 +1,7 @@
 """Loading a data set, inferring its task, and splitting it into train / validation / test."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -219,8 +219,15 @@ def describe_columns(dataset: Dataset, schema: DataSchema, dropped: dict[str, st
     return rows
 
 
-def learn_schema(dataset: Dataset, reference: Path | None, categorical: tuple[str, ...] | list[str] = ()) -> DataSchema:
-    """The schema to hold the data to: a reference file when given, else learned from this data."""
+def learn_schema(
+    dataset: Dataset,
+    reference: Path | None,
+    categorical: tuple[str, ...] | list[str] = (),
+    dropped: dict[str, str] | None = None,
+) -> DataSchema:
+    """The schema to hold the data to: a reference file when given, else learned from this data (the columns
+    `drop_unlearnable_columns` took out stay known, as ignored)."""
     if reference is not None:
         return DataSchema.load(reference)
-    return infer_schema(dataset.frame, dataset.target, dataset.task, categorical)
+    learned = infer_schema(dataset.frame, dataset.target, dataset.task, categorical)
+    return replace(learned, ignored=tuple(dropped or ()))

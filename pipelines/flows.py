@@ -173,7 +173,7 @@ def load_data(settings: Settings) -> tuple[data.Dataset, Any, list[dict[str, Any
     dropped: dict[str, str] = {}
     if settings.data.reference_schema is None:
         dataset, dropped = drop_unlearnable_columns(dataset)
-    schema = learn_schema(dataset, settings.data.reference_schema, settings.data.categorical)
+    schema = learn_schema(dataset, settings.data.reference_schema, settings.data.categorical, dropped)
     return dataset, schema, data.describe_columns(dataset, schema, dropped)
 
 

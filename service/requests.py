@@ -5,7 +5,7 @@ No BentoML here: the service, the OpenAPI page and the tests all use these funct
 
 import json
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
@@ -66,8 +66,13 @@ def _describe_numeric(column: ColumnSchema) -> str:
 
 
 def record_type(schema: DataSchema, unknown_categories: str = "reject") -> Any:
-    """A TypedDict with one required key per feature, typed from the schema; extra keys are refused."""
-    fields = {column.name: _column_type(column, unknown_categories) for column in schema.features}
+    """A TypedDict with one required key per feature, typed from the schema; the columns training left out may come
+    along (any value, set aside); other keys are refused."""
+    fields: dict[str, Any] = {
+        name: NotRequired[Annotated[Any, Field(description="left out in training (constant or ID-like): ignored")]]
+        for name in schema.ignored
+    }
+    fields |= {column.name: _column_type(column, unknown_categories) for column in schema.features}
     record = TypedDict("Record", fields)  # type: ignore[misc]
     record.__pydantic_config__ = RECORD_CONFIG  # type: ignore[attr-defined]
     return record
@@ -98,9 +103,12 @@ class RequestParser:
                 400, "empty body", [RequestProblem("body", f"the request body is empty; {REQUEST_EXAMPLE_HINT}")]
             )
         try:
-            return self.adapter.validate_json(body)["records"]
+            records: list[dict[str, Any]] = self.adapter.validate_json(body)["records"]
         except ValidationError as error:
             raise self._describe(error) from None
+        if self.schema.ignored:
+            records = [{k: v for k, v in record.items() if k not in self.schema.ignored} for record in records]
+        return records
 
     def _describe(self, error: ValidationError) -> RequestError:
         problems: list[RequestProblem] = []

@@ -1,9 +1,11 @@
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from models.schema import DataSchema
 from neuroflow.errors import DataLoadError
 from neuroflow.settings import DataSettings
 from pipelines.data import (
@@ -144,7 +146,9 @@ def test_constant_and_id_like_columns_are_dropped_with_their_reason() -> None:
     assert dropped["country"] == "constant: every row holds 'FR'"
     assert dropped["customer_id"].startswith("ID-like")
     assert "measured" in kept.frame.columns and "customer_id" not in kept.frame.columns
-    schema = learn_schema(kept, None)
+    schema = learn_schema(kept, None, (), dropped)
+    assert schema.ignored == ("customer_id", "row_number", "country", "empty")
+    assert DataSchema.from_dict(json.loads(schema.to_json())).ignored == schema.ignored
     report = {row["column"]: row for row in describe_columns(kept, schema, dropped)}
     assert report["row_number"]["action"].startswith("dropped: ID-like")
     assert report["f0"]["action"].startswith("number: missing values filled with the training median")

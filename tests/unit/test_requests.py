@@ -135,3 +135,14 @@ def test_integer_coded_categories_accept_their_codes_as_numbers_or_text() -> Non
         assert error.status == 422 and error.to_json()["detail"][0]["field"] == "records[0].plan"
     lenient = RequestParser(schema, max_rows=10, unknown_categories="unknown")
     assert lenient.parse(body({**record, "plan": 9}))[0]["plan"] == 9
+
+
+def test_columns_left_out_in_training_may_come_along_and_are_set_aside(schema: DataSchema) -> None:
+    parser = RequestParser(replace(schema, ignored=("customer_id", "country")), max_rows=10)
+    records = parser.parse(body({**good_record(), "customer_id": "C00042"}, {**good_record(), "country": None}))
+    assert records == [good_record(), good_record()]
+    error = refused(parser, body({**good_record(), "customer": "C00042"}))  # still only known columns
+    assert error.status == 422 and error.to_json()["detail"][0]["field"] == "records[0].customer"
+    record = parser.json_schema()["properties"]["records"]["items"]
+    assert "customer_id" in record["properties"] and "customer_id" not in record["required"]
+    assert "left out in training" in record["properties"]["customer_id"]["description"]
