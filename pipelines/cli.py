@@ -13,12 +13,15 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from neuroflow.errors import ConfigError, NeuroflowError
 from neuroflow.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pipelines.temporary_server import TemporaryServer
 
 app = typer.Typer(
     name="neuroflow",
@@ -186,7 +189,7 @@ def train(request: TrainingRequest) -> None:
     print_outcome(outcome)
 
 
-def start_prefect_server() -> Any:
+def start_prefect_server() -> "TemporaryServer | None":
     """Start Prefect's temporary server now, when no PREFECT_API_URL is set, so that it boots while TensorFlow and
     the rest import (both take seconds, on different cores). Returns it, or None when a server is configured."""
     from pipelines.temporary_server import start_temporary_server
@@ -197,7 +200,7 @@ def start_prefect_server() -> Any:
     return server
 
 
-def prefect_api(server: Any) -> Any:
+def prefect_api(server: "TemporaryServer | None") -> contextlib.AbstractContextManager[None]:
     """Wait for the temporary server (loading what the first steps need meanwhile) and run against it."""
     from pipelines import validation
     from pipelines.temporary_server import prefect_api as use_server

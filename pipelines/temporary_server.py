@@ -138,8 +138,10 @@ def prefect_api(server: TemporaryServer | None) -> Iterator[None]:
         # Heartbeats let a lasting server mark crashed runs; this one ends with the process, and the engine waits up to
         # a second for its heartbeat thread at the end of every flow run.
         with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            yield
-            send_prefect_backlog()
+            try:
+                yield
+            finally:
+                send_prefect_backlog()  # a failed run's last logs and states too
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()

@@ -126,7 +126,7 @@ def test_an_imbalanced_mixed_csv_with_id_and_constant_columns_trains_and_says_wh
 
 def test_train_without_a_prefect_server_starts_a_temporary_one_while_libraries_load(tmp_path: Path) -> None:
     """The temporary server starts before the heavy imports; the flow reports everything to it (runs, task runs, logs,
-    artifacts) before it stops, and Prefect never starts a second one."""
+    artifacts) before it stops, also when the run fails, and Prefect never starts a second one."""
     import os
     import sqlite3
     import subprocess
@@ -150,3 +150,15 @@ def test_train_without_a_prefect_server_starts_a_temporary_one_while_libraries_l
         assert any("steps:" in message for (message,) in logged)  # the flow's last log line made it before the stop
         artifacts = database.execute("SELECT key FROM artifact WHERE flow_run_id = ?", (flow_run_id,)).fetchall()
         assert ("training-summary-neuroflow-breast-cancer",) in artifacts
+
+    frame = classification_frame(rows=200).astype({"f1": object})
+    frame.loc[np.arange(0, 200, 25), "f1"] = "lots"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    command = [*command[:2], "--data", "bad.csv", "--target", "target"]
+    failed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert failed.returncode == 1 and "data validation failed" in failed.stderr
+    with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as database:
+        flow_run_id, state = database.execute("SELECT id, state_type FROM flow_run ORDER BY created DESC").fetchone()
+        assert state == "FAILED"  # a failed run is recorded as such, with its last words
+        logged = database.execute("SELECT message FROM log WHERE flow_run_id = ?", (flow_run_id,)).fetchall()
+        assert any("data validation failed" in message for (message,) in logged)
