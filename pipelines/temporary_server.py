@@ -80,7 +80,7 @@ class TemporaryServer:
             time.sleep(0.1)
         self.stop()
         raise ConfigError(
-            f"Prefect's temporary server did not answer within {self.startup_timeout:.0f} s "
+            f"Prefect's temporary server did not answer within {self.startup_timeout:g} s "
             "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS); start one with `prefect server start` "
             "and set PREFECT_API_URL"
         )
