@@ -17,12 +17,12 @@ def server_running(code: str, timeout: float) -> TemporaryServer:
 
 def test_a_server_that_dies_is_a_clear_error() -> None:
     server = server_running("raise SystemExit(1)", timeout=30)
-    with pytest.raises(ConfigError, match="exited with code 1 before it answered.*PREFECT_API_URL"):
+    with pytest.raises(ConfigError, match=r"exited with code 1 before it answered.*PREFECT_API_URL"):
         server.wait_until_ready()
 
 
 def test_a_server_that_never_answers_is_stopped_and_named() -> None:
     server = server_running("import time; time.sleep(60)", timeout=0.5)
-    with pytest.raises(ConfigError, match=r"did not answer within 0.5 s \(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS\)"):
+    with pytest.raises(ConfigError, match=r"did not answer within 0\.5 s \(PREFECT_SERVER_EPHEMERAL_STARTUP"):
         server.wait_until_ready()
     assert server.process is not None and server.process.poll() is not None  # stopped, not left behind
