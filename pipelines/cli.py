@@ -6,6 +6,7 @@ import functools
 import inspect
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -536,10 +537,38 @@ def serve(
         "--port",
         str(service.port),
     ]
-    with contextlib.suppress(KeyboardInterrupt):
-        completed = subprocess.run(command, check=False, env=env)
-        if completed.returncode not in (0, -2, 130):
-            raise typer.Exit(completed.returncode)
+    returncode = run_until_stopped(command, env)
+    if returncode not in (0, -2, 130, -signal.SIGTERM, 128 + signal.SIGTERM):
+        raise typer.Exit(returncode)
+
+
+def run_until_stopped(command: list[str], env: dict[str, str]) -> int:
+    """Run a server in the foreground until it ends. A stop request for this process (SIGTERM from a process manager,
+    SIGHUP when the terminal goes) is passed on to it, and Ctrl+C reaches it with the terminal's process group;
+    either way it is waited for, so it never outlives the command still holding its port."""
+    process = subprocess.Popen(command, env=env)
+
+    def pass_on(signum: int, _frame: object) -> None:
+        process.send_signal(signum)
+
+    previous = {number: signal.signal(number, pass_on) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        # The server normally got the same Ctrl+C and is shutting down; if it did not (a SIGINT sent to this process
+        # alone), it is asked to stop after a grace period, then killed. Another Ctrl+C kills it at once.
+        try:
+            for stop in (None, process.terminate, process.kill):
+                if stop is not None:
+                    stop()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    return process.wait(timeout=10)
+        except KeyboardInterrupt:
+            process.kill()
+        return process.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @app.command()

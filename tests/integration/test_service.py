@@ -334,3 +334,21 @@ def test_a_baked_bento_serves_with_no_registry(registry: dict[str, Any]) -> None
         assert status == 200 and answer["model_version"] == registry["versions"][0]
     finally:
         baked.stop()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to neuroflow alone", "Ctrl+C to the process group"])
+def test_stopping_neuroflow_serve_stops_the_server_behind_it(registry: dict[str, Any], how: str) -> None:
+    """A process manager stops `neuroflow serve` with SIGTERM to it alone; a terminal with SIGINT to the group.
+    Either way the BentoML server it runs must not be left serving on the port."""
+    running = Server(registry["root"], service_env(registry))
+    try:
+        running.wait()
+        if how.startswith("SIGTERM"):
+            running.process.terminate()
+        else:
+            os.killpg(running.process.pid, signal.SIGINT)
+        assert running.process.wait(timeout=60) == 0, running.text()[-3000:]
+        with pytest.raises(OSError):  # nothing answers on the port any more
+            call(running.url + "/readyz")
+    finally:
+        running.stop()
