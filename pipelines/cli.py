@@ -546,6 +546,8 @@ def run_until_stopped(command: list[str], env: dict[str, str]) -> int:
     """Run a server in the foreground until it ends. A stop request for this process (SIGTERM from a process manager,
     SIGHUP when the terminal goes) is passed on to it, and Ctrl+C reaches it with the terminal's process group;
     either way it is waited for, so it never outlives the command still holding its port."""
+    from pipelines.processes import stop_process
+
     process = subprocess.Popen(command, env=env)
 
     def pass_on(signum: int, _frame: object) -> None:
@@ -558,14 +560,12 @@ def run_until_stopped(command: list[str], env: dict[str, str]) -> int:
         # The server normally got the same Ctrl+C and is shutting down; if it did not (a SIGINT sent to this process
         # alone), it is asked to stop after a grace period, then killed. Another Ctrl+C kills it at once.
         try:
-            for stop in (None, process.terminate, process.kill):
-                if stop is not None:
-                    stop()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    return process.wait(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return process.wait(timeout=10)
+            return stop_process(process, grace=10)
         except KeyboardInterrupt:
             process.kill()
-        return process.wait()
+            return process.wait()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

@@ -9,7 +9,6 @@ then runs against it through `PREFECT_API_URL`, and the runs land in the same `P
 import atexit
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from neuroflow.errors import ConfigError
+from pipelines.processes import free_port, stop_process
 
 PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
 
@@ -87,19 +87,8 @@ class TemporaryServer:
 
     def stop(self) -> None:
         """Stop the server and wait for it, so its database is closed before the command returns."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        if self.process is not None:
+            stop_process(self.process, grace=5)
 
 
 def start_temporary_server() -> TemporaryServer | None:

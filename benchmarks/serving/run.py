@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,12 +44,6 @@ class Result:
     max_ms: float
     errors: int
     requests: int
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def post(url: str, body: bytes, timeout: float = 5) -> int:
@@ -172,6 +165,7 @@ def main() -> None:
 
     import neuroflow  # noqa: F401  (quiet TensorFlow)
     from models.inference import Predictor
+    from pipelines.processes import free_port
 
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()

@@ -15,7 +15,6 @@
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from pipelines.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -115,12 +116,6 @@ def step_vs_fit(rows: int, batches: list[int], epochs: int, repeats: int, root: 
             flush=True,
         )
     return results
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str], output: list[str] | None = None) -> float:

@@ -2,20 +2,14 @@
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pipelines.processes import free_port as free_port  # re-exported for the tests
+
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def stop_group(process: subprocess.Popen, first: int = signal.SIGTERM, grace: float = 20) -> None:  # type: ignore[type-arg]
