@@ -223,6 +223,8 @@ class TuningSettings(_Section):
                     raise ValueError(f"{knob}: a range is {{low: ..., high: ..., log: true|false}}, got {choices}")
                 if float(choices["low"]) > float(choices["high"]):
                     raise ValueError(f"{knob}: low {choices['low']} is above high {choices['high']}")
+                if choices.get("log") and float(choices["low"]) <= 0:
+                    raise ValueError(f"{knob}: a log range needs low > 0, got {choices['low']}")
             elif not isinstance(choices, list) or not choices:
                 raise ValueError(f"{knob}: give a non-empty list of values or a {{low, high}} range")
         return value
