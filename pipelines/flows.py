@@ -130,8 +130,7 @@ def training_flow(
             model_uri = log_model(run_id, result.predictor, split.test_features.head(5), Path(workdir))
         with clock.step("register_and_gate"):
             version = registry.register_version(client, settings.model_name, model_uri, run_id)
-            metric = evaluation.primary_metric(schema.task)
-            decision = gate(client, settings, run_id, version, scores[metric.name], schema, split)
+            decision = gate(client, settings, run_id, version, scores, schema, split)
         tracking.log_steps(client, run_id, clock.metrics())
         log.info("steps: %s", clock.summary())
         outcome = TrainingOutcome(
@@ -203,18 +202,20 @@ def gate(
     settings: Settings,
     run_id: str,
     version: str,
-    score: float,
+    scores: dict[str, float],
     schema: Any,
     split: data.Split,
 ) -> registry.PromotionDecision:
-    """The promotion gate on the candidate's test rows; records the decision and tells the service if it won."""
+    """The promotion gate on the candidate's test rows (its `scores` there); records the decision and tells the
+    service if it won."""
+    metric = evaluation.primary_metric(schema.task)
     decision = promote_if_better(
         client,
         settings.model_name,
         settings.promotion.alias,
-        evaluation.primary_metric(schema.task),
+        metric,
         version,
-        score,
+        scores[metric.name],
         settings.promotion.min_improvement,
         score_champion=lambda uri: evaluation.score_registered_model(uri, schema, split),
     )
@@ -290,7 +291,7 @@ def tuning_flow(
             raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
         client.set_tag(run_id, "neuroflow.best_trial", str(best.number))
         version = registry.register_version(client, settings.model_name, best.model_uri, best.run_id)
-        decision = gate(client, settings, run_id, version, best.test_scores[metric.name], schema, split)
+        decision = gate(client, settings, run_id, version, best.test_scores, schema, split)
         counts = frame["status"].value_counts().to_dict()
         tracking.note(
             client,
