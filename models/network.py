@@ -1,5 +1,6 @@
 """The network: dense layers, an output and loss that fit the task, and the optimizer that trains it."""
 
+import random
 from dataclasses import dataclass
 
 import keras
@@ -47,19 +48,36 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return optimizers[name](learning_rate=learning_rate)
 
 
-def build_network(n_inputs: int, task: Task, spec: NetworkSettings, n_classes: int | None = None) -> keras.Model:
-    """A compiled feed-forward network: Dense(+L2) → Dropout per hidden layer, then the task's head."""
+def build_network(
+    n_inputs: int, task: Task, spec: NetworkSettings, n_classes: int | None = None, seed: int = 0
+) -> keras.Model:
+    """A compiled feed-forward network: Dense(+L2) → Dropout per hidden layer, then the task's head.
+
+    Keras seeds every initializer and dropout layer left unseeded from Python's global `random`, which threads share:
+    a tuning trial's weights depended on what built a network beside it. Here each gets a seed from a generator of its
+    own, drawn in the same order Keras draws them, so a network is the one it was and the same beside others.
+    """
     head = output_head(task, n_classes)
+    rng = random.Random(seed)
     regularizer = keras.regularizers.L2(spec.l2) if spec.l2 > 0 else None
     inputs = keras.Input(shape=(n_inputs,), name="features")
     layer = inputs
     for index, units in enumerate(spec.hidden_units, start=1):
         layer = keras.layers.Dense(
-            units, activation=spec.activation, kernel_regularizer=regularizer, name=f"hidden_{index}"
+            units,
+            activation=spec.activation,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=rng.randint(1, 10**9)),
+            kernel_regularizer=regularizer,
+            name=f"hidden_{index}",
         )(layer)
         if spec.dropout > 0:
-            layer = keras.layers.Dropout(spec.dropout, name=f"dropout_{index}")(layer)
-    outputs = keras.layers.Dense(head.units, activation=head.activation, name="output")(layer)
+            layer = keras.layers.Dropout(spec.dropout, seed=rng.randint(1, 10**9), name=f"dropout_{index}")(layer)
+    outputs = keras.layers.Dense(
+        head.units,
+        activation=head.activation,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=rng.randint(1, 10**9)),
+        name="output",
+    )(layer)
     network = keras.Model(inputs, outputs, name="neuroflow")
     network.compile(
         optimizer=make_optimizer(spec.optimizer, spec.learning_rate),

@@ -77,7 +77,7 @@ def train_model(
     train_y = network_targets(preprocessing, train_labels)
     validation_y = network_targets(preprocessing, preprocessing.encode_target(split.validation_target))
     n_classes = len(schema.classes) if schema.classes else None
-    network = build_network(preprocessing.n_inputs, schema.task, spec, n_classes)
+    network = build_network(preprocessing.n_inputs, schema.task, spec, n_classes, seed)
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
     log.info(
         "training %s network %s on %d rows (%d inputs), up to %d epochs",

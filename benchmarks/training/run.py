@@ -73,7 +73,7 @@ def bare(schema: Any, split: Any, batch: int, epochs: int) -> float:
     x, vx = preprocessing.transform(split.train_features), preprocessing.transform(split.validation_features)
     y = network_targets(preprocessing, preprocessing.encode_target(split.train_target))
     vy = network_targets(preprocessing, preprocessing.encode_target(split.validation_target))
-    network = build_network(preprocessing.n_inputs, "binary", NetworkSettings(batch_size=batch))
+    network = build_network(preprocessing.n_inputs, "binary", NetworkSettings(batch_size=batch), seed=42)
     started = time.perf_counter()
     network.fit(x, y, validation_data=(vx, vy), epochs=epochs, batch_size=batch, shuffle=True, verbose=0)
     return len(x) * epochs / (time.perf_counter() - started)

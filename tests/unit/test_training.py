@@ -1,3 +1,5 @@
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -36,6 +38,16 @@ def test_same_seed_gives_the_same_model() -> None:
         first.predictor.predict(split.test_features).probabilities,
         second.predictor.predict(split.test_features).probabilities,
     )
+
+
+def test_trainings_side_by_side_in_threads_give_what_each_gives_alone() -> None:
+    """Parallel tuning trials share one process: one trial's random draws must not shift another's."""
+    schema, split = _split()
+    spec = TINY_NETWORK.model_copy(update={"epochs": 3, "dropout": 0.3, "batch_size": 16})
+    alone = train_model(schema, split, spec, seed=5).history
+    with ThreadPoolExecutor(2) as pool:
+        side_by_side = list(pool.map(lambda seed: train_model(schema, split, spec, seed=seed).history, [5, 5]))
+    assert side_by_side == [alone, alone]
 
 
 def test_early_stopping_restores_the_best_epoch() -> None:
