@@ -218,6 +218,13 @@ def model_signature(schema: DataSchema) -> ModelSignature:
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
+def signature_example(example: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
+    """The input example with number columns as doubles, as the signature types them: MLflow refuses whole numbers
+    (int64) where its signature says double, unless they are all 0 or 1, and a CSV of counts or ages has them."""
+    numeric = [column.name for column in schema.features if column.kind == "numeric" and column.name in example]
+    return example.astype(dict.fromkeys(numeric, "float64"))
+
+
 def runtime_requirements() -> list[str]:
     return [f"{package}=={metadata.version(package)}" for package in RUNTIME_PACKAGES]
 
@@ -233,7 +240,7 @@ def log_model(run_id: str, predictor: Predictor, example: pd.DataFrame, workdir:
             artifacts=artifacts,
             code_paths=[str(package) for package in MODEL_PACKAGES],
             signature=model_signature(predictor.schema),
-            input_example=example,
+            input_example=signature_example(example, predictor.schema),
             pip_requirements=runtime_requirements(),
         )
     return info.model_uri

@@ -1,11 +1,18 @@
-"""What the MLflow run records about the data: the data set digest."""
+"""What the MLflow run records: the data set digest and schema, and a model whatever its column types."""
 
+from pathlib import Path
+
+import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.data.digest_utils import compute_pandas_digest
+from mlflow.tracking import MlflowClient
 
-from pipelines.tracking import frame_digest
-from tests.utils.factories import mixed_frame
+from models.schema import infer_schema
+from pipelines.data import Dataset, split_data
+from pipelines.tracking import frame_digest, log_model, signature_example
+from pipelines.training import train_model
+from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame
 
 
 def test_digest_is_mlflows_own_on_small_and_large_frames() -> None:
@@ -44,3 +51,25 @@ def test_dataset_schema_is_the_learned_one_and_infers_only_unknown_columns() -> 
     assert by_name["age"].required is False  # it has missing values
     assert by_name["label"].required is True
     assert by_name["note"].type.name == "string"  # not in the schema: inferred
+
+
+def test_a_model_trained_on_whole_number_columns_is_logged_and_loads(tmp_path: Path) -> None:
+    """Counts and ages come as int64; MLflow refused them against the signature's doubles when logging the model."""
+    frame = classification_frame(rows=120)
+    frame["visits"] = np.random.default_rng(0).integers(0, 40, len(frame))  # int64, no missing values
+    dataset = Dataset("ints", "test", frame, "target", "binary")
+    schema, split = infer_schema(frame, "target", "binary"), split_data(dataset, 0.2, 0.2, seed=0)
+    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("ints", artifact_location=str(tmp_path / "artifacts"))
+        run_id = MlflowClient().create_run(experiment).info.run_id
+        example = split.test_features.head(5)
+        assert example["visits"].dtype == "int64"
+        uri = log_model(run_id, predictor, example, tmp_path)
+        loaded = mlflow.pyfunc.load_model(uri)
+        predicted = loaded.predict(signature_example(split.test_features, schema))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert len(predicted) == len(split.test_features)
+    assert loaded.metadata.get_input_schema().input_types_dict()["visits"].name == "double"
