@@ -43,6 +43,9 @@ class DataSettings(_Section):
     categorical: tuple[str, ...] = Field(
         (), description="Columns that are categories even though they hold numbers (integer codes such as 1, 2, 3)."
     )
+    delimiter: str | None = Field(None, description="CSV column separator; detected when not set (, ; tab |).")
+    decimal: Literal[".", ","] = Field(".", description="Decimal mark of numbers in a CSV file: 1.5 or 1,5.")
+    thousands: str | None = Field(None, description="Thousands separator of numbers in a CSV file, e.g. , in 12,345.")
 
     @field_validator("categorical", mode="before")
     @classmethod
@@ -64,6 +67,10 @@ class DataSettings(_Section):
     def _target_with_path(self) -> "DataSettings":
         if self.path is not None and not self.target:
             raise ValueError("a data file needs its target column: pass --target COLUMN")
+        if self.thousands is not None and self.thousands == self.decimal:
+            raise ValueError(f"data.thousands and data.decimal are both {self.decimal!r}; numbers need two marks")
+        if self.delimiter is not None and self.delimiter in (self.decimal, self.thousands):
+            raise ValueError(f"data.delimiter {self.delimiter!r} is also the decimal or thousands mark")
         return self
 
     @property

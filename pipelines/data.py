@@ -1,5 +1,7 @@
 """Loading a data set, inferring its task, and splitting it into train / validation / test."""
 
+import csv
+import gzip
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +25,10 @@ BUNDLED_LOADERS = {
 }
 # Numeric targets with at most this many distinct whole values are classes, not quantities.
 MAX_CLASSES = 20
+DELIMITERS = ",;\t|"
+# A number that pandas leaves as text: digits grouped by , . ' or space (12,345.6), or with a decimal comma (1,5).
+SEPARATED_NUMBER = r"[+-]?\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d+)?|[+-]?\d+,\d+"
+PLAIN_NUMBER = r"[+-]?\d+(?:\.\d+)?"
 
 
 @dataclass(frozen=True)
@@ -67,8 +73,11 @@ def load_bundled(name: str) -> tuple[pd.DataFrame, str]:
     return bunch.frame, "target"
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning every way that can fail into a DataLoadError."""
+def read_table(
+    path: Path, delimiter: str | None = None, decimal: str = ".", thousands: str | None = None
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning every way that can fail into a DataLoadError. A CSV file's column
+    separator is detected unless given; `decimal` and `thousands` say how its numbers are written."""
     if not path.exists():
         raise DataLoadError(f"data file {path} does not exist; check the path passed to --data")
     if path.is_dir():
@@ -78,7 +87,12 @@ def read_table(path: Path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         elif suffix in (".csv", ".txt", ".gz"):
-            frame = pd.read_csv(path)
+            separator = delimiter or detect_delimiter(path)
+            if separator != ",":
+                log.info(
+                    "reading %s with %r between columns%s", path.name, separator, "" if delimiter else " (detected)"
+                )
+            frame = pd.read_csv(path, sep=separator, decimal=decimal, thousands=thousands)
         else:
             raise DataLoadError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
     except pd.errors.EmptyDataError:
@@ -88,6 +102,32 @@ def read_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataLoadError(f"data file {path} has a header but no data rows")
     return frame
+
+
+def detect_delimiter(path: Path, sample_bytes: int = 65536) -> str:
+    """The column separator of a CSV file, from its first lines: one of , ; tab |, or , when it cannot tell."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
+        sample = file.read(sample_bytes)
+    lines = sample.splitlines()
+    if len(lines) > 2 and len(sample) == sample_bytes:
+        sample = "\n".join(lines[:-1])  # the last line may be cut in half
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def numbers_as_text(values: pd.Series, sample: int = 10_000) -> str | None:
+    """An example value if a text column holds numbers written with separators (12,345 or 1,5), else None."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return None
+    text = values.dropna().head(sample).astype(str).str.strip()
+    separated = text[text.str.fullmatch(SEPARATED_NUMBER)]
+    numbers = text.str.fullmatch(f"{SEPARATED_NUMBER}|{PLAIN_NUMBER}")
+    if separated.empty or numbers.sum() < 0.9 * len(text):
+        return None
+    return str(separated.iloc[0])
 
 
 def infer_task(target: pd.Series) -> Task:
@@ -108,11 +148,20 @@ def load_dataset(settings: DataSettings) -> Dataset:
     """Load the configured data set, check its target column and settle the task."""
     if settings.path is not None:
         path = settings.path.expanduser()
-        frame, target = read_table(path), str(settings.target)
-        source = str(path.resolve())
+        frame = read_table(path, settings.delimiter, settings.decimal, settings.thousands)
+        target, source = str(settings.target), str(path.resolve())
         if target not in frame.columns:
             shown = ", ".join(map(str, frame.columns[:12])) + (", …" if len(frame.columns) > 12 else "")
             raise DataLoadError(f"target column {target!r} is not in {path}; its columns are: {shown}")
+        for name in frame.columns:
+            if (example := numbers_as_text(frame[name])) is not None:
+                log.warning(
+                    "column %r holds numbers written as text (e.g. %r), so they are read as categories; if they are "
+                    "numbers, say how they are written: data.thousands (e.g. ',' for 12,345) or data.decimal (',' "
+                    "for 1,5)",
+                    name,
+                    example,
+                )
     else:
         frame, target = load_bundled(settings.dataset)
         if settings.target and settings.target != target:

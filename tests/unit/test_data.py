@@ -16,6 +16,7 @@ from pipelines.data import (
     learn_schema,
     load_bundled,
     load_dataset,
+    numbers_as_text,
     read_table,
     split_data,
 )
@@ -46,6 +47,53 @@ def test_csv_and_parquet_load(tmp_path: Path) -> None:
         dataset = load_dataset(DataSettings(path=tmp_path / name, target="target"))
         assert dataset.frame.shape == frame.shape
         assert dataset.name == "d"
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t", "|"])
+def test_the_column_separator_of_a_csv_file_is_detected(tmp_path: Path, separator: str) -> None:
+    frame = mixed_frame(rows=60)
+    frame.to_csv(tmp_path / "d.csv", index=False, sep=separator)
+    loaded = read_table(tmp_path / "d.csv")
+    assert list(loaded.columns) == list(frame.columns)
+    assert loaded["income"].dtype == "float64"
+
+
+def test_a_given_separator_wins_over_detection(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("a;b,c\n1;2,3\n4;5,6\n")
+    assert list(read_table(tmp_path / "d.csv", delimiter=";").columns) == ["a", "b,c"]
+    assert list(read_table(tmp_path / "d.csv", delimiter=",").columns) == ["a;b", "c"]
+
+
+def test_numbers_written_the_european_way_read_as_numbers_when_told(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text('price;size;label\n"1.234,5";2,5;a\n"12,0";3,25;b\n')
+    plain = read_table(tmp_path / "d.csv")
+    assert not pd.api.types.is_numeric_dtype(plain["size"])  # 2,5 is text unless the decimal mark is known
+    told = read_table(tmp_path / "d.csv", decimal=",", thousands=".")
+    assert told["price"].tolist() == [1234.5, 12.0]
+    assert told["size"].tolist() == [2.5, 3.25]
+
+
+def test_numbers_written_as_text_are_pointed_out(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert numbers_as_text(pd.Series(["12,345", "1,234,567", None, "980"])) == "12,345"
+    assert numbers_as_text(pd.Series(["2,5", "3,75"])) == "2,5"
+    assert numbers_as_text(pd.Series(["paris", "12,345"])) is None
+    assert numbers_as_text(pd.Series([12345.0, 3.0])) is None
+    frame = classification_frame(rows=40)
+    frame["income"] = [f"{value:,}" for value in range(10_000, 10_040)]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    with caplog.at_level("WARNING", logger="pipelines.data"):
+        load_dataset(DataSettings(path=tmp_path / "d.csv", target="target"))
+    assert "column 'income' holds numbers written as text (e.g. '10,000')" in caplog.text
+    assert "data.thousands" in caplog.text
+    fixed = load_dataset(DataSettings(path=tmp_path / "d.csv", target="target", thousands=","))
+    assert fixed.frame["income"].dtype == "int64"
+
+
+def test_number_marks_must_differ() -> None:
+    with pytest.raises(ValueError, match="both ','"):
+        DataSettings(decimal=",", thousands=",")
+    with pytest.raises(ValueError, match="delimiter ','"):
+        DataSettings(delimiter=",", decimal=",")
 
 
 def test_missing_target_column_names_the_columns(tmp_path: Path) -> None:
