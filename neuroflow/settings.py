@@ -43,9 +43,13 @@ class DataSettings(_Section):
     categorical: tuple[str, ...] = Field(
         (), description="Columns that are categories even though they hold numbers (integer codes such as 1, 2, 3)."
     )
-    delimiter: str | None = Field(None, description="CSV column separator; detected when not set (, ; tab |).")
+    delimiter: str | None = Field(
+        None, min_length=1, max_length=1, description="CSV column separator; detected when not set (, ; tab |)."
+    )
     decimal: Literal[".", ","] = Field(".", description="Decimal mark of numbers in a CSV file: 1.5 or 1,5.")
-    thousands: str | None = Field(None, description="Thousands separator of numbers in a CSV file, e.g. , in 12,345.")
+    thousands: str | None = Field(
+        None, min_length=1, max_length=1, description="Thousands separator of numbers in a CSV file: , in 12,345."
+    )
 
     @field_validator("categorical", mode="before")
     @classmethod
