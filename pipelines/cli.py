@@ -102,6 +102,16 @@ def training_options(
         Path | None,
         typer.Option(help="Validate against this schema (from `neuroflow schema`) instead of learning one."),
     ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="Column separator of a CSV file (default: detected among , ; tab |).")
+    ] = None,
+    decimal: Annotated[
+        str | None, typer.Option(help="Decimal mark of numbers in a CSV file: . or , (default: .).")
+    ] = None,
+    thousands: Annotated[
+        str | None,
+        typer.Option(help="Thousands separator of numbers in a CSV file, e.g. , for 12,345 (default: none)."),
+    ] = None,
     hidden_units: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 64,32 (default: 64,32).")] = None,
     activation: Annotated[str | None, typer.Option(help="relu, tanh or sigmoid (default: relu).")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout rate after each hidden layer (default: 0).")] = None,
@@ -139,6 +149,9 @@ def training_options(
             "test_size": test_size,
             "validation_size": validation_size,
             "reference_schema": reference_schema,
+            "delimiter": delimiter,
+            "decimal": decimal,
+            "thousands": thousands,
         },
         network={
             "hidden_units": hidden_units,

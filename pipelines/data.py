@@ -157,8 +157,8 @@ def load_dataset(settings: DataSettings) -> Dataset:
             if (example := numbers_as_text(frame[name])) is not None:
                 log.warning(
                     "column %r holds numbers written as text (e.g. %r), so they are read as categories; if they are "
-                    "numbers, say how they are written: data.thousands (e.g. ',' for 12,345) or data.decimal (',' "
-                    "for 1,5)",
+                    "numbers, say how they are written: --thousands , for 12,345 or --decimal , for 1,5 "
+                    "(data.thousands, data.decimal)",
                     name,
                     example,
                 )

@@ -17,7 +17,8 @@ def test_help_explains_every_command() -> None:
         assert command in result.output
     for command in ("train", "schedule"):  # schedule takes every training option
         help_text = runner.invoke(app, [command, "--help"]).output
-        for option in ("--dataset", "--data", "--target", "--hidden-units", "--optimizer", "--patience", "--config"):
+        options = ("--dataset", "--data", "--target", "--hidden-units", "--optimizer", "--patience", "--config")
+        for option in (*options, "--delimiter", "--decimal", "--thousands"):
             assert option in help_text
         assert "(default: 64,32)" in help_text  # defaults are shown, not swallowed as markup
     assert "--cron" in runner.invoke(app, ["schedule", "--help"]).output
@@ -39,6 +40,8 @@ def test_only_given_options_override() -> None:
         (["train", "--reference-schema", "nope.json"], "reference schema nope.json does not exist"),
         (["schedule", "--cron", "0 3 * * *", "--epochs", "0"], "network.epochs"),
         (["schedule", "--cron", "daily"], "invalid --cron 'daily'"),
+        (["train", "--decimal", ",", "--thousands", ","], "data.thousands and data.decimal are both ','"),
+        (["train", "--decimal", ";"], "data.decimal"),
     ],
 )
 def test_bad_input_is_one_clear_message(workdir: Path, args: list[str], message: str) -> None:

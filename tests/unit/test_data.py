@@ -84,7 +84,7 @@ def test_numbers_written_as_text_are_pointed_out(tmp_path: Path, caplog: pytest.
     with caplog.at_level("WARNING", logger="pipelines.data"):
         load_dataset(DataSettings(path=tmp_path / "d.csv", target="target"))
     assert "column 'income' holds numbers written as text (e.g. '10,000')" in caplog.text
-    assert "data.thousands" in caplog.text
+    assert "--thousands , for 12,345" in caplog.text and "data.thousands" in caplog.text
     fixed = load_dataset(DataSettings(path=tmp_path / "d.csv", target="target", thousands=","))
     assert fixed.frame["income"].dtype == "int64"
 
