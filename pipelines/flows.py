@@ -110,10 +110,8 @@ def training_flow(
     try:
         tracking.log_columns(client, run_id, columns)
         split, digest = validate_and_split(client, settings, dataset, schema, run_id, started, clock)
-        with clock.step("train"):
-            result = train_model(
-                schema, split, settings.network, settings.data.seed, [tracking.epoch_logger(client, run_id)]
-            )
+        with clock.step("train"), tracking.epoch_logger(client, run_id) as log_epoch:
+            result = train_model(schema, split, settings.network, settings.data.seed, [log_epoch])
         with tempfile.TemporaryDirectory(prefix="neuroflow-") as workdir, clock.step("evaluate_and_log"):
             scores, plots = evaluate_model(result.predictor, result.history, split, Path(workdir) / "plots")
             tracking.log_evaluation(

@@ -3,9 +3,10 @@
 import getpass
 import json
 import logging
+import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +18,7 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
 import models
 import neuroflow
@@ -100,17 +102,34 @@ def flatten_settings(settings: Settings) -> dict[str, str]:
     return flat
 
 
-def epoch_logger(client: MlflowClient, run_id: str) -> EpochHook:
-    """A training hook that writes each epoch's metrics to the run as it ends."""
+@contextmanager
+def epoch_logger(client: MlflowClient, run_id: str, interval: float = 1.0) -> Iterator[EpochHook]:
+    """A training hook that writes the epochs' metrics to the run in batches: at most one write per `interval`
+    seconds, and what is left when training ends or fails. A write per epoch can take longer than a small epoch
+    (~8 ms to SQLite here, a round trip to a tracking server), so MLflow's own autologging batches too."""
+    pending: list[mlflow.entities.Metric] = []
+    last_write = time.monotonic()
+
+    def write() -> None:
+        nonlocal last_write
+        for start in range(0, len(pending), MAX_METRICS_PER_BATCH):
+            client.log_batch(run_id, metrics=pending[start : start + MAX_METRICS_PER_BATCH])
+        pending.clear()
+        last_write = time.monotonic()
 
     def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        timestamp = int(pd.Timestamp.now().timestamp() * 1000)
-        client.log_batch(
-            run_id,
-            metrics=[mlflow.entities.Metric(name, value, timestamp, epoch) for name, value in metrics.items()],
-        )
+        timestamp = int(time.time() * 1000)
+        pending.extend(mlflow.entities.Metric(name, value, timestamp, epoch) for name, value in metrics.items())
+        if time.monotonic() - last_write >= interval:
+            write()
 
-    return log_epoch
+    try:
+        yield log_epoch
+    except BaseException:
+        with suppress(Exception):  # the training's own error is the one to report
+            write()
+        raise
+    write()
 
 
 def log_data(

@@ -157,9 +157,8 @@ def run_trial(
                 for key, value in network.model_dump(mode="json").items()
             ],
         )
-        result = training.train_model(
-            schema, split, network, settings.data.seed, [tracking.epoch_logger(client, run_id)]
-        )
+        with tracking.epoch_logger(client, run_id) as log_epoch:
+            result = training.train_model(schema, split, network, settings.data.seed, [log_epoch])
         with tempfile.TemporaryDirectory(prefix="neuroflow-trial-") as workdir:
             scores, plots = evaluation.evaluate_model(result.predictor, result.history, split, Path(workdir) / "plots")
             tracking.log_evaluation(

@@ -57,7 +57,8 @@ def ours(schema: Any, split: Any, batch: int, epochs: int, client: Any, run_id: 
     from pipelines.training import train_model
 
     spec = NetworkSettings(batch_size=batch, epochs=epochs, patience=epochs)
-    result = train_model(schema, split, spec, 42, [tracking.epoch_logger(client, run_id)])
+    with tracking.epoch_logger(client, run_id) as log_epoch:
+        result = train_model(schema, split, spec, 42, [log_epoch])
     return len(split.train_target) * result.epochs_run / result.seconds
 
 

@@ -5,12 +5,13 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 from mlflow.data.digest_utils import compute_pandas_digest
 from mlflow.tracking import MlflowClient
 
 from models.schema import infer_schema
 from pipelines.data import Dataset, split_data
-from pipelines.tracking import frame_digest, log_model, signature_example
+from pipelines.tracking import epoch_logger, frame_digest, log_model, signature_example
 from pipelines.training import train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame
 
@@ -73,3 +74,40 @@ def test_a_model_trained_on_whole_number_columns_is_logged_and_loads(tmp_path: P
         mlflow.set_tracking_uri(None)
     assert len(predicted) == len(split.test_features)
     assert loaded.metadata.get_input_schema().input_types_dict()["visits"].name == "double"
+
+
+class RecordingClient:
+    """Stands in for the tracking store: records each batch written."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[mlflow.entities.Metric]] = []
+
+    def log_batch(self, run_id: str, metrics: list[mlflow.entities.Metric]) -> None:
+        self.batches.append(list(metrics))
+
+
+def test_epoch_metrics_are_written_in_batches_and_all_of_them_at_the_end() -> None:
+    client = RecordingClient()
+    with epoch_logger(client, "run", interval=3600) as log_epoch:  # type: ignore[arg-type]
+        for epoch in range(5):
+            log_epoch(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 2.0})
+        assert client.batches == []  # fast epochs wait for the interval
+    assert len(client.batches) == 1
+    assert [(m.key, m.step) for m in client.batches[0]][:3] == [("loss", 0), ("val_loss", 0), ("loss", 1)]
+    assert len(client.batches[0]) == 10
+
+    client = RecordingClient()
+    with epoch_logger(client, "run", interval=0) as log_epoch:  # type: ignore[arg-type]
+        for epoch in range(3):
+            log_epoch(epoch, {"loss": 0.5})
+    assert [len(batch) for batch in client.batches] == [1, 1, 1]  # slow epochs are written as they end
+
+
+def test_a_large_backlog_is_split_into_batches_mlflow_accepts_and_kept_when_training_fails() -> None:
+    client = RecordingClient()
+    logger = epoch_logger(client, "run", interval=3600)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="out of memory"), logger as log_epoch:
+        for epoch in range(300):
+            log_epoch(epoch, {f"m{i}": float(i) for i in range(5)})
+        raise RuntimeError("out of memory")
+    assert [len(batch) for batch in client.batches] == [1000, 500]
