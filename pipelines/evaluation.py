@@ -3,6 +3,7 @@
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -95,13 +96,27 @@ def score_registered_model(model_uri: str, schema: DataSchema, split: Split) -> 
     import mlflow
 
     try:
-        frame = mlflow.pyfunc.load_model(model_uri).predict(split.test_features)
+        model = mlflow.pyfunc.load_model(model_uri)
+        frame = model.predict(as_signature_types(split.test_features, model.metadata.get_input_schema()))
         prediction = Prediction.from_frame(frame, schema.classes)
         scores = evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
     except Exception as error:  # any failure means "not comparable", which the promotion gate reports
         log.warning("could not score %s on this data: %s", model_uri, error)
         return None
     return scores.get(primary_metric(schema.task).name)
+
+
+def as_signature_types(frame: pd.DataFrame, inputs: Any) -> pd.DataFrame:
+    """`frame` with its whole-number (int64) columns as float64 where the MLflow schema `inputs` says double. MLflow
+    refuses that cast itself unless every value is 0 or 1, and a CSV of ages or counts holds such columns."""
+    from mlflow.types import DataType
+
+    doubles = [
+        spec.name
+        for spec in (inputs.inputs if inputs is not None else ())
+        if spec.type == DataType.double and spec.name in frame and pd.api.types.is_integer_dtype(frame[spec.name])
+    ]
+    return frame.astype(dict.fromkeys(doubles, "float64"))
 
 
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:

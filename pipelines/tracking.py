@@ -26,6 +26,7 @@ from models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
 from models.schema import ColumnSchema, DataSchema
 from neuroflow.settings import Settings, TrackingSettings
 from pipelines.data import Dataset
+from pipelines.evaluation import as_signature_types
 from pipelines.registry import PromotionDecision
 from pipelines.training import EpochHook
 from pipelines.validation import ValidationReport
@@ -237,13 +238,6 @@ def model_signature(schema: DataSchema) -> ModelSignature:
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
-def signature_example(example: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
-    """The input example with number columns as doubles, as the signature types them: MLflow refuses whole numbers
-    (int64) where its signature says double, unless they are all 0 or 1, and a CSV of counts or ages has them."""
-    numeric = [column.name for column in schema.features if column.kind == "numeric" and column.name in example]
-    return example.astype(dict.fromkeys(numeric, "float64"))
-
-
 def runtime_requirements() -> list[str]:
     return [f"{package}=={metadata.version(package)}" for package in RUNTIME_PACKAGES]
 
@@ -251,6 +245,7 @@ def runtime_requirements() -> list[str]:
 def log_model(run_id: str, predictor: Predictor, example: pd.DataFrame, workdir: Path) -> str:
     """Log the model (network + preprocessing + schema behind our pyfunc); returns its `models:/` URI."""
     artifacts = predictor.save(workdir / "model_files")
+    signature = model_signature(predictor.schema)
     with resumed(run_id), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a hint about integer columns; our signature says double
         info = mlflow.pyfunc.log_model(
@@ -258,8 +253,8 @@ def log_model(run_id: str, predictor: Predictor, example: pd.DataFrame, workdir:
             python_model=str(MODEL_CODE),
             artifacts=artifacts,
             code_paths=[str(package) for package in MODEL_PACKAGES],
-            signature=model_signature(predictor.schema),
-            input_example=signature_example(example, predictor.schema),
+            signature=signature,
+            input_example=as_signature_types(example, signature.inputs),
             pip_requirements=runtime_requirements(),
         )
     return info.model_uri

@@ -11,7 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from models.schema import infer_schema
 from pipelines.data import Dataset, split_data
-from pipelines.tracking import epoch_logger, frame_digest, log_model, signature_example
+from pipelines.evaluation import as_signature_types, score_registered_model
+from pipelines.tracking import epoch_logger, frame_digest, log_model
 from pipelines.training import train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame
 
@@ -54,8 +55,9 @@ def test_dataset_schema_is_the_learned_one_and_infers_only_unknown_columns() -> 
     assert by_name["note"].type.name == "string"  # not in the schema: inferred
 
 
-def test_a_model_trained_on_whole_number_columns_is_logged_and_loads(tmp_path: Path) -> None:
-    """Counts and ages come as int64; MLflow refused them against the signature's doubles when logging the model."""
+def test_a_model_trained_on_whole_number_columns_is_logged_loads_and_can_be_scored(tmp_path: Path) -> None:
+    """Counts and ages come as int64; MLflow refused them against the signature's doubles when logging the model, and
+    when the promotion gate scored the champion on new test rows."""
     frame = classification_frame(rows=120)
     frame["visits"] = np.random.default_rng(0).integers(0, 40, len(frame))  # int64, no missing values
     dataset = Dataset("ints", "test", frame, "target", "binary")
@@ -69,11 +71,13 @@ def test_a_model_trained_on_whole_number_columns_is_logged_and_loads(tmp_path: P
         assert example["visits"].dtype == "int64"
         uri = log_model(run_id, predictor, example, tmp_path)
         loaded = mlflow.pyfunc.load_model(uri)
-        predicted = loaded.predict(signature_example(split.test_features, schema))
+        predicted = loaded.predict(as_signature_types(split.test_features, loaded.metadata.get_input_schema()))
+        champion_score = score_registered_model(uri, schema, split)  # as the promotion gate scores a champion
     finally:
         mlflow.set_tracking_uri(None)
     assert len(predicted) == len(split.test_features)
     assert loaded.metadata.get_input_schema().input_types_dict()["visits"].name == "double"
+    assert champion_score is not None and 0 <= champion_score <= 1
 
 
 class RecordingClient:
