@@ -11,22 +11,26 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     BENTOML_HOME=/data/bentoml
 
 RUN python -m venv /opt/venv
-WORKDIR /app
+WORKDIR /src
 
 # Dependencies first, in their own layer: code changes do not reinstall them.
 COPY pyproject.toml requirements.lock README.md ./
-RUN for package in neuroflow models pipelines service; do mkdir -p "$package" && touch "$package/__init__.py"; done \
+RUN for package in neuroflow neuroflow/cli models pipelines service; do mkdir -p "$package" && touch "$package/__init__.py"; done \
     && pip install -c requirements.lock . \
     && pip uninstall -y neuroflow
 
+# neuroflow itself, installed as a package (neuroflow.models, .pipelines, .service); the sources do not stay in the
+# image, so nothing in the working folder can shadow the installed namespace.
 COPY neuroflow ./neuroflow
 COPY models ./models
 COPY pipelines ./pipelines
 COPY service ./service
+RUN pip install --no-deps . && rm -rf /src
+
+WORKDIR /app
 COPY prefect.yaml ./
 COPY docker ./docker
-RUN pip install --no-deps . \
-    && useradd --create-home --uid 10001 neuroflow \
+RUN useradd --create-home --uid 10001 neuroflow \
     && mkdir -p /data /mlflow \
     && chown -R neuroflow /data /mlflow /app
 

@@ -29,7 +29,7 @@ test-fast: setup ## Unit tests only
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	@scripts/typecheck.sh
 
 format: setup
 	$(BIN)/ruff format .

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn.compose import ColumnTransformer
 
-from models.preprocessing import MISSING_CATEGORY
-from models.schema import category_label
+from neuroflow.models.preprocessing import MISSING_CATEGORY
+from neuroflow.models.schema import category_label
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:

@@ -13,9 +13,9 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from models.forward import FeatureEncoder, ForwardPass
-from models.preprocessing import Preprocessing
-from models.schema import DataSchema, coerce_features
+from neuroflow.models.forward import FeatureEncoder, ForwardPass
+from neuroflow.models.preprocessing import Preprocessing
+from neuroflow.models.schema import DataSchema, coerce_features
 
 NETWORK_FILE = "network.keras"
 WEIGHTS_FILE = "weights.npz"

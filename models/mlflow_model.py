@@ -4,7 +4,7 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from models.inference import Predictor
+from neuroflow.models.inference import Predictor
 
 
 class NeuroflowModel(PythonModel):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import keras
 
-from neuroflow.settings import NetworkSettings, Task
+from neuroflow.models.spec import NetworkSpec, Task
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
 
 
 def build_network(
-    n_inputs: int, task: Task, spec: NetworkSettings, n_classes: int | None = None, seed: int = 0
+    n_inputs: int, task: Task, spec: NetworkSpec, n_classes: int | None = None, seed: int = 0
 ) -> keras.Model:
     """A compiled feed-forward network: Dense(+L2) → Dropout per hidden layer, then the task's head.
 

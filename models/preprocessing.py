@@ -9,7 +9,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from models.schema import DataSchema, category_label, coerce_features
+from neuroflow.models.schema import DataSchema, category_label, coerce_features
 
 MISSING_CATEGORY = "__missing__"
 # Categories seen fewer times than this in training share one "unknown" column with values never seen at all, so the

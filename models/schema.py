@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from neuroflow.errors import SchemaMismatchError
-from neuroflow.settings import Task
+from neuroflow.models.spec import Task
 
 Kind = Literal["numeric", "categorical", "boolean"]
 SCHEMA_VERSION = 1

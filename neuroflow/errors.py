@@ -38,3 +38,7 @@ class PromotionError(NeuroflowError):
 
 class TrainingError(NeuroflowError):
     """Training produced no model (every trial of a search failed)."""
+
+
+class RegistryUnavailableError(NeuroflowError):
+    """The MLflow registry could not be reached or failed; nothing was decided on what it would have said."""

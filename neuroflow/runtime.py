@@ -16,12 +16,12 @@ _QUIET_DEFAULTS = {
     # Prefect's temporary server gets 20 s by default; a busy 2-core machine can need more on a cold start.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     # Our own step loggers go through Prefect's handlers: to the console and to the flow run in the UI.
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "pipelines,models,neuroflow",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "neuroflow",
 }
 # Library loggers that repeat themselves on every run (TensorFlow's retracing hints).
 _QUIET_LOGGERS = ("tensorflow", "absl")
 # The project's own loggers report progress at INFO (epochs, validation, promotion).
-PROJECT_LOGGERS = ("pipelines", "models", "neuroflow")
+PROJECT_LOGGERS = ("neuroflow",)
 
 
 def quiet_third_party() -> None:

@@ -18,8 +18,8 @@ from pydantic_settings import (
 )
 
 from neuroflow.errors import ConfigError
+from neuroflow.models.spec import Activation, ClassWeight, NetworkSpec, OptimizerName
 
-Task = Literal["binary", "multiclass", "regression"]
 BUNDLED_DATASETS = ("breast_cancer", "wine", "diabetes")
 
 _config_file: ContextVar[Path | None] = ContextVar("neuroflow_config_file", default=None)
@@ -83,21 +83,31 @@ class DataSettings(_Section):
         return self.path.stem if self.path is not None else self.dataset
 
 
-class NetworkSettings(_Section):
-    """The network and how it is trained."""
+_NETWORK = NetworkSpec()
 
-    hidden_units: tuple[int, ...] = Field((64, 32), description="Units of each hidden dense layer.")
-    activation: Literal["relu", "tanh", "sigmoid"] = "relu"
-    dropout: float = Field(0.0, ge=0, lt=1)
-    l2: float = Field(0.0, ge=0)
-    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0, le=10)
-    batch_size: int = Field(32, ge=1)
-    epochs: int = Field(50, ge=1)
-    patience: int = Field(10, ge=0, description="Epochs without validation-loss improvement before stopping.")
-    class_weight: Literal["none", "balanced"] = Field(
-        "none", description="balanced: weigh each class by the inverse of its share, for imbalanced targets."
+
+class NetworkSettings(_Section):
+    """The network and how it is trained (defaults from `NetworkSpec`, which is what the model layer receives)."""
+
+    hidden_units: tuple[int, ...] = Field(_NETWORK.hidden_units, description="Units of each hidden dense layer.")
+    activation: Activation = _NETWORK.activation
+    dropout: float = Field(_NETWORK.dropout, ge=0, lt=1)
+    l2: float = Field(_NETWORK.l2, ge=0)
+    optimizer: OptimizerName = _NETWORK.optimizer
+    learning_rate: float = Field(_NETWORK.learning_rate, gt=0, le=10)
+    batch_size: int = Field(_NETWORK.batch_size, ge=1)
+    epochs: int = Field(_NETWORK.epochs, ge=1)
+    patience: int = Field(
+        _NETWORK.patience, ge=0, description="Epochs without validation-loss improvement before stopping."
     )
+    class_weight: ClassWeight = Field(
+        _NETWORK.class_weight,
+        description="balanced: weigh each class by the inverse of its share, for imbalanced targets.",
+    )
+
+    def spec(self) -> NetworkSpec:
+        """The validated settings as the plain spec the model layer builds and trains from."""
+        return NetworkSpec(**self.model_dump())
 
     @field_validator("hidden_units", mode="before")
     @classmethod

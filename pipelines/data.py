@@ -1,20 +1,22 @@
 """Loading a data set, inferring its task, and splitting it into train / validation / test."""
 
-import csv
-import gzip
+import hashlib
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
-from models.preprocessing import MIN_CATEGORY_COUNT
-from models.schema import DataSchema, infer_schema, whole_numbers
 from neuroflow.errors import DataLoadError
-from neuroflow.settings import BUNDLED_DATASETS, DataSettings, Task
+from neuroflow.models.preprocessing import MIN_CATEGORY_COUNT
+from neuroflow.models.schema import DataSchema, infer_schema, whole_numbers
+from neuroflow.models.spec import Task
+from neuroflow.pipelines.tables import check_task, infer_task, missing_column, read_table
+from neuroflow.settings import BUNDLED_DATASETS, DataSettings
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +25,11 @@ BUNDLED_LOADERS = {
     "wine": datasets.load_wine,
     "diabetes": datasets.load_diabetes,
 }
-# Numeric targets with at most this many distinct whole values are classes, not quantities.
-MAX_CLASSES = 20
-DELIMITERS = ",;\t|"
 # A number that pandas leaves as text: digits grouped by , . ' or space (12,345.6), or with a decimal comma (1,5).
 SEPARATED_NUMBER = r"[+-]?\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d+)?|[+-]?\d+,\d+"
 PLAIN_NUMBER = r"[+-]?\d+(?:\.\d+)?"
+# The digest reads this many rows, as MLflow's own data set digest does (a test holds the two equal).
+DIGEST_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -73,51 +74,6 @@ def load_bundled(name: str) -> tuple[pd.DataFrame, str]:
     return bunch.frame, "target"
 
 
-def read_table(
-    path: Path, delimiter: str | None = None, decimal: str = ".", thousands: str | None = None
-) -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning every way that can fail into a DataLoadError. A CSV file's column
-    separator is detected unless given; `decimal` and `thousands` say how its numbers are written."""
-    if not path.exists():
-        raise DataLoadError(f"data file {path} does not exist; check the path passed to --data")
-    if path.is_dir():
-        raise DataLoadError(f"{path} is a folder; pass a .csv or .parquet file to --data")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".txt", ".gz"):
-            separator = delimiter or detect_delimiter(path)
-            if separator != ",":
-                log.info(
-                    "reading %s with %r between columns%s", path.name, separator, "" if delimiter else " (detected)"
-                )
-            frame = pd.read_csv(path, sep=separator, decimal=decimal, thousands=thousands)
-        else:
-            raise DataLoadError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
-    except pd.errors.EmptyDataError:
-        raise DataLoadError(f"data file {path} is empty; it needs a header row and data rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
-        raise DataLoadError(f"could not read {path}: {error}") from None
-    if frame.empty:
-        raise DataLoadError(f"data file {path} has a header but no data rows")
-    return frame
-
-
-def detect_delimiter(path: Path, sample_bytes: int = 65536) -> str:
-    """The column separator of a CSV file, from its first lines: one of , ; tab |, or , when it cannot tell."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
-        sample = file.read(sample_bytes)
-    lines = sample.splitlines()
-    if len(lines) > 2 and len(sample) == sample_bytes:
-        sample = "\n".join(lines[:-1])  # the last line may be cut in half
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        return ","
-
-
 def numbers_as_text(values: pd.Series, sample: int = 10_000) -> str | None:
     """An example value if a text column holds numbers written with separators (12,345 or 1,5), else None."""
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
@@ -130,20 +86,6 @@ def numbers_as_text(values: pd.Series, sample: int = 10_000) -> str | None:
     return str(separated.iloc[0])
 
 
-def infer_task(target: pd.Series) -> Task:
-    """Binary for two classes, multiclass for a few labels, regression for continuous numbers."""
-    values = target.dropna()
-    distinct = values.nunique()
-    if distinct < 2:
-        raise DataLoadError(f"target column {target.name!r} has {distinct} distinct value(s); it needs at least 2")
-    if distinct == 2:
-        return "binary"
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        whole = whole_numbers(values)
-        return "multiclass" if whole and distinct <= MAX_CLASSES else "regression"
-    return "multiclass"
-
-
 def load_dataset(settings: DataSettings) -> Dataset:
     """Load the configured data set, check its target column and settle the task."""
     if settings.path is not None:
@@ -151,8 +93,7 @@ def load_dataset(settings: DataSettings) -> Dataset:
         frame = read_table(path, settings.delimiter, settings.decimal, settings.thousands)
         target, source = str(settings.target), str(path.resolve())
         if target not in frame.columns:
-            shown = ", ".join(map(str, frame.columns[:12])) + (", …" if len(frame.columns) > 12 else "")
-            raise DataLoadError(f"target column {target!r} is not in {path}; its columns are: {shown}")
+            raise missing_column("target column", target, [str(name) for name in frame.columns], path)
         for name in frame.columns:
             if (example := numbers_as_text(frame[name])) is not None:
                 log.warning(
@@ -177,10 +118,23 @@ def load_dataset(settings: DataSettings) -> Dataset:
     if frame.shape[1] < 2:
         raise DataLoadError(f"{source} has only the target column; there are no features to learn from")
     task = infer_task(frame[target]) if settings.task == "auto" else settings.task
-    if task == "regression" and not pd.api.types.is_numeric_dtype(frame[target]):
-        raise DataLoadError(f"target column {target!r} holds text, so it cannot be a regression target")
+    check_task(frame[target], task)
     log.info("loaded %s: %d rows, %d features, task %s", source, len(frame), frame.shape[1] - 1, task)
     return Dataset(settings.name, source, frame, target, task)
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A short fingerprint of a table, equal to MLflow's data set digest (its first rows' values, the row count, the
+    column names), but deciding which columns hold text on those rows too: MLflow checks every cell, ~10 s on a
+    million rows."""
+    head = frame.head(DIGEST_ROWS)
+    text_columns = head.columns[(head.map(type) == str).all(0)]  # noqa: E721  (cell by cell, as MLflow does)
+    numeric_columns = head.select_dtypes(include=[np.number]).columns
+    hashed = pd.util.hash_pandas_object(head[text_columns.union(numeric_columns)]).values
+    digest = hashlib.md5(usedforsecurity=False)
+    for part in (hashed, np.int64(len(frame)), *(str(name).encode() for name in frame.columns)):
+        digest.update(part)
+    return digest.hexdigest()[:8]
 
 
 def split_data(dataset: Dataset, test_size: float, validation_size: float, seed: int) -> Split:

@@ -3,7 +3,6 @@
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -14,10 +13,11 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
-from models.inference import Prediction, Predictor
-from models.schema import DataSchema, category_label
-from neuroflow.settings import Task
-from pipelines.data import Split
+from neuroflow.models.inference import Prediction, Predictor
+from neuroflow.models.packaging import as_signature_types
+from neuroflow.models.schema import DataSchema, category_label
+from neuroflow.models.spec import Task
+from neuroflow.pipelines.data import Split
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +104,6 @@ def score_registered_model(model_uri: str, schema: DataSchema, split: Split) -> 
         log.warning("could not score %s on this data: %s", model_uri, error)
         return None
     return scores.get(primary_metric(schema.task).name)
-
-
-def as_signature_types(frame: pd.DataFrame, inputs: Any) -> pd.DataFrame:
-    """`frame` with its whole-number (int64) columns as float64 where the MLflow schema `inputs` says double. MLflow
-    refuses that cast itself unless every value is 0 or 1, and a CSV of ages or counts holds such columns."""
-    from mlflow.types import DataType
-
-    doubles = [
-        spec.name
-        for spec in (inputs.inputs if inputs is not None else ())
-        if spec.type == DataType.double and spec.name in frame and pd.api.types.is_integer_dtype(frame[spec.name])
-    ]
-    return frame.astype(dict.fromkeys(doubles, "float64"))
 
 
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:

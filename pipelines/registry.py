@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from neuroflow.errors import ModelNotFoundError, PromotionError
-from pipelines.evaluation import PrimaryMetric
+from neuroflow.pipelines.evaluation import PrimaryMetric
+from neuroflow.store import champion_version
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,12 @@ def register_version(client: MlflowClient, name: str, model_uri: str, run_id: st
     return str(version.version)
 
 
-def current_champion(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    """The version holding the alias, or None when there is none (or no such model yet)."""
+def current_champion(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version holding the alias, or None when there is none (or no such model yet). A registry that fails to
+    answer raises RegistryUnavailableError: "could not read" is never taken for "no champion"."""
     try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
+        return champion_version(client, name, alias)
+    except ModelNotFoundError:
         return None
 
 
@@ -204,10 +205,9 @@ def promote_if_better(
     """
     with alias_lock(client, name, alias):
         champion = current_champion(client, name, alias)
-        champion_version = str(champion.version) if champion else None
-        champion_score = score_champion(f"models:/{name}/{champion_version}") if champion_version else None
+        champion_score = score_champion(f"models:/{name}/{champion}") if champion else None
         decision = decide_promotion(
-            metric, candidate_version, candidate_score, champion_version, champion_score, min_improvement
+            metric, candidate_version, candidate_score, champion, champion_score, min_improvement
         )
         apply_decision(client, name, alias, decision)
     return decision
@@ -241,7 +241,7 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str, action:
     entry = {
         "alias": alias,
         "version": str(version),
-        "previous": str(previous.version) if previous else None,
+        "previous": previous,
         "action": action,
         "reason": reason,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from neuroflow.errors import ConfigError
-from pipelines.processes import free_port, stop_process
+from neuroflow.pipelines.processes import free_port, stop_process
 
 PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
 
@@ -151,6 +151,24 @@ def prefect_api(server: TemporaryServer | None) -> Iterator[None]:
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+def check_prefect_server() -> str:
+    """The Prefect API URL in use, after checking that it answers; scheduling needs a real server."""
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        raise ConfigError(
+            "scheduling needs a Prefect server: start one with `prefect server start` and "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`, or use the compose stack (README)"
+        )
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=10) as response:
+            response.read()
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"the Prefect server at {api_url} does not answer ({error}); is it running?") from None
+    return str(api_url)
 
 
 def send_prefect_backlog(timeout: float = 10) -> None:

@@ -1,53 +1,74 @@
-"""Everything the MLflow run records: settings, per-epoch metrics, the data, the report, plots and the model."""
+"""The MLflow run's record of a training: settings, per-epoch metrics, the data, the reports, plots and the outcome.
 
+What a model *is* in MLflow (signature, code, runtime) lives in `neuroflow.models.packaging`; this module only writes
+the run around it.
+"""
+
+import functools
 import getpass
 import json
 import logging
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
-from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.types import Schema
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
-import models
-import neuroflow
-from models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
-from models.schema import ColumnSchema, DataSchema
+from neuroflow.models import packaging
+from neuroflow.models.inference import Predictor
+from neuroflow.models.schema import DataSchema
+from neuroflow.pipelines.data import Dataset, frame_digest
+from neuroflow.pipelines.registry import PromotionDecision
+from neuroflow.pipelines.validation import ValidationReport
 from neuroflow.settings import Settings, TrackingSettings
-from pipelines.data import Dataset
-from pipelines.evaluation import as_signature_types
-from pipelines.registry import PromotionDecision
-from pipelines.training import EpochHook
-from pipelines.validation import ValidationReport
+from neuroflow.store import mlflow_client
 
 log = logging.getLogger(__name__)
 
-MODEL_CODE = Path(models.__file__).parent / "mlflow_model.py"
-# The packages the model's code imports, shipped inside the model so it loads where neuroflow is not installed.
-MODEL_PACKAGES = (Path(models.__file__).parent, Path(neuroflow.__file__).parent)
-SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean"}
-# What the logged model needs at load time; pinned to what trained it, so MLflow need not infer it.
-RUNTIME_PACKAGES = (
-    "mlflow",
-    "tensorflow-cpu",
-    "keras",
-    "scikit-learn",
-    "pandas",
-    "numpy",
-    "joblib",
-    "pydantic-settings",
-)
+T = TypeVar("T")
+EpochHook = Callable[[int, dict[str, float]], None]
+LOCK_RETRIES = 8
+
+
+def _locked(error: Exception) -> bool:
+    return "database is locked" in str(error)
+
+
+def retry_when_locked(function: Callable[..., T]) -> Callable[..., T]:
+    """Retry a tracking call that SQLite refused because another writer (a parallel trial) held the database."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> T:
+        for attempt in range(LOCK_RETRIES):
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:
+                if not _locked(error) or attempt == LOCK_RETRIES - 1:
+                    raise
+                time.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    return call
+
+
+class RetryingClient:
+    """An MlflowClient whose every call is retried on SQLite's "database is locked"."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        return retry_when_locked(attribute) if callable(attribute) else attribute
 
 
 @contextmanager
@@ -62,11 +83,9 @@ def resumed(run_id: str) -> Iterator[None]:
 
 def configure_tracking(settings: TrackingSettings) -> MlflowClient:
     """Point MLflow at the configured store and make sure the experiment exists."""
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    if settings.registry_uri:
-        mlflow.set_registry_uri(settings.registry_uri)
+    client: MlflowClient = mlflow_client(settings)
     mlflow.set_experiment(settings.experiment)
-    return MlflowClient(settings.tracking_uri, settings.registry_uri)
+    return client
 
 
 def start_run(client: MlflowClient, settings: Settings, run_name: str, tags: dict[str, str] | None = None) -> str:
@@ -163,20 +182,6 @@ def log_data(
     return source.digest
 
 
-def frame_digest(frame: pd.DataFrame) -> str:
-    """MLflow's data set digest (its first 10,000 rows, the row count, the column names) with one change: which
-    columns hold text is decided on those rows too. MLflow checks every cell's type, ~10 s on a million rows."""
-    import numpy as np
-    from mlflow.data.digest_utils import MAX_ROWS, get_normalized_md5_digest
-
-    head = frame.head(MAX_ROWS)
-    text_columns = head.columns[(head.map(type) == str).all(0)]  # noqa: E721  (cell by cell, as MLflow does)
-    numeric_columns = head.select_dtypes(include=[np.number]).columns
-    hashed = head[text_columns.union(numeric_columns)]
-    names = [str(name).encode() for name in frame.columns]
-    return get_normalized_md5_digest([pd.util.hash_pandas_object(hashed).values, np.int64(len(frame)), *names])
-
-
 def log_columns(client: MlflowClient, run_id: str, columns: list[dict[str, Any]]) -> None:
     """What the pipeline did with each column (`data_report/columns.json`), and the dropped ones as a tag."""
     client.log_dict(run_id, {"columns": columns}, "data_report/columns.json")
@@ -209,55 +214,18 @@ def log_evaluation(
         client.log_artifact(run_id, str(plot), "plots")
 
 
-def column_spec(column: ColumnSchema) -> ColSpec:
-    """One column of the learned schema as MLflow types it."""
-    return ColSpec(
-        # integer codes arrive as whole numbers; with missing values pandas holds them as floats
-        ("double" if column.nullable else "long")
-        if column.kind == "categorical" and column.integer
-        else SIGNATURE_TYPES[column.kind],
-        column.name,
-        required=not column.nullable,
-    )
-
-
 def dataset_schema(schema: DataSchema, frame: pd.DataFrame) -> Schema:
     """The logged data set's schema: the learned one, features and target (MLflow infers what else the frame holds)."""
-    known = {column.name: column_spec(column) for column in (*schema.features, schema.target)}
+    known = {column.name: packaging.column_spec(column) for column in (*schema.features, schema.target)}
     others = [name for name in frame.columns if name not in known]
     inferred = {spec.name: spec for spec in mlflow.models.infer_signature(frame[others]).inputs} if others else {}
     return Schema([known.get(name) or inferred[name] for name in frame.columns])
 
 
-def model_signature(schema: DataSchema) -> ModelSignature:
-    """The MLflow signature, generated from the same schema as the data validation."""
-    inputs: list[ColSpec | TensorSpec] = [column_spec(column) for column in schema.features]
-    prediction_type = "double" if schema.task == "regression" else "string"
-    outputs: list[ColSpec | TensorSpec] = [ColSpec(prediction_type, PREDICTION_COLUMN)]
-    outputs += [ColSpec("double", f"{PROBABILITY_PREFIX}{label}") for label in schema.classes or ()]
-    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
-
-
-def runtime_requirements() -> list[str]:
-    return [f"{package}=={metadata.version(package)}" for package in RUNTIME_PACKAGES]
-
-
 def log_model(run_id: str, predictor: Predictor, example: pd.DataFrame, workdir: Path) -> str:
-    """Log the model (network + preprocessing + schema behind our pyfunc); returns its `models:/` URI."""
-    artifacts = predictor.save(workdir / "model_files")
-    signature = model_signature(predictor.schema)
-    with resumed(run_id), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # a hint about integer columns; our signature says double
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(MODEL_CODE),
-            artifacts=artifacts,
-            code_paths=[str(package) for package in MODEL_PACKAGES],
-            signature=signature,
-            input_example=as_signature_types(example, signature.inputs),
-            pip_requirements=runtime_requirements(),
-        )
-    return info.model_uri
+    """Log the model to the run (packaged by `neuroflow.models.packaging`); returns its `models:/` URI."""
+    with resumed(run_id):
+        return retry_when_locked(packaging.log_model)(predictor, example, workdir)
 
 
 def log_summary(client: MlflowClient, run_id: str, summary: dict[str, Any]) -> None:

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from models.inference import Predictor
-from models.network import build_network, seed_everything
-from models.preprocessing import Preprocessing, fit_preprocessing
-from models.schema import DataSchema
-from neuroflow.settings import NetworkSettings
-from pipelines.data import Split
+from neuroflow.models.inference import Predictor
+from neuroflow.models.network import build_network, seed_everything
+from neuroflow.models.preprocessing import Preprocessing, fit_preprocessing
+from neuroflow.models.schema import DataSchema
+from neuroflow.models.spec import NetworkSpec
+from neuroflow.pipelines.data import Split
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ class TrainingResult:
 
 
 class _EpochProgress(keras.callbacks.Callback):
-    """One log line per epoch, and a hook (e.g. MLflow) called with the epoch's metrics."""
+    """One log line per epoch (carrying `epoch`, `epochs` and `metrics` for a live display), and a hook (e.g. MLflow)
+    called with the epoch's metrics."""
 
     def __init__(self, epochs: int, hooks: Sequence[EpochHook]) -> None:
         super().__init__()
@@ -43,7 +44,8 @@ class _EpochProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         metrics = {name: float(value) for name, value in (logs or {}).items() if name != "learning_rate"}
         shown = "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
-        log.info("epoch %d/%d  %s", epoch + 1, self.epochs, shown)
+        extra = {"epoch": epoch + 1, "epochs": self.epochs, "metrics": metrics}
+        log.info("epoch %d/%d  %s", epoch + 1, self.epochs, shown, extra=extra)
         for hook in self.hooks:
             hook(epoch, metrics)
 
@@ -66,7 +68,7 @@ def class_weights(encoded: np.ndarray, n_classes: int) -> dict[int, float]:
 
 
 def train_model(
-    schema: DataSchema, split: Split, spec: NetworkSettings, seed: int, epoch_hooks: Sequence[EpochHook] = ()
+    schema: DataSchema, split: Split, spec: NetworkSpec, seed: int, epoch_hooks: Sequence[EpochHook] = ()
 ) -> TrainingResult:
     """Fit preprocessing on the training rows, then train the network with early stopping on validation loss."""
     seed_everything(seed)
@@ -86,6 +88,7 @@ def train_model(
         len(train_x),
         preprocessing.n_inputs,
         spec.epochs,
+        extra={"epochs": spec.epochs, "training_started": True},
     )
     weights = None
     if spec.class_weight == "balanced" and schema.task != "regression":
@@ -114,5 +117,6 @@ def train_model(
         seconds,
         best_epoch,
         ", stopped early" if stopped_early else "",
+        extra={"training_done": True},
     )
     return TrainingResult(Predictor(network, preprocessing), history, epochs_run, best_epoch, stopped_early, seconds)

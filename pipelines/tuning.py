@@ -4,7 +4,6 @@ The best trial is chosen on validation loss (the test rows stay for the promotio
 gate as `neuroflow train`. One failing trial is recorded as failed and does not stop the search.
 """
 
-import functools
 import itertools
 import logging
 import math
@@ -13,10 +12,9 @@ import random
 import socket
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -24,16 +22,15 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from models.schema import DataSchema
 from neuroflow.errors import ConfigError
+from neuroflow.models.schema import DataSchema
+from neuroflow.models.spec import Task
+from neuroflow.pipelines import evaluation, fitting, tracking
+from neuroflow.pipelines.data import Split
+from neuroflow.pipelines.registry import PromotionDecision
 from neuroflow.settings import NetworkSettings, Settings, TuningSettings
-from pipelines import evaluation, tracking, training
-from pipelines.data import Split
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-LOCK_RETRIES = 8
 
 
 @dataclass(frozen=True)
@@ -98,43 +95,11 @@ def plan_trials(tuning: TuningSettings, base: NetworkSettings) -> list[Trial]:
     return trials
 
 
-def _locked(error: Exception) -> bool:
-    return "database is locked" in str(error)
-
-
-def retry_when_locked(function: Callable[..., T]) -> Callable[..., T]:
-    """Retry a tracking call that SQLite refused because another trial was writing at that moment."""
-
-    @functools.wraps(function)
-    def call(*args: Any, **kwargs: Any) -> T:
-        for attempt in range(LOCK_RETRIES):
-            try:
-                return function(*args, **kwargs)
-            except Exception as error:
-                if not _locked(error) or attempt == LOCK_RETRIES - 1:
-                    raise
-                time.sleep(0.1 * 2**attempt)
-        raise AssertionError("unreachable")
-
-    return call
-
-
-class RetryingClient:
-    """An MlflowClient whose every call is retried on SQLite's "database is locked"."""
-
-    def __init__(self, client: MlflowClient) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        return retry_when_locked(attribute) if callable(attribute) else attribute
-
-
 def run_trial(
     settings: Settings, schema: DataSchema, split: Split, trial: Trial, parent_run_id: str, experiment_id: str
 ) -> TrialResult:
     """Train and evaluate one trial as a nested run of the search; a failure is recorded, never raised."""
-    client = cast(MlflowClient, RetryingClient(tracking.configure_tracking(settings.tracking)))
+    client = cast(MlflowClient, tracking.RetryingClient(tracking.configure_tracking(settings.tracking)))
     run_id: str | None = None
     started = time.perf_counter()
     try:
@@ -157,20 +122,8 @@ def run_trial(
                 for key, value in network.model_dump(mode="json").items()
             ],
         )
-        with tracking.epoch_logger(client, run_id) as log_epoch:
-            result = training.train_model(schema, split, network, settings.data.seed, [log_epoch])
-        with tempfile.TemporaryDirectory(prefix="neuroflow-trial-") as workdir:
-            scores, plots = evaluation.evaluate_model(result.predictor, result.history, split, Path(workdir) / "plots")
-            tracking.log_evaluation(
-                client,
-                run_id,
-                scores,
-                plots,
-                {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds},
-            )
-            model_uri = retry_when_locked(tracking.log_model)(
-                run_id, result.predictor, split.test_features.head(5), Path(workdir)
-            )
+        fitted = fitting.train_and_log(client, run_id, schema, split, network.spec(), settings.data.seed)
+        result = fitted.training
         status = "early-stopped" if result.stopped_early else "completed"
         val_loss = min(result.history["val_loss"])
         client.log_metric(run_id, "best_val_loss", val_loss)
@@ -182,10 +135,10 @@ def run_trial(
             status,
             run_id,
             val_loss,
-            scores,
+            fitted.scores,
             result.epochs_run,
             time.perf_counter() - started,
-            model_uri,
+            fitted.model_uri,
         )
     except Exception as error:  # one failing trial must not fail the search: record it and go on
         message = f"{type(error).__name__}: {error}"
@@ -256,16 +209,37 @@ def plot_trials(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def log_search(client: MlflowClient, parent_run_id: str, frame: pd.DataFrame, workdir: Path) -> None:
-    """The parent run's view of the search: the trials table (CSV and MLflow table), a plot, and counts."""
-    csv = workdir / "trials.csv"
-    frame.to_csv(csv, index=False)
-    client.log_artifact(parent_run_id, str(csv))
-    client.log_table(parent_run_id, frame.drop(columns=["error"]).astype(str), "trials_table.json")
-    client.log_artifact(parent_run_id, str(plot_trials(frame, workdir / "trials.png")), "plots")
+def log_search(client: MlflowClient, parent_run_id: str, results: list[TrialResult], task: Task) -> pd.DataFrame:
+    """The parent run's view of the search: the trials table (CSV and MLflow table), a plot, and counts; returns
+    the table."""
+    frame = trials_frame(results, evaluation.primary_metric(task).name)
+    with tempfile.TemporaryDirectory(prefix="neuroflow-search-") as scratch:
+        workdir = Path(scratch)
+        csv = workdir / "trials.csv"
+        frame.to_csv(csv, index=False)
+        client.log_artifact(parent_run_id, str(csv))
+        client.log_table(parent_run_id, frame.drop(columns=["error"]).astype(str), "trials_table.json")
+        client.log_artifact(parent_run_id, str(plot_trials(frame, workdir / "trials.png")), "plots")
     counts = frame["status"].value_counts()
     metrics = {f"trials_{status.replace('-', '_')}": float(counts.get(status, 0)) for status in STATUS_COLOURS}
     if frame["val_loss"].notna().any():
         metrics["best_val_loss"] = float(frame["val_loss"].min())
     for name, value in metrics.items():
         client.log_metric(parent_run_id, name, value)
+    return frame
+
+
+def describe_search(
+    results: list[TrialResult],
+    best: TrialResult,
+    statuses: dict[str, int],
+    settings: Settings,
+    version: str,
+    decision: PromotionDecision,
+) -> str:
+    """The search run's description in the MLflow UI: how the trials ended and what became of the best one."""
+    return (
+        f"**Search of {len(results)} trials** ({settings.tuning.strategy}): {statuses}. Best: trial "
+        f"{best.number} (val_loss {best.val_loss:.4f}, {best.knobs}) → {settings.model_name} v{version}, "
+        f"{decision.status}. {decision.reason}"
+    )

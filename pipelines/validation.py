@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from models.schema import ColumnSchema, DataSchema
 from neuroflow.errors import DataValidationError
+from neuroflow.models.schema import ColumnSchema, DataSchema
 from neuroflow.settings import ValidationSettings
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The HTTP routes (`/predict`, `/metadata`, `/reload`) and the holder that keeps the champion loaded and current.
 
-This is a plain FastAPI app; `service.service` mounts it into the BentoML service, which adds `/livez`, `/readyz`,
-`/metrics` and the OpenAPI page. Keeping it free of BentoML lets the tests drive it at every depth.
+This is a plain FastAPI app; `neuroflow.service.service` mounts it into the BentoML service, which adds `/livez`,
+`/readyz`, `/metrics` and the OpenAPI page. Keeping it free of BentoML lets the tests drive it at every depth.
 """
 
 import asyncio
@@ -18,15 +18,16 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from neuroflow.errors import ModelNotFoundError
-from neuroflow.settings import Settings
-from service.loading import LoadedModel, RegistryUnavailableError
-from service.requests import REQUEST_EXAMPLE_HINT, RequestError, RequestProblem, dumps
+from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError
+from neuroflow.service.loading import LoadedModel
+from neuroflow.service.requests import REQUEST_EXAMPLE_HINT, RequestError, RequestProblem, dumps
+from neuroflow.settings import ServiceSettings, Settings
 
 log = logging.getLogger("neuroflow.service")
 
 VERSION_HEADER = "X-Model-Version"
 MAX_STARTUP_BACKOFF_SECONDS = 15.0
+LOOPBACK = ("127.0.0.1", "::1")
 
 
 class ModelSource(Protocol):
@@ -133,6 +134,133 @@ class ModelHolder:
         return f"version {self.current.version}" if self.current else "nothing"
 
 
+@dataclass(frozen=True)
+class ServiceState:
+    """What the routes read from `request.app.state.neuroflow`: the holder of the served model and the limits."""
+
+    holder: ModelHolder
+    settings: ServiceSettings
+
+    @property
+    def token(self) -> bytes | None:
+        token = self.settings.auth_token
+        return token.get_secret_value().encode() if token is not None else None
+
+
+def state_of(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.neuroflow
+    return state
+
+
+def refuse(error: RequestError, version: str | None = None) -> Response:
+    """A request error as the JSON body every 4xx/5xx of the service has, naming the field."""
+    headers = {VERSION_HEADER: version} if version else {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return Response(dumps(error.to_json()), error.status, headers, media_type="application/json")
+
+
+def require_token(request: Request) -> Response | None:
+    """The bearer-token check of every guarded route: None when the request may go on, else the 401 to send."""
+    token = state_of(request).token
+    if token is None:
+        return None
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token):
+        return None
+    return refuse(
+        RequestError(401, "unauthorised", [RequestProblem("Authorization", "send 'Authorization: Bearer <token>'")])
+    )
+
+
+def require_local_or_token(request: Request) -> Response | None:
+    """Without a token, only this machine may ask for a reload (403 otherwise); with one, the token decides."""
+    if state_of(request).token is None and (request.client is None or request.client.host not in LOOPBACK):
+        return refuse(
+            RequestError(
+                403,
+                "forbidden",
+                [RequestProblem("Authorization", "set service.auth_token to reload from another host")],
+            )
+        )
+    return require_token(request)
+
+
+def not_ready(holder: ModelHolder) -> Response:
+    problem = holder.problem or "no model loaded yet"
+    return refuse(RequestError(503, "no model loaded", [RequestProblem("model", problem)]))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 before it is parsed (or even read) when it is over the limit."""
+    declared = request.headers.get("content-length")
+    too_large = RequestError(
+        413, "body too large", [RequestProblem("body", f"the body is over {limit} bytes; send fewer records")]
+    )
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise too_large
+        return await request.body()  # the server never reads past the declared length
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def predict(request: Request) -> Response:
+    """POST /predict: one prediction per record, from the model that was current when the request arrived."""
+    if (refused := require_token(request)) is not None:
+        return refused
+    state = state_of(request)
+    model = state.holder.current  # read once: this request is answered by this model, whatever happens meanwhile
+    if model is None:
+        return not_ready(state.holder)
+    try:
+        records = model.parser.parse(await read_body(request, state.settings.max_body_bytes))
+    except RequestError as error:
+        return refuse(error, model.version)
+    prediction = model.predictor.predict_records(records)
+    body = {
+        "model_name": model.info.name,
+        "model_version": model.version,
+        "predictions": prediction.to_records(model.schema.classes),
+    }
+    return Response(dumps(body), headers={VERSION_HEADER: model.version}, media_type="application/json")
+
+
+async def metadata(request: Request) -> Response:
+    """GET /metadata: the served model, its training facts and its schema."""
+    holder = state_of(request).holder
+    model = holder.current
+    if model is None:
+        return not_ready(holder)
+    return Response(dumps(model.metadata()), headers={VERSION_HEADER: model.version}, media_type="application/json")
+
+
+async def reload(request: Request) -> Response:
+    """POST /reload: load the current champion now."""
+    if (refused := require_local_or_token(request)) is not None:
+        return refused
+    try:
+        outcome = await state_of(request).holder.refresh()
+    except (RegistryUnavailableError, ModelNotFoundError) as error:
+        return refuse(RequestError(503, "reload failed", [RequestProblem("registry", str(error))]))
+    return Response(dumps(outcome.to_json()), media_type="application/json")
+
+
+PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "200": {"description": "One prediction per record, and the model version that computed them."},
+    "400": {"description": "Malformed JSON or an empty body."},
+    "401": {"description": "Missing or wrong bearer token (only when auth is on)."},
+    "413": {"description": "The body is over the configured size."},
+    "422": {"description": "A record does not fit the schema; each problem names its field."},
+    "503": {"description": "No model loaded yet."},
+}
+
+
 def create_app(
     settings: Settings, source: ModelSource, after_swap: Callable[[LoadedModel], None] | None = None
 ) -> tuple[FastAPI, ModelHolder]:
@@ -145,98 +273,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    service = settings.service
-    token = service.auth_token.get_secret_value().encode() if service.auth_token else None
-
-    def authorised(request: Request) -> bool:
-        if token is None:
-            return True
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token)
-
-    def refuse(error: RequestError, version: str | None = None) -> Response:
-        headers = {VERSION_HEADER: version} if version else {}
-        if error.status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        return Response(dumps(error.to_json()), error.status, headers, media_type="application/json")
-
-    def unauthorised() -> Response:
-        return refuse(
-            RequestError(401, "unauthorised", [RequestProblem("Authorization", "send 'Authorization: Bearer <token>'")])
-        )
-
-    def not_ready() -> Response:
-        problem = holder.problem or "no model loaded yet"
-        return refuse(RequestError(503, "no model loaded", [RequestProblem("model", problem)]))
-
-    async def read_body(request: Request) -> bytes:
-        """The body, refused with 413 before it is parsed (or even read) when it is over the limit."""
-        limit = service.max_body_bytes
-        declared = request.headers.get("content-length")
-        too_large = RequestError(
-            413, "body too large", [RequestProblem("body", f"the body is over {limit} bytes; send fewer records")]
-        )
-        if declared is not None and declared.isdigit():
-            if int(declared) > limit:
-                raise too_large
-            return await request.body()  # the server never reads past the declared length
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def predict(request: Request) -> Response:
-        if not authorised(request):
-            return unauthorised()
-        model = holder.current  # read once: this request is answered by this model, whatever happens meanwhile
-        if model is None:
-            return not_ready()
-        try:
-            records = model.parser.parse(await read_body(request))
-        except RequestError as error:
-            return refuse(error, model.version)
-        prediction = model.predictor.predict_records(records)
-        body = {
-            "model_name": model.info.name,
-            "model_version": model.version,
-            "predictions": prediction.to_records(model.schema.classes),
-        }
-        return Response(dumps(body), headers={VERSION_HEADER: model.version}, media_type="application/json")
-
-    async def metadata(request: Request) -> Response:
-        model = holder.current
-        if model is None:
-            return not_ready()
-        return Response(dumps(model.metadata()), headers={VERSION_HEADER: model.version}, media_type="application/json")
-
-    async def reload(request: Request) -> Response:
-        if token is None and (request.client is None or request.client.host not in ("127.0.0.1", "::1", "testclient")):
-            return refuse(
-                RequestError(
-                    403,
-                    "forbidden",
-                    [RequestProblem("Authorization", "set service.auth_token to reload from another host")],
-                )
-            )
-        if not authorised(request):
-            return unauthorised()
-        try:
-            outcome = await holder.refresh()
-        except (RegistryUnavailableError, ModelNotFoundError) as error:
-            return refuse(RequestError(503, "reload failed", [RequestProblem("registry", str(error))]))
-        return Response(dumps(outcome.to_json()), media_type="application/json")
-
-    responses: dict[int | str, dict[str, Any]] = {
-        "200": {"description": "One prediction per record, and the model version that computed them."},
-        "400": {"description": "Malformed JSON or an empty body."},
-        "401": {"description": "Missing or wrong bearer token (only when auth is on)."},
-        "413": {"description": "The body is over the configured size."},
-        "422": {"description": "A record does not fit the schema; each problem names its field."},
-        "503": {"description": "No model loaded yet."},
-    }
     # /predict is served by a plain Starlette route, which skips FastAPI's per-request dependency solving (about 12 %
     # of throughput); the FastAPI route behind it is never reached and only documents the endpoint on the OpenAPI page.
     app.router.routes.append(Route("/predict", predict, methods=["POST"]))
@@ -246,7 +282,7 @@ def create_app(
         methods=["POST"],
         summary="Predict from a batch of records",
         tags=["Prediction"],
-        responses=responses,
+        responses=PREDICT_RESPONSES,
         openapi_extra=request_body_openapi(None),
     )
     app.add_api_route("/metadata", metadata, methods=["GET"], summary="The served model and its schema", tags=["Model"])
@@ -255,14 +291,20 @@ def create_app(
     )
 
     def on_swap(loaded: LoadedModel) -> None:
-        for route in app.routes:
-            if isinstance(route, APIRoute) and route.path == "/predict":
-                route.openapi_extra = request_body_openapi(loaded)
+        document_request_body(app, loaded)
         if after_swap is not None:
             after_swap(loaded)
 
     holder = ModelHolder(source, settings, on_swap)
+    app.state.neuroflow = ServiceState(holder, settings.service)
     return app, holder
+
+
+def document_request_body(app: FastAPI, loaded: LoadedModel) -> None:
+    """Show the loaded model's request schema on the OpenAPI page."""
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path == "/predict":
+            route.openapi_extra = request_body_openapi(loaded)
 
 
 def request_body_openapi(model: LoadedModel | None) -> dict[str, Any]:

@@ -2,18 +2,25 @@
 
 import logging
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import bentoml
 
+import neuroflow
+import neuroflow.models
+import neuroflow.service
 from neuroflow.settings import Settings
-from service.loading import ModelInfo, champion_version, describe_version, mlflow_client
+from neuroflow.store import ModelInfo, champion_version, describe_version, mlflow_client
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("service/**/*.py", "models/**/*.py", "neuroflow/**/*.py", "requirements.lock")
+SERVICE = "neuroflow.service.service:Neuroflow"
+# What of the `neuroflow` package the service imports besides `neuroflow.models` and `neuroflow.service`.
+SHARED_MODULES = ("__init__.py", "errors.py", "runtime.py", "settings.py", "store.py")
+LOCK_FILE = Path(neuroflow.__file__).resolve().parent.parent / "requirements.lock"
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ def store_name(model_name: str) -> str:
 
 def build_bento(settings: Settings, version: str | None = None) -> BuiltBento:
     """Import a registered version (the champion by default) into BentoML's store and build a Bento around it."""
-    client = mlflow_client(settings)
+    client = mlflow_client(settings.tracking)
     name, alias = settings.model_name, settings.promotion.alias
     champion = champion_version(client, name, alias)
     version = version or champion
@@ -43,15 +50,34 @@ def build_bento(settings: Settings, version: str | None = None) -> BuiltBento:
         labels={"registered_model": store_name(name), "version": version},
         metadata=info.to_json(),
     )
-    log.info("building the Bento (service, models, neuroflow; model %s)", model.tag)
-    bento = bentoml.bentos.build(
-        "service.service:Neuroflow",
-        name=store_name(name),
-        description=f"neuroflow prediction service with {name} version {version} baked in.",
-        labels={"registered_model": store_name(name), "version": version},
-        include=list(SOURCES),
-        models=[str(model.tag)],
-        python={"requirements_txt": "requirements.lock", "lock_packages": False},
-        build_ctx=str(PROJECT_ROOT),
-    )
+    log.info("building the Bento (neuroflow.service and neuroflow.models; model %s)", model.tag)
+    with tempfile.TemporaryDirectory(prefix="neuroflow-bento-") as context:
+        stage_sources(Path(context))
+        bento = bentoml.bentos.build(
+            SERVICE,
+            name=store_name(name),
+            description=f"neuroflow prediction service with {name} version {version} baked in.",
+            labels={"registered_model": store_name(name), "version": version},
+            include=["neuroflow/**/*.py", LOCK_FILE.name],
+            models=[str(model.tag)],
+            python={"requirements_txt": LOCK_FILE.name, "lock_packages": False},
+            build_ctx=context,
+        )
     return BuiltBento(str(bento.tag), str(model.tag), info, str(bento.path))
+
+
+def stage_sources(context: Path) -> None:
+    """Lay out what the service imports as the installed package looks (`neuroflow/service`, `neuroflow/models` and a
+    few shared modules; no CLI, no flows), with the pinned requirements, as the Bento's build context."""
+    package = context / "neuroflow"
+    package.mkdir()
+    source = Path(neuroflow.__file__).parent
+    for name in SHARED_MODULES:
+        shutil.copy2(source / name, package / name)
+    for subpackage in (neuroflow.models, neuroflow.service):
+        shutil.copytree(
+            Path(str(subpackage.__file__)).parent,
+            package / subpackage.__name__.rpartition(".")[2],
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    shutil.copy2(LOCK_FILE, context / LOCK_FILE.name)

@@ -4,55 +4,19 @@ No BentoML here; the service wires these functions, and the tests call them dire
 """
 
 import logging
-import os
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models.inference import Predictor
-from models.schema import DataSchema
-from neuroflow.errors import ModelNotFoundError, NeuroflowError
-from neuroflow.settings import Settings
-from service.requests import RequestParser
+from neuroflow.models.inference import Predictor
+from neuroflow.models.schema import DataSchema
+from neuroflow.service.requests import RequestParser
+from neuroflow.settings import ServiceSettings
+from neuroflow.store import ModelInfo, describe_version
 
 log = logging.getLogger(__name__)
-
-# Fail fast on an unreachable tracking server; the service retries on its own schedule.
-MLFLOW_CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-
-
-class RegistryUnavailableError(NeuroflowError):
-    """The MLflow registry could not be reached."""
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """Which registered version this is, and what its training run recorded."""
-
-    name: str
-    version: str
-    alias: str | None
-    run_id: str | None
-    source: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    data_digest: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "alias": self.alias,
-            "run_id": self.run_id,
-            "source": self.source,
-            "metrics": self.metrics,
-            "data_digest": self.data_digest,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ModelInfo":
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -89,40 +53,7 @@ class LoadedModel:
         }
 
 
-def mlflow_client(settings: Settings) -> Any:
-    """An MLflow client for the configured tracking server and registry, failing fast when it is down."""
-    for name, value in MLFLOW_CLIENT_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    mlflow.set_tracking_uri(settings.tracking.tracking_uri)
-    if settings.tracking.registry_uri:
-        mlflow.set_registry_uri(settings.tracking.registry_uri)
-    return MlflowClient(settings.tracking.tracking_uri, settings.tracking.registry_uri)
-
-
-def champion_version(client: Any, name: str, alias: str) -> str:
-    """The version the alias points at now; ModelNotFoundError if none, RegistryUnavailableError if unreachable."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-            raise ModelNotFoundError(
-                f"registered model {name!r} has no {alias!r} alias yet; train one with `neuroflow train`"
-            ) from None
-        raise RegistryUnavailableError(
-            f"MLflow registry at {client.tracking_uri} is unreachable or failing: {_reason(error)}"
-        ) from None
-    except (OSError, ConnectionError) as error:
-        raise RegistryUnavailableError(
-            f"MLflow registry at {client.tracking_uri} is unreachable: {_reason(error)}"
-        ) from None
-
-
-def load_registered(client: Any, name: str, version: str, alias: str | None, settings: Settings) -> LoadedModel:
+def load_registered(client: Any, name: str, version: str, alias: str | None, settings: ServiceSettings) -> LoadedModel:
     """Download a registered version and load it for serving (NumPy weights; TensorFlow is not imported)."""
     import mlflow
 
@@ -133,48 +64,13 @@ def load_registered(client: Any, name: str, version: str, alias: str | None, set
     return ready(info, predictor, settings)
 
 
-def load_directory(directory: Path, info: ModelInfo, settings: Settings) -> LoadedModel:
+def load_directory(directory: Path, info: ModelInfo, settings: ServiceSettings) -> LoadedModel:
     """Load a model from a folder that holds an MLflow model (a model baked into a Bento)."""
     model_folder = next(path.parent for path in sorted(directory.rglob("MLmodel")))
     return ready(info, Predictor.from_directory(model_folder / "artifacts"), settings)
 
 
-def ready(info: ModelInfo, predictor: Predictor, settings: Settings) -> LoadedModel:
-    parser = RequestParser(predictor.schema, settings.service.max_rows, settings.service.unknown_categories)
+def ready(info: ModelInfo, predictor: Predictor, settings: ServiceSettings) -> LoadedModel:
+    """The loaded model with the request parser its schema and the service's limits make."""
+    parser = RequestParser(predictor.schema, settings.max_rows, settings.unknown_categories)
     return LoadedModel(info, predictor, parser)
-
-
-def describe_version(client: Any, name: str, version: str, alias: str | None) -> ModelInfo:
-    """The identity and training facts of a registered version (for serving it and for baking it)."""
-    model_version = client.get_model_version(name, version)
-    return ModelInfo(
-        name,
-        version,
-        alias,
-        model_version.run_id,
-        f"models:/{name}/{version}",
-        **_run_facts(client, model_version.run_id),
-    )
-
-
-def _run_facts(client: Any, run_id: str | None) -> dict[str, Any]:
-    if not run_id:
-        return {}
-    run = client.get_run(run_id)
-    metrics = {key: value for key, value in sorted(run.data.metrics.items()) if key.startswith("test_")}
-    return {"metrics": metrics, "data_digest": run.data.tags.get("neuroflow.data_digest")}
-
-
-def _reason(error: BaseException) -> str:
-    """A short reason: 'connection refused' rather than three lines of urllib3 retry text."""
-    text = str(error)
-    if "Connection refused" in text or "NewConnectionError" in text:
-        return "connection refused"
-    if "timed out" in text.lower():
-        return "timed out"
-    return _first_line(error)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__

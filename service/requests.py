@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from models.schema import ColumnSchema, DataSchema
+from neuroflow.models.schema import ColumnSchema, DataSchema
 
 RECORD_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 MAX_REPORTED_ERRORS = 20

@@ -1,7 +1,8 @@
 """The BentoML service: serves the champion of the configured model, and follows it when it changes.
 
-Run it with `neuroflow serve` (or `bentoml serve service.service:Neuroflow`). Settings come from `NEUROFLOW_*`
-environment variables and, when `NEUROFLOW_CONFIG` names one, a YAML/TOML file.
+Run it with `neuroflow serve` (or `bentoml serve neuroflow.service.service:Neuroflow`). Settings come from
+`NEUROFLOW_*` environment variables and, when `NEUROFLOW_CONFIG` names one, a YAML/TOML file; they are read once, here,
+because BentoML takes its server configuration from the decorator below.
 """
 
 import asyncio
@@ -13,22 +14,19 @@ from typing import Any
 
 import bentoml
 
+from neuroflow.service.app import create_app
+from neuroflow.service.loading import LoadedModel, load_directory, load_registered
 from neuroflow.settings import Settings, load_settings
-from service.app import create_app
-from service.loading import (
-    LoadedModel,
-    ModelInfo,
-    champion_version,
-    load_directory,
-    load_registered,
-    mlflow_client,
-)
+from neuroflow.store import ModelInfo, champion_version, mlflow_client
 
 log = logging.getLogger("neuroflow.service")
 BAKED_MODEL_ENV = "NEUROFLOW_BAKED_MODEL"  # a BentoML model tag, set by `neuroflow build` in the Bento
+CONFIG_ENV = "NEUROFLOW_CONFIG"
 # BentoML 1.4 keeps every request's OpenTelemetry span reachable (even with tracing off), so the heap grows by one span
 # per request and each full garbage collection takes longer: the 100-400 ms latency spikes. Untraced paths make none.
 UNTRACED_PATHS = ("/predict", "/metadata", "/readyz", "/livez", "/metrics")
+# Per request, BentoML keeps a timeout timer and its future alive for `request_timeout_seconds`; with the default
+# thresholds they keep triggering full collections. Fewer, larger young collections and rare full ones keep p99 flat.
 GC_THRESHOLDS = (10_000, 10, 1_000)
 
 
@@ -47,14 +45,14 @@ class RegistrySource:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = mlflow_client(self.settings)
+            self._client = mlflow_client(self.settings.tracking, fail_fast=True)
         return self._client
 
     def current_version(self) -> str:
         return champion_version(self.client, self.name, self.alias)
 
     def load(self, version: str) -> LoadedModel:
-        return load_registered(self.client, self.name, version, self.alias, self.settings)
+        return load_registered(self.client, self.name, version, self.alias, self.settings.service)
 
 
 class BakedSource:
@@ -72,14 +70,14 @@ class BakedSource:
 
     def load(self, version: str) -> LoadedModel:
         model = bentoml.models.get(self.tag)
-        return load_directory(Path(model.path), ModelInfo.from_json(model.info.metadata), self.settings)
+        return load_directory(Path(model.path), ModelInfo.from_json(model.info.metadata), self.settings.service)
 
 
-def baked_model_tag() -> str | None:
-    """The model a Bento was built with (`bento.yaml` sits two levels above this file in a Bento), or the override."""
-    if tag := os.environ.get(BAKED_MODEL_ENV):
+def baked_model_tag(environment: dict[str, str]) -> str | None:
+    """The model a Bento was built with (its `bento.yaml` sits above the package in a Bento), or the override."""
+    if tag := environment.get(BAKED_MODEL_ENV):
         return tag
-    bento_file = Path(__file__).resolve().parents[2] / "bento.yaml"
+    bento_file = Path(__file__).resolve().parents[3] / "bento.yaml"  # <bento>/src/neuroflow/service/service.py
     if not bento_file.is_file():
         return None
     import yaml
@@ -88,14 +86,10 @@ def baked_model_tag() -> str | None:
     return str(models[0]["tag"]) if models else None
 
 
-def _settings() -> Settings:
-    config = os.environ.get("NEUROFLOW_CONFIG")
-    return load_settings(Path(config) if config else None)
-
-
-settings = _settings()
-baked = baked_model_tag()
-source = BakedSource(baked, settings) if baked else RegistrySource(settings)
+def model_source(settings: Settings, environment: dict[str, str]) -> RegistrySource | BakedSource:
+    """Where the served model comes from: the baked model of a Bento, else the registry's champion."""
+    baked = baked_model_tag(environment)
+    return BakedSource(baked, settings) if baked else RegistrySource(settings)
 
 
 def freeze_heap(_: LoadedModel) -> None:
@@ -107,11 +101,9 @@ def freeze_heap(_: LoadedModel) -> None:
     gc.freeze()
 
 
-# Per request, BentoML keeps a timeout timer and its future alive for `request_timeout_seconds`; with the default
-# thresholds they keep triggering full collections. Fewer, larger young collections and rare full ones keep p99 flat.
-gc.set_threshold(*GC_THRESHOLDS)
-
-
+config = os.environ.get(CONFIG_ENV)
+settings = load_settings(Path(config) if config else None)
+source = model_source(settings, dict(os.environ))
 app, holder = create_app(settings, source, after_swap=freeze_heap)
 
 
@@ -129,6 +121,7 @@ class Neuroflow:
 
     @bentoml.on_startup
     async def follow_champion(self) -> None:
+        gc.set_threshold(*GC_THRESHOLDS)
         log.info("model source: %s", source.description)
         self._follower = asyncio.create_task(holder.run(), name="neuroflow-follow-champion")
 

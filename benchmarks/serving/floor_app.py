@@ -6,7 +6,7 @@ import os
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from models.inference import Predictor
+from neuroflow.models.inference import Predictor
 
 predictor = Predictor.from_directory(os.environ["NEUROFLOW_BENCH_MODEL_DIR"])
 classes = predictor.schema.classes

@@ -164,8 +164,8 @@ def main() -> None:
     from sklearn.datasets import load_breast_cancer
 
     import neuroflow  # noqa: F401  (quiet TensorFlow)
-    from models.inference import Predictor
-    from pipelines.processes import free_port
+    from neuroflow.models.inference import Predictor
+    from neuroflow.pipelines.processes import free_port
 
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()

@@ -2,8 +2,9 @@
 
     python benchmarks/training/run.py [--repeats 3] [--big-rows 1000000] [--output benchmarks/training/results]
 
-1. Training step: samples per second of `pipelines.training.train_model` (early stopping, per-epoch MLflow logging)
-   against a bare `model.fit` of the same compiled network on the same arrays, same batch size. Target: ≥ 0.95x.
+1. Training step: samples per second of `neuroflow.pipelines.training.train_model` (early stopping, per-epoch MLflow
+   logging) against a bare `model.fit` of the same compiled network on the same arrays, same batch size.
+   Target: ≥ 0.95x.
 2. Whole job: wall time of `neuroflow train` on breast_cancer against `bare_keras.py`, the classic script doing the
    same job by hand. Target: ≤ 1.5x. A first run in a new folder (it creates the MLflow store), a second run in the
    same folder, and a run against an already running Prefect server; the imports alone, the epochs each side ran
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipelines.processes import free_port
+from neuroflow.pipelines.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -43,8 +44,8 @@ def synthetic(rows: int, features: int = 20, seed: int = 0) -> Any:
 
 
 def prepared(frame: Any) -> tuple[Any, Any]:
-    from models.schema import infer_schema
-    from pipelines.data import Dataset, split_data
+    from neuroflow.models.schema import infer_schema
+    from neuroflow.pipelines.data import Dataset, split_data
 
     dataset = Dataset("synthetic", "generated", frame, "label", "binary")
     return infer_schema(frame, "label", "binary"), split_data(dataset, 0.2, 0.2, 42)
@@ -52,11 +53,11 @@ def prepared(frame: Any) -> tuple[Any, Any]:
 
 def ours(schema: Any, split: Any, batch: int, epochs: int, client: Any, run_id: str) -> float:
     """Samples per second of neuroflow's training step, with its MLflow epoch logging."""
-    from neuroflow.settings import NetworkSettings
-    from pipelines import tracking
-    from pipelines.training import train_model
+    from neuroflow.models.spec import NetworkSpec
+    from neuroflow.pipelines import tracking
+    from neuroflow.pipelines.training import train_model
 
-    spec = NetworkSettings(batch_size=batch, epochs=epochs, patience=epochs)
+    spec = NetworkSpec(batch_size=batch, epochs=epochs, patience=epochs)
     with tracking.epoch_logger(client, run_id) as log_epoch:
         result = train_model(schema, split, spec, 42, [log_epoch])
     return len(split.train_target) * result.epochs_run / result.seconds
@@ -64,17 +65,17 @@ def ours(schema: Any, split: Any, batch: int, epochs: int, client: Any, run_id: 
 
 def bare(schema: Any, split: Any, batch: int, epochs: int) -> float:
     """Samples per second of `model.fit` on the same network and arrays, nothing around it."""
-    from models.network import build_network, seed_everything
-    from models.preprocessing import fit_preprocessing
-    from neuroflow.settings import NetworkSettings
-    from pipelines.training import network_targets
+    from neuroflow.models.network import build_network, seed_everything
+    from neuroflow.models.preprocessing import fit_preprocessing
+    from neuroflow.models.spec import NetworkSpec
+    from neuroflow.pipelines.training import network_targets
 
     seed_everything(42)
     preprocessing = fit_preprocessing(schema, split.train_features, split.train_target)
     x, vx = preprocessing.transform(split.train_features), preprocessing.transform(split.validation_features)
     y = network_targets(preprocessing, preprocessing.encode_target(split.train_target))
     vy = network_targets(preprocessing, preprocessing.encode_target(split.validation_target))
-    network = build_network(preprocessing.n_inputs, "binary", NetworkSettings(batch_size=batch), seed=42)
+    network = build_network(preprocessing.n_inputs, "binary", NetworkSpec(batch_size=batch), seed=42)
     started = time.perf_counter()
     network.fit(x, y, validation_data=(vx, vy), epochs=epochs, batch_size=batch, shuffle=True, verbose=0)
     return len(x) * epochs / (time.perf_counter() - started)
@@ -184,7 +185,13 @@ def whole_job(repeats: int, root: Path) -> dict[str, Any]:
                 [sys.executable, "-c", "import keras, sklearn.model_selection, sklearn.preprocessing"], root, env
             ),
             "neuroflow_imports": timed(
-                [sys.executable, "-c", "import pipelines.flows, pipelines.training, great_expectations"], root, env
+                [
+                    sys.executable,
+                    "-c",
+                    "import neuroflow.pipelines.flows, neuroflow.pipelines.training, great_expectations",
+                ],
+                root,
+                env,
             ),
         }
     finally:

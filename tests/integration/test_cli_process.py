@@ -22,7 +22,7 @@ def test_help_does_not_load_the_heavy_libraries(tmp_path: Path) -> None:
     import sys
 
     heavy = ("tensorflow", "mlflow", "prefect", "great_expectations")
-    probe = f"import sys, pipelines.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    probe = f"import sys, neuroflow.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.flows import training_flow
+from neuroflow.pipelines.flows import training_flow
 from tests.integration.conftest import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -18,5 +18,5 @@ def test_default_network_reaches_the_bar(
     tmp_path: Any, prefect_api_url: str, dataset: str, metric: str, bar: float
 ) -> None:
     outcome = training_flow(Store(tmp_path).settings(data={"dataset": dataset}))
-    assert outcome["promoted"]
-    assert outcome["test_metrics"][metric] >= bar, outcome["test_metrics"]
+    assert outcome.promoted
+    assert outcome.test_metrics[metric] >= bar, outcome.test_metrics

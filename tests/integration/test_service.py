@@ -17,9 +17,9 @@ import mlflow
 import numpy as np
 import pytest
 
-from models.inference import Predictor
-from pipelines.flows import training_flow
-from pipelines.registry import promote_version
+from neuroflow.models.inference import Predictor
+from neuroflow.pipelines.flows import training_flow
+from neuroflow.pipelines.registry import promote_version
 from tests.integration.conftest import Store
 from tests.utils.processes import free_port, stop_group
 
@@ -91,9 +91,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> 
     first = training_flow(store.settings(**QUICK, data={"seed": 1}))
     second = training_flow(store.settings(**QUICK, data={"seed": 2}))
     client = store.client()
-    promote_version(client, MODEL, "champion", first["version"])
+    promote_version(client, MODEL, "champion", first.version)
     predictors, test_rows = {}, None
-    for version in (first["version"], second["version"]):
+    for version in (first.version, second.version):
         folder = mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{MODEL}/{version}",
             dst_path=str(root / f"v{version}"),
@@ -107,7 +107,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> 
     return {
         "store": store,
         "root": root,
-        "versions": (first["version"], second["version"]),
+        "versions": (first.version, second.version),
         "predictors": predictors,
         "rows": test_rows,
         "records": test_rows.to_dict(orient="records"),

@@ -190,7 +190,7 @@ def test_the_scheduled_deployment_trains_registers_and_the_service_serves_it(sta
 
 
 def test_concurrent_trainings_take_turns_on_the_alias(stack: Stack, logged_in: Any) -> None:
-    from pipelines.registry import HISTORY_TAG, lock_name
+    from neuroflow.pipelines.registry import HISTORY_TAG, lock_name
 
     if not logged_in.search_model_versions(f"name='{MODEL}'"):
         pytest.skip("needs the first test's version 1")

@@ -1,7 +1,6 @@
 """`training_flow` for real: Prefect, Great Expectations, Keras, MLflow registry, on bundled and generated data."""
 
 from pathlib import Path
-from typing import Any
 
 import keras
 import mlflow
@@ -9,11 +8,12 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from models.schema import infer_schema
 from neuroflow.errors import DataValidationError
+from neuroflow.models.schema import infer_schema
+from neuroflow.pipelines.data import load_dataset, split_data
+from neuroflow.pipelines.flows import training_flow
+from neuroflow.pipelines.outcomes import TrainingOutcome
 from neuroflow.settings import DataSettings
-from pipelines.data import load_dataset, split_data
-from pipelines.flows import training_flow
 from tests.integration.conftest import Store
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 @pytest.fixture(scope="module")
-def first(store: Store, prefect_api_url: str) -> dict[str, Any]:
+def first(store: Store, prefect_api_url: str) -> TrainingOutcome:
     return training_flow(store.settings(**QUICK))
 
 
@@ -37,22 +37,22 @@ def versions(store: Store, name: str = NAME) -> list[str]:
     return sorted(str(v.version) for v in store.client().search_model_versions(f"name='{name}'"))
 
 
-def test_first_version_is_champion_with_its_whole_story(first: dict[str, Any], store: Store) -> None:
+def test_first_version_is_champion_with_its_whole_story(first: TrainingOutcome, store: Store) -> None:
     client = store.client()
-    assert first["promoted"] and first["version"] == "1" and first["champion_version"] == "1"
+    assert first.promoted and first.version == "1" and first.champion_version == "1"
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
 
-    run = client.get_run(first["run_id"])
+    run = client.get_run(first.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["network.hidden_units"] == "[64, 32]"
     assert {"test_accuracy", "test_roc_auc", "test_f1", "test_log_loss", "epochs_run"} <= set(run.data.metrics)
-    losses = client.get_metric_history(first["run_id"], "val_loss")
+    losses = client.get_metric_history(first.run_id, "val_loss")
     assert [m.step for m in losses] == list(range(int(run.data.metrics["epochs_run"])))
     dataset_input = run.inputs.dataset_inputs[0]
     assert dataset_input.dataset.digest == run.data.tags["neuroflow.data_digest"]
 
     def artifacts(path: str) -> set[str]:
-        return {Path(item.path).name for item in client.list_artifacts(first["run_id"], path)}
+        return {Path(item.path).name for item in client.list_artifacts(first.run_id, path)}
 
     assert {"learning_curves.png", "confusion_matrix.png", "roc_curve.png"} <= artifacts("plots")
     assert {"index.html", "summary.json", "validations"} <= artifacts("data_report")
@@ -71,24 +71,26 @@ def test_first_version_is_champion_with_its_whole_story(first: dict[str, Any], s
     assert run.data.tags["mlflow.source.name"] == "neuroflow training_flow"
 
 
-def test_a_worse_model_is_registered_but_not_champion(first: dict[str, Any], store: Store) -> None:
+def test_a_worse_model_is_registered_but_not_champion(first: TrainingOutcome, store: Store) -> None:
     worse = training_flow(store.settings(**WORSE))
-    assert not worse["promoted"]
-    assert worse["champion_version"] == "1"
+    assert not worse.promoted
+    assert worse.champion_version == "1"
     assert str(store.client().get_model_version_by_alias(NAME, "champion").version) == "1"
-    tags = store.client().get_model_version(NAME, worse["version"]).tags
+    tags = store.client().get_model_version(NAME, worse.version).tags
     assert tags["neuroflow.promotion"] == "not promoted"
     assert float(tags["neuroflow.roc_auc"]) < float(tags["neuroflow.champion_roc_auc"])
-    assert float(tags["neuroflow.champion_roc_auc"]) == pytest.approx(first["test_metrics"]["roc_auc"], abs=1e-6)
+    assert float(tags["neuroflow.champion_roc_auc"]) == pytest.approx(first.test_metrics["roc_auc"], abs=1e-6)
 
 
-def test_the_same_seed_gives_the_same_metrics_and_a_tie_keeps_the_champion(first: dict[str, Any], store: Store) -> None:
+def test_the_same_seed_gives_the_same_metrics_and_a_tie_keeps_the_champion(
+    first: TrainingOutcome, store: Store
+) -> None:
     again = training_flow(store.settings(**QUICK))
-    assert again["test_metrics"] == pytest.approx(first["test_metrics"], abs=1e-9)
-    assert not again["promoted"]
+    assert again.test_metrics == pytest.approx(first.test_metrics, abs=1e-9)
+    assert not again.promoted
 
 
-def test_preprocessing_travels_with_the_model(first: dict[str, Any], store: Store, tmp_path: Path) -> None:
+def test_preprocessing_travels_with_the_model(first: TrainingOutcome, store: Store, tmp_path: Path) -> None:
     """The served model, fed raw values, equals the network fed a scaler fitted independently on the train split."""
     settings = store.settings(**QUICK)
     split = split_data(load_dataset(settings.data), 0.2, 0.2, settings.data.seed)
@@ -104,7 +106,7 @@ def test_preprocessing_travels_with_the_model(first: dict[str, Any], store: Stor
 
 
 def test_data_that_breaks_the_schema_fails_and_registers_nothing(
-    first: dict[str, Any], store: Store, tmp_path: Path
+    first: TrainingOutcome, store: Store, tmp_path: Path
 ) -> None:
     frame = load_dataset(DataSettings()).frame
     reference = infer_schema(frame, "target", "binary").save(tmp_path / "reference.json")
@@ -148,10 +150,10 @@ def test_data_that_breaks_the_schema_fails_and_registers_nothing(
 @pytest.mark.parametrize(("dataset", "metric"), [("wine", "f1"), ("diabetes", "rmse")])
 def test_multiclass_and_regression_flows(store: Store, prefect_api_url: str, dataset: str, metric: str) -> None:
     outcome = training_flow(store.settings(data={"dataset": dataset}, network={"epochs": 5}))
-    assert outcome["model_name"] == f"neuroflow-{dataset}" and outcome["promoted"]
-    assert metric in outcome["test_metrics"]
-    run = store.client().get_run(outcome["run_id"])
-    plots = {Path(a.path).name for a in store.client().list_artifacts(outcome["run_id"], "plots")}
+    assert outcome.model_name == f"neuroflow-{dataset}" and outcome.promoted
+    assert metric in outcome.test_metrics
+    run = store.client().get_run(outcome.run_id)
+    plots = {Path(a.path).name for a in store.client().list_artifacts(outcome.run_id, "plots")}
     if dataset == "wine":
         assert plots == {"learning_curves.png", "confusion_matrix.png"}
         assert run.data.tags["neuroflow.task"] == "multiclass"
@@ -172,18 +174,18 @@ def test_a_champion_on_other_columns_is_kept(store: Store, prefect_api_url: str)
     assert "could not be scored" in other["decision"] and f"neuroflow promote {other['version']}" in other["decision"]
 
 
-def test_the_flow_run_is_recorded_in_prefect_and_linked_from_mlflow(first: dict[str, Any], store: Store) -> None:
+def test_the_flow_run_is_recorded_in_prefect_and_linked_from_mlflow(first: TrainingOutcome, store: Store) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["training"])))
     assert runs and any(run.state and run.state.is_completed() for run in runs)
-    tagged = store.client().get_run(first["run_id"]).data.tags["neuroflow.prefect_flow_run_id"]
+    tagged = store.client().get_run(first.run_id).data.tags["neuroflow.prefect_flow_run_id"]
     assert tagged in {str(run.id) for run in runs}
 
 
-def test_the_registered_model_loads_without_neuroflow_installed(first: dict[str, Any], store: Store) -> None:
+def test_the_registered_model_loads_without_neuroflow_installed(first: TrainingOutcome, store: Store) -> None:
     """The model carries its own code (models/ and neuroflow/), as a Bento or another environment needs."""
     import json
     import subprocess

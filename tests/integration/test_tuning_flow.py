@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from neuroflow.settings import NetworkSettings
-from pipelines import tuning
-from pipelines.flows import task_runner, tuning_flow
+from neuroflow.models.spec import NetworkSpec
+from neuroflow.pipelines import training
+from neuroflow.pipelines.flows import task_runner, tuning_flow
 from tests.integration.conftest import Store, run_cli
 
 pytestmark = pytest.mark.integration
@@ -31,24 +31,24 @@ def children(store: Store, parent_run_id: str) -> list[Any]:
 def test_two_parallel_trials_nest_under_one_run_and_a_failing_one_does_not_stop_the_search(
     tmp_path: Path, prefect_api_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_train = tuning.training.train_model
+    real_train = training.train_model
 
-    def train_or_fail(schema: Any, split: Any, spec: NetworkSettings, *args: Any) -> Any:
+    def train_or_fail(schema: Any, split: Any, spec: NetworkSpec, *args: Any) -> Any:
         if spec.hidden_units == (8,) and spec.batch_size == 64:
             raise RuntimeError("out of memory (simulated)")
         return real_train(schema, split, spec, *args)
 
-    monkeypatch.setattr(tuning.training, "train_model", train_or_fail)
+    monkeypatch.setattr(training, "train_model", train_or_fail)
     store = Store(tmp_path)
     settings = store.settings(network={"epochs": 30, "patience": 1}, tuning=GRID)
     outcome = tuning_flow.with_options(task_runner=task_runner(2))(settings)
 
-    assert outcome["statuses"].get("failed") == 1
-    assert {run.data.tags["neuroflow.trial_process"].split(":")[1] for run in children(store, outcome["run_id"])} == {
+    assert outcome.statuses.get("failed") == 1
+    assert {run.data.tags["neuroflow.trial_process"].split(":")[1] for run in children(store, outcome.run_id)} == {
         str(os.getpid())
     }  # threads of this process
-    assert outcome["promoted"] and outcome["version"] == "1"
-    nested = children(store, outcome["run_id"])
+    assert outcome.promoted and outcome.version == "1"
+    nested = children(store, outcome.run_id)
     assert sorted(run.info.run_name for run in nested) == ["trial-01", "trial-02", "trial-03", "trial-04"]
     by_status = {run.data.tags["neuroflow.trial_status"]: run for run in nested}
     failed = by_status.pop("failed")
@@ -65,22 +65,22 @@ def test_two_parallel_trials_nest_under_one_run_and_a_failing_one_does_not_stop_
     finished = [run for run in nested if run.info.status == "FINISHED"]
     best = min(finished, key=lambda run: run.data.metrics["best_val_loss"])
     assert champion.run_id == best.info.run_id  # the registered model is the best trial's
-    assert client.get_run(outcome["run_id"]).data.tags["neuroflow.best_trial"] == best.data.tags["neuroflow.trial"]
+    assert client.get_run(outcome.run_id).data.tags["neuroflow.best_trial"] == best.data.tags["neuroflow.trial"]
 
-    parent = client.get_run(outcome["run_id"])
+    parent = client.get_run(outcome.run_id)
     assert parent.data.metrics["trials_failed"] == 1
     assert parent.data.metrics["best_val_loss"] == pytest.approx(best.data.metrics["best_val_loss"])
-    artifacts = {item.path for item in client.list_artifacts(outcome["run_id"])}
+    artifacts = {item.path for item in client.list_artifacts(outcome.run_id)}
     assert {"trials.csv", "trials_table.json", "plots"} <= artifacts
-    assert [item.path for item in client.list_artifacts(outcome["run_id"], "plots")] == ["plots/trials.png"]
+    assert [item.path for item in client.list_artifacts(outcome.run_id, "plots")] == ["plots/trials.png"]
 
 
 def test_the_same_search_runs_on_a_local_dask_cluster(tmp_path: Path, prefect_api_url: str) -> None:
     store = Store(tmp_path)
     settings = store.settings(network={"epochs": 4}, tuning=GRID | {"trials": 2})
     outcome = tuning_flow.with_options(task_runner=task_runner(2, dask_workers=2))(settings)
-    assert outcome["statuses"] == {"completed": 2} and outcome["promoted"]
-    nested = children(store, outcome["run_id"])
+    assert outcome.statuses == {"completed": 2} and outcome.promoted
+    nested = children(store, outcome.run_id)
     assert len(nested) == 2 and all(run.info.status == "FINISHED" for run in nested)
     champion = store.client().get_model_version_by_alias(NAME, "champion")
     assert champion.run_id in {run.info.run_id for run in nested}
@@ -94,8 +94,8 @@ def test_trials_run_on_an_existing_dask_cluster_by_its_address(tmp_path: Path, p
         settings = store.settings(network={"epochs": 3}, tuning=GRID | {"trials": 2})
         runner = task_runner(1, dask_address=cluster.scheduler_address)
         outcome = tuning_flow.with_options(task_runner=runner)(settings)
-    assert outcome["statuses"] == {"completed": 2}
-    nested = children(store, outcome["run_id"])
+    assert outcome.statuses == {"completed": 2}
+    nested = children(store, outcome.run_id)
     processes = {run.data.tags["neuroflow.trial_process"].split(":")[1] for run in nested}
     assert len(nested) == 2 and str(os.getpid()) not in processes  # the cluster's workers ran them, not this process
 

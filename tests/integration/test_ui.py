@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipelines.registry import promote_version, register_version
+from neuroflow.pipelines.registry import promote_version, register_version
 from tests.utils.processes import free_port, stop_group
 
 pytestmark = pytest.mark.integration

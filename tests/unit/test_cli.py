@@ -4,8 +4,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from pipelines.cli import app, build_overrides
-from pipelines.registry import register_version
+from neuroflow.cli import app
+from neuroflow.cli.options import build_overrides
+from neuroflow.pipelines.registry import register_version
 
 runner = CliRunner()
 

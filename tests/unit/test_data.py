@@ -5,10 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.schema import DataSchema
 from neuroflow.errors import DataLoadError
-from neuroflow.settings import DataSettings
-from pipelines.data import (
+from neuroflow.models.schema import DataSchema
+from neuroflow.pipelines.data import (
     Dataset,
     describe_columns,
     drop_unlearnable_columns,
@@ -20,6 +19,7 @@ from pipelines.data import (
     read_table,
     split_data,
 )
+from neuroflow.settings import DataSettings
 from tests.utils.factories import classification_frame, mixed_frame, regression_frame
 
 
@@ -81,7 +81,7 @@ def test_numbers_written_as_text_are_pointed_out(tmp_path: Path, caplog: pytest.
     frame = classification_frame(rows=40)
     frame["income"] = [f"{value:,}" for value in range(10_000, 10_040)]
     frame.to_csv(tmp_path / "d.csv", index=False)
-    with caplog.at_level("WARNING", logger="pipelines.data"):
+    with caplog.at_level("WARNING", logger="neuroflow.pipelines.data"):
         load_dataset(DataSettings(path=tmp_path / "d.csv", target="target"))
     assert "column 'income' holds numbers written as text (e.g. '10,000')" in caplog.text
     assert "--thousands , for 12,345" in caplog.text and "data.thousands" in caplog.text

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.inference import Prediction
-from pipelines.evaluation import evaluate_predictions, make_plots, primary_metric
+from neuroflow.models.inference import Prediction
+from neuroflow.pipelines.evaluation import evaluate_predictions, make_plots, primary_metric
 
 HISTORY = {
     "loss": [0.9, 0.5, 0.4],

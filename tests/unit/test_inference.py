@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.inference import Prediction, Predictor
-from models.schema import infer_schema
-from neuroflow.settings import NetworkSettings
-from pipelines.data import Dataset, split_data
-from pipelines.training import train_model
+from neuroflow.models.inference import Prediction, Predictor
+from neuroflow.models.schema import infer_schema
+from neuroflow.models.spec import NetworkSpec
+from neuroflow.pipelines.data import Dataset, split_data
+from neuroflow.pipelines.training import train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame, regression_frame
 
 
@@ -97,13 +97,13 @@ def test_rare_and_unseen_categories_share_one_trained_unknown_column() -> None:
             classification_frame(classes=3),
             "target",
             "multiclass",
-            NetworkSettings(hidden_units=(8, 4), activation="tanh", dropout=0.2, epochs=2),
+            NetworkSpec(hidden_units=(8, 4), activation="tanh", dropout=0.2, epochs=2),
         ),
         (
             regression_frame(),
             "target",
             "regression",
-            NetworkSettings(hidden_units=(6,), activation="sigmoid", epochs=2),
+            NetworkSpec(hidden_units=(6,), activation="sigmoid", epochs=2),
         ),
     ],
     ids=["binary-relu", "multiclass-tanh-dropout", "regression-sigmoid"],
@@ -132,7 +132,7 @@ def test_loading_for_serving_does_not_import_tensorflow(tmp_path: Path) -> None:
     split.test_features.to_pickle(tmp_path / "rows.pkl")
     script = (
         "import sys, pandas as pd\n"
-        "from models.inference import Predictor\n"
+        "from neuroflow.models.inference import Predictor\n"
         f"p = Predictor.from_directory({str(tmp_path / 'model')!r})\n"
         f"print(p.predict(pd.read_pickle({str(tmp_path / 'rows.pkl')!r})).labels[:3])\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'\n"

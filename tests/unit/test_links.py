@@ -1,8 +1,8 @@
 """Where a person is sent to look at a run: MLflow run URLs and the Prefect artifacts' text."""
 
+from neuroflow.pipelines.runs import artifact_key
+from neuroflow.pipelines.tracking import describe_outcome, summary_markdown
 from neuroflow.settings import TrackingSettings
-from pipelines.flows import artifact_key
-from pipelines.tracking import describe_outcome, summary_markdown
 
 SUMMARY = {
     "run_id": "abc123",

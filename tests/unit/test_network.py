@@ -1,8 +1,8 @@
 import keras
 import pytest
 
-from models.network import build_network, output_head
-from neuroflow.settings import NetworkSettings
+from neuroflow.models.network import build_network, output_head
+from neuroflow.models.spec import NetworkSpec
 
 
 @pytest.mark.parametrize(
@@ -16,7 +16,7 @@ from neuroflow.settings import NetworkSettings
 def test_output_and_loss_fit_the_task(task: str, classes: int | None, units: int, activation: str, loss: str) -> None:
     head = output_head(task, classes)  # type: ignore[arg-type]
     assert (head.units, head.activation, head.loss) == (units, activation, loss)
-    network = build_network(6, task, NetworkSettings(hidden_units=(5, 4)), classes)  # type: ignore[arg-type]
+    network = build_network(6, task, NetworkSpec(hidden_units=(5, 4)), classes)  # type: ignore[arg-type]
     assert network.output_shape == (None, units)
     assert network.get_layer("output").activation.__name__ == activation
     assert network.loss == loss
@@ -28,7 +28,7 @@ def test_multiclass_needs_three_classes() -> None:
 
 
 def test_hidden_layers_dropout_l2_and_optimizer_follow_the_settings() -> None:
-    spec = NetworkSettings(
+    spec = NetworkSpec(
         hidden_units=(7, 5, 3),
         activation="tanh",
         dropout=0.3,
@@ -53,7 +53,7 @@ def test_hidden_layers_dropout_l2_and_optimizer_follow_the_settings() -> None:
 
 
 def test_no_dropout_or_regularizer_when_off() -> None:
-    network = build_network(4, "regression", NetworkSettings(hidden_units=(3,), optimizer="sgd"))
+    network = build_network(4, "regression", NetworkSpec(hidden_units=(3,), optimizer="sgd"))
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in network.layers)
     assert network.get_layer("hidden_1").kernel_regularizer is None
     assert isinstance(network.optimizer, keras.optimizers.SGD)

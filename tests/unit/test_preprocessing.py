@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.preprocessing import fit_preprocessing
-from models.schema import infer_schema
+from neuroflow.models.preprocessing import fit_preprocessing
+from neuroflow.models.schema import infer_schema
 from tests.utils.factories import mixed_frame, regression_frame
 
 

@@ -5,8 +5,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from neuroflow.errors import ModelNotFoundError, PromotionError
-from pipelines.evaluation import primary_metric
-from pipelines.registry import (
+from neuroflow.pipelines.evaluation import primary_metric
+from neuroflow.pipelines.registry import (
     PromotionDecision,
     alias_history,
     alias_lock,
@@ -67,12 +67,12 @@ def client(tracking_uri: str) -> MlflowClient:
 def test_decisions_are_recorded_and_move_the_alias(client: MlflowClient) -> None:
     apply_decision(client, "m", "champion", decide_promotion(AUC, "1", 0.90, None, None, 0.0))
     apply_decision(client, "m", "champion", decide_promotion(AUC, "2", 0.85, "1", 0.90, 0.0))
-    assert str(current_champion(client, "m", "champion").version) == "1"
+    assert current_champion(client, "m", "champion") == "1"
     tags = client.get_model_version("m", "2").tags
     assert tags["neuroflow.promotion"] == "not promoted"
     assert tags["neuroflow.roc_auc"] == "0.850000" and tags["neuroflow.champion_roc_auc"] == "0.900000"
     apply_decision(client, "m", "champion", decide_promotion(AUC, "3", 0.95, "1", 0.90, 0.0))
-    assert str(current_champion(client, "m", "champion").version) == "3"
+    assert current_champion(client, "m", "champion") == "3"
     assert [(e["version"], e["action"], e["previous"]) for e in alias_history(client, "m")] == [
         ("1", "auto", None),
         ("3", "auto", "1"),
@@ -85,7 +85,7 @@ def test_promote_and_rollback_by_hand(client: MlflowClient) -> None:
     promote_version(client, "m", "champion", "3")
     assert rollback(client, "m", "champion") == "2"
     assert rollback(client, "m", "champion") == "1"
-    assert str(current_champion(client, "m", "champion").version) == "1"
+    assert current_champion(client, "m", "champion") == "1"
     with pytest.raises(PromotionError, match="no earlier champion"):
         rollback(client, "m", "champion")
     actions = [entry["action"] for entry in alias_history(client, "m")]
@@ -123,7 +123,7 @@ def test_promote_if_better_scores_the_champion_through_its_uri(client: MlflowCli
     assert not loser.promoted and loser.champion_after == "1" and asked == ["models:/m/1"]
     winner = promote_if_better(client, "m", "champion", AUC, "3", 0.95, 0.0, champion_scores)
     assert winner.promoted and winner.champion_after == "3"
-    assert str(current_champion(client, "m", "champion").version) == "3"
+    assert current_champion(client, "m", "champion") == "3"
 
 
 def test_the_alias_lock_makes_a_second_holder_wait_and_then_give_up_with_advice(client: MlflowClient) -> None:
@@ -171,5 +171,5 @@ def test_concurrent_promotions_are_judged_one_after_the_other(client: MlflowClie
     worse.join(30)
     assert decisions["2"].promoted and decisions["2"].champion_version == "1"
     assert not decisions["3"].promoted and decisions["3"].champion_version == "2"
-    assert str(current_champion(client, "m", "champion").version) == "2"
+    assert current_champion(client, "m", "champion") == "2"
     assert [entry["version"] for entry in alias_history(client, "m")] == ["1", "2"]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from models.schema import DataSchema, infer_schema
-from service.requests import RequestError, RequestParser, json_path
+from neuroflow.models.schema import DataSchema, infer_schema
+from neuroflow.service.requests import RequestError, RequestParser, json_path
 from tests.utils.factories import mixed_frame
 
 

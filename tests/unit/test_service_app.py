@@ -10,17 +10,19 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from models.inference import Predictor
-from models.schema import infer_schema
+from neuroflow.models.inference import Predictor
+from neuroflow.models.schema import infer_schema
+from neuroflow.pipelines.data import Dataset, split_data
+from neuroflow.pipelines.notify import request_reload
+from neuroflow.pipelines.training import train_model
+from neuroflow.service.app import VERSION_HEADER, create_app
+from neuroflow.service.loading import LoadedModel, ready
 from neuroflow.settings import Settings, load_settings
-from pipelines.data import Dataset, split_data
-from pipelines.notify import request_reload
-from pipelines.training import train_model
-from service.app import VERSION_HEADER, create_app
-from service.loading import LoadedModel, ModelInfo, ready
+from neuroflow.store import ModelInfo
 from tests.utils.factories import TINY_NETWORK, mixed_frame
 
 TOKEN = "a-test-token-0123456789"
+LOCAL = ("127.0.0.1", 50000)  # what a client on this machine looks like to the service
 
 
 class MemorySource:
@@ -38,7 +40,9 @@ class MemorySource:
         return self.champion
 
     def load(self, version: str) -> LoadedModel:
-        return ready(ModelInfo("m", version, "champion", None, "memory"), self.predictors[version], self.settings)
+        return ready(
+            ModelInfo("m", version, "champion", None, "memory"), self.predictors[version], self.settings.service
+        )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +63,7 @@ def served(trained: dict[str, Any]) -> Iterator[tuple[TestClient, MemorySource, 
     settings = load_settings(overrides={"service": {"max_rows": 50, "max_body_bytes": 4096}})
     source = MemorySource(trained["versions"], settings)
     app, holder = create_app(settings, source)
-    with TestClient(app) as client:
+    with TestClient(app, client=LOCAL) as client:
         yield client, source, holder
 
 
@@ -127,7 +131,7 @@ def test_metadata_describes_the_served_model(served) -> None:
 def test_bearer_token_guards_prediction_and_reload(trained) -> None:
     settings = load_settings(overrides={"service": {"auth_token": TOKEN}})
     app, holder = create_app(settings, MemorySource(trained["versions"], settings))
-    with TestClient(app) as client:
+    with TestClient(app, client=LOCAL) as client:
         refresh(client, holder)
         good = {"records": trained["records"][:1]}
         assert client.post("/predict", json=good).status_code == 401
@@ -138,6 +142,16 @@ def test_bearer_token_guards_prediction_and_reload(trained) -> None:
         assert client.post("/reload").status_code == 401
         assert client.post("/predict", json=good, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
         assert client.post("/reload", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_without_a_token_only_this_machine_may_reload(trained) -> None:
+    settings = load_settings()
+    app, _ = create_app(settings, MemorySource(trained["versions"], settings))
+    with TestClient(app, client=("192.0.2.7", 50000)) as remote:
+        refused = remote.post("/reload")
+        assert refused.status_code == 403 and refused.json()["detail"][0]["field"] == "Authorization"
+    with TestClient(app, client=LOCAL) as local:
+        assert local.post("/reload").status_code == 200
 
 
 def test_a_short_auth_token_is_refused() -> None:

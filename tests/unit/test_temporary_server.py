@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from neuroflow.errors import ConfigError
-from pipelines.temporary_server import TemporaryServer, free_port
+from neuroflow.pipelines.temporary_server import TemporaryServer, free_port
 
 
 def server_running(code: str, timeout: float) -> TemporaryServer:

@@ -9,11 +9,12 @@ import pytest
 from mlflow.data.digest_utils import compute_pandas_digest
 from mlflow.tracking import MlflowClient
 
-from models.schema import infer_schema
-from pipelines.data import Dataset, split_data
-from pipelines.evaluation import as_signature_types, score_registered_model
-from pipelines.tracking import epoch_logger, frame_digest, log_model
-from pipelines.training import train_model
+from neuroflow.models.packaging import as_signature_types
+from neuroflow.models.schema import infer_schema
+from neuroflow.pipelines.data import Dataset, frame_digest, split_data
+from neuroflow.pipelines.evaluation import score_registered_model
+from neuroflow.pipelines.tracking import epoch_logger, log_model
+from neuroflow.pipelines.training import train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame
 
 
@@ -40,8 +41,9 @@ def test_digest_follows_the_values_and_the_row_count() -> None:
 
 
 def test_dataset_schema_is_the_learned_one_and_infers_only_unknown_columns() -> None:
-    from models.schema import infer_schema
-    from pipelines.tracking import dataset_schema, model_signature
+    from neuroflow.models.packaging import model_signature
+    from neuroflow.models.schema import infer_schema
+    from neuroflow.pipelines.tracking import dataset_schema
 
     frame = mixed_frame(rows=300)
     schema = infer_schema(frame, "label", "binary")

@@ -1,12 +1,13 @@
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from models.schema import infer_schema
-from neuroflow.settings import NetworkSettings
-from pipelines.data import Dataset, split_data
-from pipelines.training import class_weights, train_model
+from neuroflow.models.schema import infer_schema
+from neuroflow.models.spec import NetworkSpec
+from neuroflow.pipelines.data import Dataset, split_data
+from neuroflow.pipelines.training import class_weights, train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame
 
 
@@ -43,7 +44,7 @@ def test_same_seed_gives_the_same_model() -> None:
 def test_trainings_side_by_side_in_threads_give_what_each_gives_alone() -> None:
     """Parallel tuning trials share one process: one trial's random draws must not shift another's."""
     schema, split = _split()
-    spec = TINY_NETWORK.model_copy(update={"epochs": 3, "dropout": 0.3, "batch_size": 16})
+    spec = replace(TINY_NETWORK, epochs=3, dropout=0.3, batch_size=16)
     alone = train_model(schema, split, spec, seed=5).history
     with ThreadPoolExecutor(2) as pool:
         side_by_side = list(pool.map(lambda seed: train_model(schema, split, spec, seed=seed).history, [5, 5]))
@@ -52,7 +53,7 @@ def test_trainings_side_by_side_in_threads_give_what_each_gives_alone() -> None:
 
 def test_early_stopping_restores_the_best_epoch() -> None:
     schema, split = _split()
-    spec = NetworkSettings(hidden_units=(16,), epochs=300, patience=2, learning_rate=0.05)
+    spec = NetworkSpec(hidden_units=(16,), epochs=300, patience=2, learning_rate=0.05)
     result = train_model(schema, split, spec, seed=0)
     assert result.stopped_early
     assert result.epochs_run == result.best_epoch + spec.patience
@@ -79,9 +80,9 @@ def test_balanced_weights_shift_an_imbalanced_classifier_towards_the_rare_class(
     frame = pd.concat([frame[frame["target"] == 0], rare]).reset_index(drop=True)
     dataset = Dataset("imbalanced", "test", frame, "target", "binary")
     schema, split = infer_schema(frame, "target", "binary"), split_data(dataset, 0.2, 0.2, seed=0)
-    spec = TINY_NETWORK.model_copy(update={"epochs": 5})
+    spec = replace(TINY_NETWORK, epochs=5)
     plain = train_model(schema, split, spec, seed=1)
-    weighted = train_model(schema, split, spec.model_copy(update={"class_weight": "balanced"}), seed=1)
+    weighted = train_model(schema, split, replace(spec, class_weight="balanced"), seed=1)
 
     def rare_share(result) -> float:  # type: ignore[no-untyped-def]
         return float(result.predictor.predict(split.train_features).probabilities[:, 1].mean())

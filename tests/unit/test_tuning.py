@@ -5,16 +5,16 @@ from pathlib import Path
 import pytest
 
 from neuroflow.errors import ConfigError
-from neuroflow.settings import NetworkSettings, TuningSettings, load_settings
-from pipelines.tuning import (
+from neuroflow.pipelines.tracking import retry_when_locked
+from neuroflow.pipelines.tuning import (
     TrialResult,
     best_trial,
     plan_trials,
     plot_trials,
-    retry_when_locked,
     trial_network,
     trials_frame,
 )
+from neuroflow.settings import NetworkSettings, TuningSettings, load_settings
 
 BASE = NetworkSettings()
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification, make_regression
 
-from neuroflow.settings import NetworkSettings
+from neuroflow.models.spec import NetworkSpec
 
-TINY_NETWORK = NetworkSettings(hidden_units=(8,), epochs=2, batch_size=32, patience=2)
+TINY_NETWORK = NetworkSpec(hidden_units=(8,), epochs=2, batch_size=32, patience=2)
 
 
 def classification_frame(rows: int = 200, features: int = 5, classes: int = 2, seed: int = 0) -> pd.DataFrame:

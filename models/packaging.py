@@ -1,0 +1,96 @@
+"""The model as MLflow stores it: a pyfunc "model from code" around `Predictor`, with its signature, its pinned
+runtime and the code it imports. What the model needs to run travels with it; the application's settings do not."""
+
+import shutil
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+
+import neuroflow
+import neuroflow.models
+from neuroflow.models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
+from neuroflow.models.schema import ColumnSchema, DataSchema
+
+MODEL_CODE = Path(neuroflow.models.__file__).with_name("mlflow_model.py")
+# What of `neuroflow` the model's code imports besides `neuroflow.models`: no settings, no CLI, no flows.
+SHARED_MODULES = ("__init__.py", "errors.py", "runtime.py")
+SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean"}
+# What the logged model needs at load time; pinned to what trained it, so MLflow need not infer it.
+RUNTIME_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas", "numpy", "joblib")
+
+
+def column_spec(column: ColumnSchema) -> ColSpec:
+    """One column of the learned schema as MLflow types it."""
+    return ColSpec(
+        # integer codes arrive as whole numbers; with missing values pandas holds them as floats
+        ("double" if column.nullable else "long")
+        if column.kind == "categorical" and column.integer
+        else SIGNATURE_TYPES[column.kind],
+        column.name,
+        required=not column.nullable,
+    )
+
+
+def model_signature(schema: DataSchema) -> ModelSignature:
+    """The MLflow signature, generated from the same schema as the data validation."""
+    inputs: list[ColSpec | TensorSpec] = [column_spec(column) for column in schema.features]
+    prediction_type = "double" if schema.task == "regression" else "string"
+    outputs: list[ColSpec | TensorSpec] = [ColSpec(prediction_type, PREDICTION_COLUMN)]
+    outputs += [ColSpec("double", f"{PROBABILITY_PREFIX}{label}") for label in schema.classes or ()]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+
+
+def as_signature_types(frame: pd.DataFrame, inputs: Any) -> pd.DataFrame:
+    """`frame` with its whole-number (int64) columns as float64 where the MLflow schema `inputs` says double. MLflow
+    refuses that cast itself unless every value is 0 or 1, and a CSV of ages or counts holds such columns."""
+    doubles = [
+        spec.name
+        for spec in (inputs.inputs if inputs is not None else ())
+        if spec.type == DataType.double and spec.name in frame and pd.api.types.is_integer_dtype(frame[spec.name])
+    ]
+    return frame.astype(dict.fromkeys(doubles, "float64"))
+
+
+def runtime_requirements() -> list[str]:
+    """The packages the model imports, at the versions that trained it."""
+    return [f"{package}=={metadata.version(package)}" for package in RUNTIME_PACKAGES]
+
+
+def stage_code(directory: Path) -> Path:
+    """Lay out the `neuroflow` package as the model imports it (`neuroflow.models` and the few shared modules it
+    needs) under `directory`; returns the package folder, for MLflow's `code_paths`."""
+    package = directory / "neuroflow"
+    package.mkdir(parents=True)
+    source = Path(neuroflow.__file__).parent
+    for name in SHARED_MODULES:
+        shutil.copy2(source / name, package / name)
+    shutil.copytree(
+        Path(neuroflow.models.__file__).parent, package / "models", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return package
+
+
+def log_model(predictor: Predictor, example: pd.DataFrame, workdir: Path) -> str:
+    """Log the model (network + preprocessing + schema behind our pyfunc) to the active MLflow run; returns its
+    `models:/` URI."""
+    artifacts = predictor.save(workdir / "model_files")
+    signature = model_signature(predictor.schema)
+    with tempfile.TemporaryDirectory(prefix="neuroflow-code-") as code, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a hint about integer columns; our signature says double
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts=artifacts,
+            code_paths=[str(stage_code(Path(code)))],
+            signature=signature,
+            input_example=as_signature_types(example, signature.inputs),
+            pip_requirements=runtime_requirements(),
+        )
+    return info.model_uri

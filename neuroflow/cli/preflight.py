@@ -1,0 +1,31 @@
+"""The mistakes the CLI catches before anything slow starts: settings, files, the target column, a forced task the
+target cannot be. pandas at most: no server, no TensorFlow, MLflow, Prefect or Great Expectations."""
+
+from neuroflow.errors import DataLoadError
+from neuroflow.models.schema import DataSchema
+from neuroflow.pipelines import tables
+from neuroflow.settings import Settings
+
+
+def check_training_input(settings: Settings) -> None:
+    """Raise the project's error for a data file, target, task or reference schema that cannot work."""
+    data = settings.data
+    if data.reference_schema is not None:
+        if not data.reference_schema.expanduser().is_file():
+            raise DataLoadError(f"reference schema {data.reference_schema} does not exist; check the path")
+        DataSchema.load(data.reference_schema.expanduser())  # a file that is no schema fails here, clearly
+    if data.path is None:
+        if data.target and data.target != "target":
+            raise DataLoadError(f"bundled data set {data.dataset!r} has target column 'target', not {data.target!r}")
+        return
+    path = data.path.expanduser()
+    columns = tables.read_columns(path, data.delimiter)
+    target = str(data.target)
+    if target not in columns:
+        raise tables.missing_column("target column", target, columns, data.path)
+    for name in data.categorical:
+        if name not in columns or name == target:
+            raise tables.missing_column("categorical column", name, [c for c in columns if c != target], data.path)
+    values = tables.read_column(path, target, data.delimiter, data.decimal, data.thousands)
+    task = tables.infer_task(values) if data.task == "auto" else data.task
+    tables.check_task(values, task)

@@ -1,0 +1,243 @@
+"""`neuroflow train`, `tune`, `schedule`, `schema` and `config`: the commands that learn from data."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from neuroflow.cli.options import (
+    SCHEDULE,
+    TUNING,
+    ConfigOption,
+    DataOption,
+    DatasetOption,
+    SettingsRequest,
+    TargetOption,
+    VerboseOption,
+    build_overrides,
+    training_options,
+    with_options,
+)
+from neuroflow.cli.output import (
+    friendly_errors,
+    print_training_outcome,
+    print_tuning_outcome,
+    quiet_libraries,
+    say,
+    show_training_progress,
+)
+from neuroflow.cli.preflight import check_training_input
+from neuroflow.errors import ConfigError
+from neuroflow.settings import Settings, load_settings
+
+app = typer.Typer()
+
+TRAIN_EXAMPLES = """\
+Examples:
+
+  neuroflow train                                     # breast_cancer, the defaults
+
+  neuroflow train --data customers.csv --target churned --epochs 30
+
+  neuroflow train --dataset wine --hidden-units 32 --dropout 0.2 --config examples/train.yaml
+"""
+TUNE_EXAMPLES = """\
+Examples:
+
+  neuroflow tune --trials 8 --parallel 2
+
+  neuroflow tune --config examples/tune.yaml --dask-workers 2
+
+  neuroflow tune --data customers.csv --target churned --strategy grid
+"""
+SCHEDULE_EXAMPLES = """\
+Examples:
+
+  neuroflow schedule --cron "0 3 * * *"                   # 03:00 UTC every day
+
+  neuroflow schedule --cron "30 6 * * 1" --timezone Europe/Paris --data weekly.csv --target y
+"""
+
+
+def prepare(request: SettingsRequest, verbose: bool, **more: dict[str, object]) -> Settings:
+    """Settings and every check that needs no library, before anything slow starts."""
+    settings = request.settings(**more)
+    check_training_input(settings)
+    quiet_libraries(verbose)
+    return settings
+
+
+@app.command(epilog=TRAIN_EXAMPLES)
+@friendly_errors
+@with_options(training_options)
+def train(request: SettingsRequest, verbose: VerboseOption = False) -> None:
+    """Validate, train, evaluate, log and register a model; it becomes champion only if it beats the current one."""
+    settings = prepare(request, verbose)
+    say(f"Training on {settings.data.name} → model {settings.model_name} (loading libraries…)")
+    from neuroflow.pipelines.temporary_server import prefect_api, start_temporary_server
+
+    server = start_temporary_server()
+    if server is not None:
+        say("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)")
+    from neuroflow.pipelines import validation
+    from neuroflow.pipelines.flows import training_flow
+
+    validation.load_great_expectations()
+    display = show_training_progress(verbose)
+    try:
+        with prefect_api(server):
+            outcome = training_flow(settings)
+    finally:
+        if display is not None:
+            display.stop()
+    print_training_outcome(outcome)
+
+
+@app.command(epilog=TUNE_EXAMPLES)
+@friendly_errors
+@with_options(training_options)
+def tune(
+    request: SettingsRequest,
+    trials: Annotated[int | None, typer.Option(help="Trial budget (default: 8).", rich_help_panel=TUNING)] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="random or grid (default: random).", rich_help_panel=TUNING)
+    ] = None,
+    parallel: Annotated[
+        int | None, typer.Option(help="Trials at the same time, as threads (default: 2).", rich_help_panel=TUNING)
+    ] = None,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Run trials on this Dask cluster (tcp://host:8786) through prefect-dask.", rich_help_panel=TUNING
+        ),
+    ] = None,
+    dask_workers: Annotated[
+        int | None,
+        typer.Option(help="Run trials on a local Dask cluster of N worker processes.", rich_help_panel=TUNING),
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Search the network's knobs (config file's `tuning.space`): each trial is a nested MLflow run; the best one is
+    registered and offered to the same promotion gate as `train`.
+
+    Trials run in parallel: as threads by default, or on Dask (--dask-workers N, --dask-address). With the default
+    SQLite store, parallel writes are retried; a tracking server is the better home for many parallel trials.
+    """
+    if dask_address and dask_workers:
+        raise ConfigError("give either --dask-address (an existing cluster) or --dask-workers (a local one), not both")
+    settings = prepare(request, verbose, tuning={"trials": trials, "strategy": strategy, "parallel": parallel})
+    where = (
+        f"the Dask cluster at {dask_address}"
+        if dask_address
+        else f"a local Dask cluster of {dask_workers} processes"
+        if dask_workers
+        else f"{settings.tuning.parallel} threads"
+    )
+    say(
+        f"Tuning {settings.model_name} on {settings.data.name}: {settings.tuning.trials} {settings.tuning.strategy} "
+        f"trials on {where} (loading libraries…)"
+    )
+    from neuroflow.pipelines.temporary_server import prefect_api, start_temporary_server
+
+    server = start_temporary_server()
+    if server is not None:
+        say("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)")
+    from neuroflow.pipelines import validation
+    from neuroflow.pipelines.flows import task_runner, tuning_flow
+
+    validation.load_great_expectations()
+    show_training_progress(verbose)  # trials train side by side: one line per epoch, never a live display
+    with prefect_api(server):
+        runner = task_runner(settings.tuning.parallel, dask_address, dask_workers)
+        outcome = tuning_flow.with_options(task_runner=runner)(settings)
+    print_tuning_outcome(outcome)
+
+
+@app.command(epilog=SCHEDULE_EXAMPLES)
+@friendly_errors
+@with_options(training_options)
+def schedule(
+    request: SettingsRequest,
+    cron: Annotated[
+        str,
+        typer.Option(
+            help='When to train, as a cron expression, e.g. "0 3 * * *" (03:00 daily).', rich_help_panel=SCHEDULE
+        ),
+    ],
+    timezone: Annotated[str, typer.Option(help="Time zone of the cron expression.", rich_help_panel=SCHEDULE)] = "UTC",
+    name: Annotated[
+        str,
+        typer.Option(help="Deployment name, shown in the Prefect UI as training/NAME.", rich_help_panel=SCHEDULE),
+    ] = "scheduled",
+    verbose: VerboseOption = False,
+) -> None:
+    """Serve the training flow as a Prefect deployment on a cron schedule, until Ctrl+C (the schedule stays active).
+
+    Needs a Prefect server (PREFECT_API_URL); runs happen in this process with the options given here. For shared
+    infrastructure, deploy prefect.yaml to a work pool instead (see README, "Running it as a team").
+    """
+    settings = prepare(request, verbose)
+    from prefect.schedules import Cron, validate_cron_string
+
+    try:
+        validate_cron_string(cron)
+    except ValueError as error:
+        raise ConfigError(f'invalid --cron {cron!r}: {error}; for example "0 3 * * *" is 03:00 every day') from None
+    from neuroflow.pipelines.flows import training_flow
+    from neuroflow.pipelines.temporary_server import check_prefect_server
+
+    api_url = check_prefect_server()
+    # Runs may start in another working directory: files are passed by absolute path.
+    data = request.overrides.get("data", {})
+    files = {key: Path(data[key]).resolve() for key in ("path", "reference_schema") if data.get(key) is not None}
+    parameters = {
+        "overrides": json.loads(json.dumps(request.overrides | {"data": data | files}, default=str)),
+        "config_file": str(request.config.resolve()) if request.config else None,
+    }
+    typer.echo(f"Scheduling training of {settings.model_name} at {cron!r} ({timezone}) on the Prefect server {api_url}")
+    typer.echo(f"  runs are logged to the MLflow store {settings.tracking.tracking_uri}")
+    typer.echo(f"  browse them in the MLflow UI at    {settings.tracking.browser_url}")
+    typer.echo("  Ctrl+C stops serving runs; the schedule itself stays active for when this command runs again.")
+    show_training_progress(verbose)
+    training_flow.serve(
+        name=name,
+        schedules=[Cron(cron, timezone=timezone)],
+        parameters=parameters,
+        description=f"Train {settings.model_name} on {settings.data.name} at {cron!r} ({timezone}).",
+        tags=["neuroflow", settings.model_name],
+        pause_on_shutdown=False,
+    )
+
+
+@app.command(epilog="Example:\n\n  neuroflow schema --data march.csv --target churned --output reference.json")
+@friendly_errors
+def schema(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the schema JSON.")] = Path(
+        "schema.json"
+    ),
+    config: ConfigOption = None,
+    dataset: DatasetOption = None,
+    data: DataOption = None,
+    target: TargetOption = None,
+) -> None:
+    """Learn the schema of a data set and write it, to validate later data against (`train --reference-schema`)."""
+    settings = load_settings(config, build_overrides(data={"dataset": dataset, "path": data, "target": target}))
+    check_training_input(settings)
+    from neuroflow.pipelines.data import drop_unlearnable_columns, learn_schema, load_dataset
+
+    loaded, dropped = drop_unlearnable_columns(load_dataset(settings.data))
+    learn_schema(loaded, None, settings.data.categorical, dropped).save(output)
+    typer.echo(f"schema of {loaded.name} ({loaded.frame.shape[1] - 1} features, {loaded.task}) written to {output}")
+    for name, reason in dropped.items():
+        typer.echo(f"  left out {name!r}: {reason}")
+
+
+@app.command(epilog="Example:\n\n  NEUROFLOW_NETWORK__EPOCHS=20 neuroflow config --config examples/train.yaml")
+@friendly_errors
+def config(config: ConfigOption = None) -> None:
+    """Show the settings in effect (defaults, config file, environment), as YAML."""
+    import yaml
+
+    settings = load_settings(config)
+    typer.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False).rstrip())

@@ -1,0 +1,49 @@
+"""The step `train` and every tuning trial share: train a network, score it on the test rows, and record it all on
+one MLflow run (per-epoch metrics, test metrics, plots, the model)."""
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from neuroflow.models.schema import DataSchema
+from neuroflow.models.spec import NetworkSpec
+from neuroflow.pipelines import evaluation, tracking, training
+from neuroflow.pipelines.data import Split
+from neuroflow.pipelines.profiling import StepClock
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A trained, scored and logged model: how training went, its test scores and its `models:/` URI."""
+
+    training: training.TrainingResult
+    scores: dict[str, float]
+    model_uri: str
+
+
+def train_and_log(
+    client: MlflowClient,
+    run_id: str,
+    schema: DataSchema,
+    split: Split,
+    network: NetworkSpec,
+    seed: int,
+    clock: StepClock | None = None,
+) -> FittedModel:
+    """Train on the split, evaluate on its test rows, and log metrics, plots and the model to `run_id`."""
+    clock = clock or StepClock()
+    with clock.step("train"), tracking.epoch_logger(client, run_id) as log_epoch:
+        result = training.train_model(schema, split, network, seed, [log_epoch])
+    with tempfile.TemporaryDirectory(prefix="neuroflow-") as workdir, clock.step("evaluate_and_log"):
+        scores, plots = evaluation.evaluate_model(result.predictor, result.history, split, Path(workdir) / "plots")
+        tracking.log_evaluation(
+            client,
+            run_id,
+            scores,
+            plots,
+            {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds},
+        )
+        model_uri = tracking.log_model(run_id, result.predictor, split.test_features.head(5), Path(workdir))
+    return FittedModel(result, scores, model_uri)

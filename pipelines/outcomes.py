@@ -1,0 +1,44 @@
+"""What the flows return: typed outcomes the CLI, the tests and a caller read by attribute, never by string key."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from neuroflow.pipelines.tuning import TrialResult
+
+
+@dataclass(frozen=True)
+class RegisteredOutcome:
+    """A run that registered a version: where to find the run and what the promotion gate decided."""
+
+    run_id: str
+    experiment_id: str
+    run_url: str
+    model_name: str
+    version: str
+    promoted: bool
+    champion_version: str | None
+    decision: str
+
+    def verdict(self) -> str:
+        """What the gate made of the new version, as the end of a sentence."""
+        if self.promoted:
+            return "is now champion"
+        return f"did not take the alias (champion stays v{self.champion_version})"
+
+
+@dataclass(frozen=True)
+class TrainingOutcome(RegisteredOutcome):
+    """A training run: the above, its test metrics and the store it was logged to."""
+
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    tracking_uri: str = ""
+
+
+@dataclass(frozen=True)
+class TuningOutcome(RegisteredOutcome):
+    """A search: the above for its best trial, and how every trial ended."""
+
+    best_trial: int = 0
+    best_knobs: dict[str, Any] = field(default_factory=dict)
+    trials: tuple[TrialResult, ...] = ()
+    statuses: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,116 @@
+"""The bookkeeping every flow run does the same way: open its MLflow run, link it from Prefect, note a failure, close
+it as FINISHED or FAILED, and publish its story as a Prefect artifact. The flows open one and write into it."""
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from mlflow.tracking import MlflowClient
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.runtime import flow_run as prefect_run
+from prefect.utilities.urls import url_for
+
+from neuroflow.errors import NeuroflowError
+from neuroflow.pipelines import tracking
+from neuroflow.settings import Settings
+
+RunKind = Literal["training", "tuning"]
+
+
+class _HideUserErrorTracebacks(logging.Filter):
+    """Prefect logs every failure with its traceback; for errors the user can fix, the message is the story."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], NeuroflowError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+for _name in ("prefect.flow_runs", "prefect.task_runs"):
+    logging.getLogger(_name).addFilter(_HideUserErrorTracebacks())
+
+
+def artifact_key(kind: str, model_name: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes; one key per kind and model keeps a history."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{kind}-{model_name}".lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One flow run's MLflow run, and where a person finds it (MLflow and Prefect)."""
+
+    client: MlflowClient
+    settings: Settings
+    kind: RunKind
+    run_id: str
+    experiment_id: str
+    started: str
+    url: str
+    prefect_url: str | None
+
+    def note(self, markdown: str) -> None:
+        """The run's description in the MLflow UI."""
+        tracking.note(self.client, self.run_id, markdown)
+
+    def publish(self, markdown: str) -> None:
+        """The run's story on the Prefect flow run page (Artifacts tab), versioned under one key per model."""
+        model = self.settings.model_name
+        create_markdown_artifact(
+            key=artifact_key(f"{self.kind}-summary", model),
+            markdown=markdown,
+            description=f"{self.kind.capitalize()} of {model}: data, metrics, promotion decision.",
+        )
+
+
+@contextmanager
+def recorded_run(client: MlflowClient, settings: Settings, kind: RunKind) -> Iterator[RunRecord]:
+    """Open the MLflow run of this flow run and close it however the body ends; a user-fixable failure is noted on
+    the run and published before it propagates."""
+    started = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    prefect_url = url_for("flow-run", obj_id=prefect_run.id) if prefect_run.id else None
+    prefix = "tune-" if kind == "tuning" else ""
+    run_id = tracking.start_run(
+        client,
+        settings,
+        run_name=f"{prefix}{settings.data.name}-{started}",
+        tags={
+            "neuroflow.kind": kind,
+            "neuroflow.prefect_flow_run_id": str(prefect_run.id),
+            "neuroflow.prefect_flow_run": str(prefect_run.name),
+        }
+        | ({"neuroflow.prefect_flow_run_url": prefect_url} if prefect_url else {}),
+    )
+    experiment_id = client.get_run(run_id).info.experiment_id
+    record = RunRecord(
+        client,
+        settings,
+        kind,
+        run_id,
+        experiment_id,
+        started,
+        settings.tracking.run_url(experiment_id, run_id),
+        prefect_url,
+    )
+    create_link_artifact(
+        key=artifact_key("mlflow-run", settings.model_name),
+        link=record.url,
+        link_text=f"MLflow run {run_id[:8]} ({settings.model_name})",
+        description=f"The MLflow run of this {kind}: parameters, per-epoch metrics, plots, data report, model.",
+    )
+    succeeded = False
+    try:
+        yield record
+        succeeded = True
+    except NeuroflowError as error:
+        record.note(f"**Failed.** {error}")
+        record.publish(
+            f"## {kind.capitalize()} of {settings.model_name} failed\n\n{error}\n\n[MLflow run]({record.url})"
+        )
+        raise
+    finally:
+        tracking.finish_run(client, run_id, succeeded)
