@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export VENV PYTHON
 
-.PHONY: quickstart setup test-tools train test test-fast lint format ui serve bench-serving bench-training screenshots clean
+.PHONY: quickstart setup test-tools train test test-fast lint format ui serve bench-serving bench-training bench-cli screenshots clean
 
 quickstart: setup ## Set everything up, train on breast_cancer, register the champion
 	$(BIN)/neuroflow train
@@ -47,6 +47,9 @@ bench-serving: setup ## Serving benchmark (a few minutes; installs Debian's hey 
 
 bench-training: setup ## Training benchmark: our training step and `neuroflow train` against bare Keras (~8 minutes)
 	$(BIN)/python benchmarks/training/run.py
+
+bench-cli: setup ## CLI benchmark: how fast each command-line mistake is reported, against a full train (~2 minutes)
+	$(BIN)/python benchmarks/cli/run.py
 
 screenshots: setup test-tools ## Refresh the README's screenshots from a stack test run (about 3 minutes)
 	SCREENSHOTS_DIR=docs/images $(BIN)/python -m pytest -q tests/integration/test_stack.py

@@ -1,4 +1,4 @@
-"""The training pipeline: plain step modules (data, validation, training, evaluation, tracking, registry),
-the Prefect flow that wires them (`flows`), and the `neuroflow` CLI (`cli`)."""
+"""neuroflow.pipelines, the training pipeline: plain step modules (tables, data, validation, training, evaluation,
+tracking, registry, promotion, tuning) and the Prefect flows that wire them (`flows`)."""
 
 import neuroflow  # noqa: F401  (sets the quiet runtime defaults before TensorFlow is imported)

@@ -64,14 +64,7 @@ def training_flow(
         tracking.log_steps(client, run.run_id, clock.metrics())
         log.info("steps: %s", clock.summary())
         outcome = TrainingOutcome(
-            run.run_id,
-            run.experiment_id,
-            run.url,
-            settings.model_name,
-            version,
-            decision.promoted,
-            decision.champion_after,
-            decision.reason,
+            **run.registered(version, decision),
             test_metrics=fitted.scores,
             tracking_uri=settings.tracking.tracking_uri,
         )
@@ -157,14 +150,7 @@ def tuning_flow(
         statuses = {str(status): int(count) for status, count in frame["status"].value_counts().items()}
         run.note(tuning.describe_search(results, best, statuses, settings, version, decision))
         return TuningOutcome(
-            run.run_id,
-            run.experiment_id,
-            run.url,
-            settings.model_name,
-            version,
-            decision.promoted,
-            decision.champion_after,
-            decision.reason,
+            **run.registered(version, decision),
             best_trial=best.number,
             best_knobs=best.knobs,
             trials=tuple(sorted(results, key=lambda result: result.number)),

@@ -1,9 +1,10 @@
 """The child processes neuroflow runs (servers): a port for one, and stopping one without leaving it behind."""
 
-import contextlib
+import os
 import signal
 import socket
 import subprocess
+import time
 
 
 def free_port() -> int:
@@ -24,31 +25,54 @@ def stop_process(process: subprocess.Popen[bytes], grace: float) -> int:
     return process.wait()
 
 
-def run_until_stopped(command: list[str], env: dict[str, str]) -> int:
-    """Run a server in the foreground until it ends. A stop request for this process (SIGTERM from a process manager,
-    SIGHUP when the terminal goes) is passed on to it, and Ctrl+C reaches it with the terminal's process group;
-    either way it is waited for, so it never outlives the command still holding its port."""
-    process = subprocess.Popen(command, env=env)
+def signal_group(process: subprocess.Popen[bytes], signum: int) -> bool:
+    """Send `signum` to the process group `process` leads; False when nothing of it is left."""
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def run_until_stopped(command: list[str], env: dict[str, str], grace: float = 10.0) -> int:
+    """Run a server in the foreground, in a process group of its own, until it ends; returns its exit code.
+
+    Ctrl+C, SIGTERM (a process manager) and SIGHUP (the terminal went away) are passed on to the whole group: the
+    server and whatever it started (`mlflow ui` runs uvicorn, BentoML its workers). A group still there `grace`
+    seconds after the first of them is killed, and nothing of it outlives this call, so no port stays taken.
+    """
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    asked: list[float] = []
 
     def pass_on(signum: int, _frame: object) -> None:
-        process.send_signal(signum)
+        asked.append(time.monotonic())
+        signal_group(process, signum)
 
-    previous = {number: signal.signal(number, pass_on) for number in (signal.SIGTERM, signal.SIGHUP)}
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {number: signal.signal(number, pass_on) for number in stop_signals}
     try:
-        return process.wait()
-    except KeyboardInterrupt:
-        # The server normally got the same Ctrl+C and is shutting down; if it did not (a SIGINT sent to this process
-        # alone), it is asked to stop after a grace period, then killed. Another Ctrl+C kills it at once.
-        try:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                return process.wait(timeout=10)
-            return stop_process(process, grace=10)
-        except KeyboardInterrupt:
-            process.kill()
-            return process.wait()
+        while True:
+            try:
+                return process.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                if asked and time.monotonic() - asked[0] > grace:
+                    signal_group(process, signal.SIGKILL)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        end_group(process, grace)
+
+
+def end_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop what is left of a finished server's process group (children it did not stop): SIGTERM, then SIGKILL."""
+    if not signal_group(process, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not signal_group(process, 0):
+            return
+        time.sleep(0.1)
+    signal_group(process, signal.SIGKILL)
 
 
 def stopped_by_request(returncode: int) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from mlflow.tracking import MlflowClient
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
@@ -16,6 +16,7 @@ from prefect.utilities.urls import url_for
 
 from neuroflow.errors import NeuroflowError
 from neuroflow.pipelines import tracking
+from neuroflow.pipelines.registry import PromotionDecision
 from neuroflow.settings import Settings
 
 RunKind = Literal["training", "tuning"]
@@ -52,6 +53,19 @@ class RunRecord:
     started: str
     url: str
     prefect_url: str | None
+
+    def registered(self, version: str, decision: PromotionDecision) -> dict[str, Any]:
+        """The fields every outcome of a run that registered `version` shares (see `RegisteredOutcome`)."""
+        return {
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "run_url": self.url,
+            "model_name": self.settings.model_name,
+            "version": version,
+            "promoted": decision.promoted,
+            "champion_version": decision.champion_after,
+            "decision": decision.reason,
+        }
 
     def note(self, markdown: str) -> None:
         """The run's description in the MLflow UI."""

@@ -142,10 +142,9 @@ def check_task(target: pd.Series, task: Task) -> None:
     if distinct < 2:
         raise DataLoadError(f"target column {name!r} has {distinct} distinct value(s); it needs at least 2")
     if task == "binary" and distinct != 2:
-        suggestion = "--task multiclass" if distinct <= MAX_CLASSES or not numeric else "--task regression"
         raise DataLoadError(
             f"--task binary needs a target with exactly 2 classes, but {name!r} has {distinct} ({examples}); "
-            f"pass {suggestion}, or leave --task out to have it inferred"
+            f"pass --task {infer_task(target)}, or leave --task out to have it inferred"
         )
     if task == "multiclass" and distinct < 3:
         raise DataLoadError(
@@ -155,5 +154,5 @@ def check_task(target: pd.Series, task: Task) -> None:
     if task == "regression" and not numeric:
         raise DataLoadError(
             f"target column {name!r} holds text ({examples}), so it cannot be a regression target; "
-            "pass --task binary or --task multiclass, or leave --task out"
+            f"pass --task {'binary' if distinct == 2 else 'multiclass'}, or leave --task out to have it inferred"
         )

@@ -27,7 +27,6 @@ from neuroflow.cli.output import (
     say,
     show_training_progress,
 )
-from neuroflow.cli.preflight import check_training_input
 from neuroflow.errors import ConfigError
 from neuroflow.settings import Settings, load_settings
 
@@ -62,6 +61,8 @@ Examples:
 
 def prepare(request: SettingsRequest, verbose: bool, **more: dict[str, object]) -> Settings:
     """Settings and every check that needs no library, before anything slow starts."""
+    from neuroflow.cli.preflight import check_training_input  # pandas: not for --help
+
     settings = request.settings(**more)
     check_training_input(settings)
     quiet_libraries(verbose)
@@ -222,6 +223,8 @@ def schema(
     target: TargetOption = None,
 ) -> None:
     """Learn the schema of a data set and write it, to validate later data against (`train --reference-schema`)."""
+    from neuroflow.cli.preflight import check_training_input
+
     settings = load_settings(config, build_overrides(data={"dataset": dataset, "path": data, "target": target}))
     check_training_input(settings)
     from neuroflow.pipelines.data import drop_unlearnable_columns, learn_schema, load_dataset

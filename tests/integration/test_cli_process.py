@@ -134,7 +134,8 @@ def test_train_without_a_prefect_server_starts_a_temporary_one_while_libraries_l
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEUROFLOW_", "PREFECT_API_URL"))}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
-    command = [str(Path(sys.executable).with_name("neuroflow")), "train", "--epochs", "2"]
+    # --verbose: Prefect's own "Starting temporary server" line would be filtered out of the default output.
+    command = [str(Path(sys.executable).with_name("neuroflow")), "train", "--epochs", "2", "--verbose"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "is now champion" in result.stdout
@@ -162,3 +163,39 @@ def test_train_without_a_prefect_server_starts_a_temporary_one_while_libraries_l
         assert state == "FAILED"  # a failed run is recorded as such, with its last words
         logged = database.execute("SELECT message FROM log WHERE flow_run_id = ?", (flow_run_id,)).fetchall()
         assert any("data validation failed" in message for (message,) in logged)
+
+
+def test_the_default_output_is_neuroflows_own_and_a_terminal_gets_a_live_display(tmp_path: Path) -> None:
+    """Prefect's task bookkeeping and MLflow's store notes stay out of the default output (`--verbose` has them); in a
+    terminal, training shows one live line (epoch, bar, elapsed and remaining time, metrics) instead of epoch lines."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEUROFLOW_", "PREFECT_API_URL", "CI"))}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "TERM": "xterm-256color", "COLUMNS": "160"}
+    command = [str(Path(sys.executable).with_name("neuroflow")), "train", "--epochs", "3"]
+    plain = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    assert "epoch 1/3" in plain.stderr and "neuroflow.pipelines.registry" in plain.stderr  # one line per epoch
+    for noise in ("Task run '", "Creating initial MLflow database tables", "Created temporary directory"):
+        assert noise not in plain.stderr
+
+    leader, follower = pty.openpty()
+    terminal = subprocess.Popen(command, cwd=tmp_path, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command is done
+            break
+        if not chunk:
+            break
+        screen += chunk
+    assert terminal.wait(timeout=300) == 0, screen.decode(errors="replace")[-3000:]
+    shown = screen.decode(errors="replace")
+    assert "epoch 3/3" in shown and "━" in shown and "val_loss" in shown  # the live line, drawn to the end
+    assert "epoch 1/3  accuracy" not in shown  # no plain epoch lines beside it
+    assert "is now champion" in shown
