@@ -4,7 +4,9 @@ The MLflow model, the prediction service, the benchmarks and the parity tests al
 disagree. Prediction runs in NumPy (`models.forward`); the Keras network is kept only to train and to check parity.
 """
 
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,28 @@ NETWORK_FILE = "network.keras"
 WEIGHTS_FILE = "weights.npz"
 PREPROCESSING_FILE = "preprocessing.joblib"
 SCHEMA_FILE = "schema.json"
+# Models logged before neuroflow had one namespace pickled their preprocessing as models.schema, models.preprocessing.
+LEGACY_MODULES = ("schema", "preprocessing", "forward", "inference")
 PREDICTION_COLUMN = "prediction"
 PROBABILITY_PREFIX = "probability_"
+
+
+@contextmanager
+def legacy_module_names() -> Iterator[None]:
+    """While unpickling, let the old top-level names (`models.preprocessing`, …) of models logged before the
+    `neuroflow.models` namespace find today's modules; nothing stays on `sys.modules` afterwards."""
+    import neuroflow.models
+    from neuroflow.models import forward, preprocessing, schema
+
+    current = {"schema": schema, "preprocessing": preprocessing, "forward": forward, "inference": sys.modules[__name__]}
+    aliases = {"models": neuroflow.models} | {f"models.{name}": current[name] for name in LEGACY_MODULES}
+    added = [name for name in aliases if name not in sys.modules]
+    sys.modules.update({name: aliases[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            sys.modules.pop(name, None)
 
 
 @dataclass(frozen=True)
@@ -135,7 +157,8 @@ class Predictor:
         cls, network_path: str | Path | None, preprocessing_path: str | Path, weights_path: str | Path | None = None
     ) -> "Predictor":
         """Load what `save` wrote. With the NumPy weights and no network path, TensorFlow is never imported."""
-        preprocessing: Preprocessing = joblib.load(preprocessing_path)
+        with legacy_module_names():
+            preprocessing: Preprocessing = joblib.load(preprocessing_path)
         network = None
         if network_path is not None:
             import keras

@@ -183,7 +183,9 @@ def test_the_default_output_is_neuroflows_own_and_a_terminal_gets_a_live_display
         assert noise not in plain.stderr
 
     leader, follower = pty.openpty()
-    terminal = subprocess.Popen(command, cwd=tmp_path, env=env, stdin=follower, stdout=follower, stderr=follower)
+    fresh = tmp_path / "terminal"  # a store of its own: here too the first version becomes champion
+    fresh.mkdir()
+    terminal = subprocess.Popen(command, cwd=fresh, env=env, stdin=follower, stdout=follower, stderr=follower)
     os.close(follower)
     screen = b""
     while True:

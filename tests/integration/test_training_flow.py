@@ -170,8 +170,8 @@ def test_a_champion_on_other_columns_is_kept(store: Store, prefect_api_url: str)
     other = training_flow(
         store.settings(data={"dataset": "wine"}, tracking={"model_name": "neuroflow-diabetes"}, network={"epochs": 2})
     )
-    assert not other["promoted"]
-    assert "could not be scored" in other["decision"] and f"neuroflow promote {other['version']}" in other["decision"]
+    assert not other.promoted
+    assert "could not be scored" in other.decision and f"neuroflow promote {other.version}" in other.decision
 
 
 def test_the_flow_run_is_recorded_in_prefect_and_linked_from_mlflow(first: TrainingOutcome, store: Store) -> None:

@@ -139,3 +139,18 @@ def test_loading_for_serving_does_not_import_tensorflow(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_model_logged_before_the_namespace_still_loads(tmp_path: Path) -> None:
+    """Registries hold versions whose preprocessing was pickled as `models.preprocessing.Preprocessing`; the service
+    must still serve them, and the old names must not stay importable afterwards."""
+    import pickle
+
+    predictor, split = _trained(mixed_frame(rows=200), "label", "binary")
+    files = predictor.save(tmp_path / "model")
+    old_style = pickle.dumps(predictor.preprocessing, protocol=0).replace(b"cneuroflow.models.", b"cmodels.")
+    assert b"neuroflow.models" not in old_style
+    Path(files["preprocessing"]).write_bytes(old_style)
+    loaded = Predictor.from_directory(tmp_path / "model")
+    assert list(loaded.predict(split.test_features).labels) == list(predictor.predict(split.test_features).labels)
+    assert "models" not in sys.modules and "models.preprocessing" not in sys.modules
