@@ -127,10 +127,10 @@ def live_display_wanted() -> bool:
     return sys.stderr.isatty() and os.environ.get("TERM", "") not in ("", "dumb") and not os.environ.get("CI")
 
 
-def show_training_progress(verbose: bool) -> EpochDisplay | None:
-    """Set up the console for a training command: the libraries' noise filtered, and a live epoch display when
-    stderr is a terminal (returned, to be stopped at the end), else one line per epoch."""
-    live = live_display_wanted()
+def show_training_progress(verbose: bool, one_training: bool = True) -> EpochDisplay | None:
+    """Set up the console for a training command: the libraries' noise filtered, and, for `one_training` at a time,
+    a live epoch display when stderr is a terminal (returned, to be stopped at the end); else one line per epoch."""
+    live = one_training and live_display_wanted()
     filter_console(verbose, live)
     if not live:
         return None

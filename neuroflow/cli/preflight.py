@@ -26,6 +26,6 @@ def check_training_input(settings: Settings) -> None:
     for name in data.categorical:
         if name not in columns or name == target:
             raise tables.missing_column("categorical column", name, [c for c in columns if c != target], data.path)
-    values = tables.read_column(path, target, data.delimiter, data.decimal, data.thousands)
-    task = tables.infer_task(values) if data.task == "auto" else data.task
-    tables.check_task(values, task)
+    if data.task != "auto":  # a forced task is checked against the target's values (one column read, not the file)
+        values = tables.read_column(path, target, data.delimiter, data.decimal, data.thousands)
+        tables.check_task(values, data.task)

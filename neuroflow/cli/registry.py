@@ -1,13 +1,22 @@
 """`neuroflow promote`, `rollback` and `history`: moving the champion alias by hand, and its record."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from neuroflow.cli.options import SettingsRequest, model_options, with_options
 from neuroflow.cli.output import friendly_errors
+from neuroflow.settings import Settings
 
 app = typer.Typer()
+
+
+def open_registry(request: SettingsRequest) -> tuple[Settings, Any]:
+    """The settings in effect and an MLflow client on their registry."""
+    from neuroflow.pipelines import tracking
+
+    settings = request.settings()
+    return settings, tracking.configure_tracking(settings.tracking)
 
 
 @app.command(epilog="Example:\n\n  neuroflow promote 3 --dataset wine")
@@ -17,10 +26,9 @@ def promote(
     request: SettingsRequest, version: Annotated[str, typer.Argument(help="Model version to make champion.")]
 ) -> None:
     """Move the champion alias to VERSION by hand (recorded in the alias history)."""
-    from neuroflow.pipelines import registry, tracking
+    from neuroflow.pipelines import registry
 
-    settings = request.settings()
-    client = tracking.configure_tracking(settings.tracking)
+    settings, client = open_registry(request)
     registry.promote_version(client, settings.model_name, settings.promotion.alias, version)
     typer.echo(f"{settings.model_name}@{settings.promotion.alias} → version {version}")
 
@@ -30,10 +38,9 @@ def promote(
 @with_options(model_options)
 def rollback(request: SettingsRequest) -> None:
     """Give the champion alias back to the version that held it before the current one."""
-    from neuroflow.pipelines import registry, tracking
+    from neuroflow.pipelines import registry
 
-    settings = request.settings()
-    client = tracking.configure_tracking(settings.tracking)
+    settings, client = open_registry(request)
     version = registry.rollback(client, settings.model_name, settings.promotion.alias)
     typer.echo(f"{settings.model_name}@{settings.promotion.alias} → version {version} (rolled back)")
 
@@ -43,10 +50,9 @@ def rollback(request: SettingsRequest) -> None:
 @with_options(model_options)
 def history(request: SettingsRequest) -> None:
     """List every move of the champion alias, oldest first."""
-    from neuroflow.pipelines import registry, tracking
+    from neuroflow.pipelines import registry
 
-    settings = request.settings()
-    client = tracking.configure_tracking(settings.tracking)
+    settings, client = open_registry(request)
     entries = registry.alias_history(client, settings.model_name)
     if not entries:
         typer.echo(f"{settings.model_name} has no alias moves yet.")

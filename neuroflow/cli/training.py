@@ -148,7 +148,7 @@ def tune(
     from neuroflow.pipelines.flows import task_runner, tuning_flow
 
     validation.load_great_expectations()
-    show_training_progress(verbose)  # trials train side by side: one line per epoch, never a live display
+    show_training_progress(verbose, one_training=False)  # trials train side by side: one line per epoch
     with prefect_api(server):
         runner = task_runner(settings.tuning.parallel, dask_address, dask_workers)
         outcome = tuning_flow.with_options(task_runner=runner)(settings)
@@ -200,7 +200,7 @@ def schedule(
     typer.echo(f"  runs are logged to the MLflow store {settings.tracking.tracking_uri}")
     typer.echo(f"  browse them in the MLflow UI at    {settings.tracking.browser_url}")
     typer.echo("  Ctrl+C stops serving runs; the schedule itself stays active for when this command runs again.")
-    show_training_progress(verbose)
+    show_training_progress(verbose, one_training=False)  # runs are logs, however this command was started
     training_flow.serve(
         name=name,
         schedules=[Cron(cron, timezone=timezone)],
