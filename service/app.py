@@ -143,11 +143,13 @@ class ServiceState:
 
     @property
     def token(self) -> bytes | None:
+        """The bearer token required on guarded routes, or None when auth is off."""
         token = self.settings.auth_token
         return token.get_secret_value().encode() if token is not None else None
 
 
 def state_of(request: Request) -> ServiceState:
+    """The service state the app was created with."""
     state: ServiceState = request.app.state.neuroflow
     return state
 
@@ -187,6 +189,7 @@ def require_local_or_token(request: Request) -> Response | None:
 
 
 def not_ready(holder: ModelHolder) -> Response:
+    """503 naming why no model is served yet."""
     problem = holder.problem or "no model loaded yet"
     return refuse(RequestError(503, "no model loaded", [RequestProblem("model", problem)]))
 

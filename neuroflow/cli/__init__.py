@@ -32,6 +32,7 @@ for group in (training, registry, serving, ui):
 
 
 def show_version(asked: bool) -> None:
+    """`--version`: print it and stop before any command runs."""
     if asked:
         typer.echo(f"neuroflow {neuroflow.__version__}")
         raise typer.Exit()

@@ -100,6 +100,7 @@ class EpochDisplay(logging.Handler):
             self.stop()
 
     def start(self, epochs: int) -> None:
+        """Draw a new live line for a training of up to `epochs` epochs."""
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -117,6 +118,7 @@ class EpochDisplay(logging.Handler):
         self.progress.start()
 
     def stop(self) -> None:
+        """Leave the line as it ended (idempotent)."""
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
