@@ -88,7 +88,6 @@ def train_model(
         len(train_x),
         preprocessing.n_inputs,
         spec.epochs,
-        extra={"epochs": spec.epochs, "training_started": True},
     )
     weights = None
     if spec.class_weight == "balanced" and schema.task != "regression":

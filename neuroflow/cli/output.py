@@ -88,9 +88,9 @@ class EpochDisplay(logging.Handler):
         self.task: Any = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if getattr(record, "training_started", False):
-            self.start(int(getattr(record, "epochs", 0)))
-        elif hasattr(record, "epoch") and self.progress is not None:
+        if hasattr(record, "epoch"):
+            if self.progress is None:  # drawn from the first epoch on: lines logged before it print undisturbed
+                self.start(int(getattr(record, "epochs", 0)))
             metrics = getattr(record, "metrics", {})
             shown = "  ".join(
                 f"{name} {value:.4f}" for name, value in metrics.items() if "loss" in name or "auc" in name
