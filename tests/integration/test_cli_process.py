@@ -200,4 +200,6 @@ def test_the_default_output_is_neuroflows_own_and_a_terminal_gets_a_live_display
     shown = screen.decode(errors="replace")
     assert "epoch 3/3" in shown and "━" in shown and "val_loss" in shown  # the live line, drawn to the end
     assert "epoch 1/3  accuracy" not in shown  # no plain epoch lines beside it
+    started = shown.index("neuroflow.pipelines.training - training ")
+    assert "epoch " not in shown[shown.rindex("\n", 0, started) : started]  # that line is not drawn over
     assert "is now champion" in shown
