@@ -6,6 +6,7 @@ import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import mlflow
@@ -63,17 +64,23 @@ def runtime_requirements() -> list[str]:
     return [f"{package}=={metadata.version(package)}" for package in RUNTIME_PACKAGES]
 
 
-def stage_code(directory: Path) -> Path:
-    """Lay out the `neuroflow` package as the model imports it (`neuroflow.models` and the few shared modules it
-    needs) under `directory`; returns the package folder, for MLflow's `code_paths`."""
+def stage_code(
+    directory: Path, modules: tuple[str, ...] = SHARED_MODULES, subpackages: tuple[ModuleType, ...] = ()
+) -> Path:
+    """Lay out the `neuroflow` package under `directory` as an installed one looks, with only what the code shipped
+    needs: `neuroflow.models`, the given `subpackages` and the top-level `modules`. Returns the package folder, for
+    MLflow's `code_paths` (the model) or a Bento's build context (the service)."""
     package = directory / "neuroflow"
     package.mkdir(parents=True)
     source = Path(neuroflow.__file__).parent
-    for name in SHARED_MODULES:
+    for name in modules:
         shutil.copy2(source / name, package / name)
-    shutil.copytree(
-        Path(neuroflow.models.__file__).parent, package / "models", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    for subpackage in (neuroflow.models, *subpackages):
+        shutil.copytree(
+            Path(str(subpackage.__file__)).parent,
+            package / subpackage.__name__.rpartition(".")[2],
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
     return package
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import bentoml
 
 import neuroflow
-import neuroflow.models
 import neuroflow.service
+from neuroflow.models.packaging import SHARED_MODULES as MODEL_MODULES
+from neuroflow.models.packaging import stage_code
 from neuroflow.settings import Settings
 from neuroflow.store import ModelInfo, champion_version, describe_version, mlflow_client
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "neuroflow.service.service:Neuroflow"
 # What of the `neuroflow` package the service imports besides `neuroflow.models` and `neuroflow.service`.
-SHARED_MODULES = ("__init__.py", "errors.py", "runtime.py", "settings.py", "store.py")
+SHARED_MODULES = (*MODEL_MODULES, "settings.py", "store.py")
 LOCK_FILE = Path(neuroflow.__file__).resolve().parent.parent / "requirements.lock"
 
 
@@ -69,15 +70,5 @@ def build_bento(settings: Settings, version: str | None = None) -> BuiltBento:
 def stage_sources(context: Path) -> None:
     """Lay out what the service imports as the installed package looks (`neuroflow/service`, `neuroflow/models` and a
     few shared modules; no CLI, no flows), with the pinned requirements, as the Bento's build context."""
-    package = context / "neuroflow"
-    package.mkdir()
-    source = Path(neuroflow.__file__).parent
-    for name in SHARED_MODULES:
-        shutil.copy2(source / name, package / name)
-    for subpackage in (neuroflow.models, neuroflow.service):
-        shutil.copytree(
-            Path(str(subpackage.__file__)).parent,
-            package / subpackage.__name__.rpartition(".")[2],
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
+    stage_code(context, SHARED_MODULES, (neuroflow.service,))
     shutil.copy2(LOCK_FILE, context / LOCK_FILE.name)
