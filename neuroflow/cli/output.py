@@ -72,7 +72,8 @@ def filter_console(verbose: bool, live_epochs: bool) -> None:
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for logger in loggers:
         for handler in getattr(logger, "handlers", ()):
-            if isinstance(handler, PrefectConsoleHandler) and console_filter not in handler.filters:
+            filtered = any(isinstance(present, ConsoleFilter) for present in handler.filters)
+            if isinstance(handler, PrefectConsoleHandler) and not filtered:
                 handler.addFilter(console_filter)
     if not verbose:
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -104,7 +105,6 @@ class EpochDisplay(logging.Handler):
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self.stop()
         self.progress = Progress(
             TextColumn("epoch {task.completed}/{task.total}"),
             BarColumn(bar_width=24),

@@ -1,6 +1,8 @@
 """`neuroflow train`, `tune`, `schedule`, `schema` and `config`: the commands that learn from data."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -69,6 +71,28 @@ def prepare(request: SettingsRequest, verbose: bool, **more: dict[str, object]) 
     return settings
 
 
+@contextmanager
+def flows_running(verbose: bool, one_training: bool = True) -> Iterator[None]:
+    """Run flows against Prefect's temporary server, started first so it boots while TensorFlow, MLflow and Great
+    Expectations import on the other core (none when PREFECT_API_URL names a server), with the console set up for
+    training; the server is stopped afterwards."""
+    from neuroflow.pipelines.temporary_server import prefect_api, start_temporary_server
+
+    server = start_temporary_server()
+    if server is not None:
+        say("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)")
+    from neuroflow.pipelines import flows, validation  # noqa: F401  (the heavy imports, while the server boots)
+
+    validation.load_great_expectations()
+    display = show_training_progress(verbose, one_training)
+    try:
+        with prefect_api(server):
+            yield
+    finally:
+        if display is not None:
+            display.stop()
+
+
 @app.command(epilog=TRAIN_EXAMPLES)
 @friendly_errors
 @with_options(training_options)
@@ -76,22 +100,10 @@ def train(request: SettingsRequest, verbose: VerboseOption = False) -> None:
     """Validate, train, evaluate, log and register a model; it becomes champion only if it beats the current one."""
     settings = prepare(request, verbose)
     say(f"Training on {settings.data.name} → model {settings.model_name} (loading libraries…)")
-    from neuroflow.pipelines.temporary_server import prefect_api, start_temporary_server
+    with flows_running(verbose):
+        from neuroflow.pipelines.flows import training_flow
 
-    server = start_temporary_server()
-    if server is not None:
-        say("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)")
-    from neuroflow.pipelines import validation
-    from neuroflow.pipelines.flows import training_flow
-
-    validation.load_great_expectations()
-    display = show_training_progress(verbose)
-    try:
-        with prefect_api(server):
-            outcome = training_flow(settings)
-    finally:
-        if display is not None:
-            display.stop()
+        outcome = training_flow(settings)
     print_training_outcome(outcome)
 
 
@@ -139,17 +151,9 @@ def tune(
         f"Tuning {settings.model_name} on {settings.data.name}: {settings.tuning.trials} {settings.tuning.strategy} "
         f"trials on {where} (loading libraries…)"
     )
-    from neuroflow.pipelines.temporary_server import prefect_api, start_temporary_server
+    with flows_running(verbose, one_training=False):  # trials train side by side: one line per epoch
+        from neuroflow.pipelines.flows import task_runner, tuning_flow
 
-    server = start_temporary_server()
-    if server is not None:
-        say("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)")
-    from neuroflow.pipelines import validation
-    from neuroflow.pipelines.flows import task_runner, tuning_flow
-
-    validation.load_great_expectations()
-    show_training_progress(verbose, one_training=False)  # trials train side by side: one line per epoch
-    with prefect_api(server):
         runner = task_runner(settings.tuning.parallel, dask_address, dask_workers)
         outcome = tuning_flow.with_options(task_runner=runner)(settings)
     print_tuning_outcome(outcome)
