@@ -87,6 +87,9 @@ class ForwardPass:
     def load(cls, path: str | Path) -> "ForwardPass":
         with np.load(path, allow_pickle=False) as arrays:
             activations = [str(name) for name in arrays["activations"]]
+            unknown = sorted(set(activations) - set(ACTIVATIONS))
+            if unknown:
+                raise ValueError(f"the weights name activation(s) neuroflow does not run: {', '.join(unknown)}")
             return cls(
                 tuple(
                     DenseLayer(arrays[f"kernel_{index}"], arrays[f"bias_{index}"], activation)
@@ -146,6 +149,39 @@ class FeatureEncoder:
             elif name != "remainder":
                 raise ValueError(f"unexpected transformer {name!r} in the fitted preprocessing")
         return cls(tuple(numeric), medians, means, scales, tuple(categorical), tuple(positions), offset, tuple(unknown))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The encoder as plain JSON data (no pickle): it is what the model's `preprocessing.json` holds."""
+        return {
+            "numeric": list(self.numeric),
+            "medians": self.medians.tolist(),
+            "means": self.means.tolist(),
+            "scales": self.scales.tolist(),
+            "categorical": list(self.categorical),
+            "positions": [dict(mapping) for mapping in self.positions],
+            "width": self.width,
+            "unknown": list(self.unknown),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FeatureEncoder":
+        """Read what `to_dict` wrote, checking shapes and types so a damaged file fails here, not mid-request."""
+        numeric = tuple(str(name) for name in data["numeric"])
+        arrays = [np.asarray(data[key], dtype="float64") for key in ("medians", "means", "scales")]
+        if any(array.shape != (len(numeric),) for array in arrays):
+            raise ValueError("the numeric statistics do not match the numeric columns")
+        width = int(data["width"])
+        positions = tuple(
+            {str(label): int(column) for label, column in mapping.items()} for mapping in data["positions"]
+        )
+        unknown = tuple(None if column is None else int(column) for column in data["unknown"])
+        categorical = tuple(str(name) for name in data["categorical"])
+        if len(positions) != len(categorical) or len(unknown) not in (0, len(categorical)):
+            raise ValueError("the category lists do not match the categorical columns")
+        used = [column for mapping in positions for column in mapping.values()] + [u for u in unknown if u is not None]
+        if any(not len(numeric) <= column < width for column in used):
+            raise ValueError("a category points outside the network's input")
+        return cls(numeric, arrays[0], arrays[1], arrays[2], categorical, positions, width, unknown)
 
     def encode(self, numbers: np.ndarray, labels: Sequence[Sequence[Any]]) -> np.ndarray:
         """Numbers: (rows, numeric columns) with NaN for missing. Labels: one sequence per categorical column."""

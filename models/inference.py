@@ -4,6 +4,8 @@ The MLflow model, the prediction service, the benchmarks and the parity tests al
 disagree. Prediction runs in NumPy (`models.forward`); the Keras network is kept only to train and to check parity.
 """
 
+import hashlib
+import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -11,18 +13,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
+from neuroflow.errors import UntrustedModelError
 from neuroflow.models.forward import FeatureEncoder, ForwardPass
 from neuroflow.models.preprocessing import Preprocessing
 from neuroflow.models.schema import DataSchema, coerce_features
 
 NETWORK_FILE = "network.keras"
 WEIGHTS_FILE = "weights.npz"
-PREPROCESSING_FILE = "preprocessing.joblib"
+PREPROCESSING_FILE = "preprocessing.json"
 SCHEMA_FILE = "schema.json"
+# What serving reads, all of it data: NumPy arrays (no pickles allowed) and JSON. Their SHA-256 go on the version.
+SERVING_FILES = (WEIGHTS_FILE, PREPROCESSING_FILE, SCHEMA_FILE)
+PREPROCESSING_FORMAT = 1
+# Models logged before the data-only format pickled their preprocessing; loading one runs code from the store.
+LEGACY_PREPROCESSING_FILE = "preprocessing.joblib"
 # Models logged before neuroflow had one namespace pickled their preprocessing as models.schema, models.preprocessing.
 LEGACY_MODULES = ("schema", "preprocessing", "forward", "inference")
 PREDICTION_COLUMN = "prediction"
@@ -81,19 +88,40 @@ class Prediction:
 
 
 class Predictor:
-    """A trained network with the preprocessing and schema it was trained with."""
+    """A trained network with the preprocessing and schema it was trained with.
+
+    After training it also holds the fitted sklearn preprocessing and the Keras network; loaded for serving it holds
+    only data (the encoder's arrays, the schema, the NumPy weights)."""
 
     def __init__(self, network: Any, preprocessing: Preprocessing, forward: ForwardPass | None = None) -> None:
         self.network = network  # the Keras model, or None when loaded for serving only
-        self.preprocessing = preprocessing
+        self.preprocessing: Preprocessing | None = preprocessing
         self.forward = forward if forward is not None else ForwardPass.from_keras(network)
         self.encoder = FeatureEncoder.from_transform(preprocessing.features)
-        schema = preprocessing.schema
-        self.classes = np.asarray(schema.classes or (), dtype=object)
+        self.schema: DataSchema = preprocessing.schema
+        self.target_mean, self.target_scale = preprocessing.target_mean, preprocessing.target_scale
+        self.classes = np.asarray(self.schema.classes or (), dtype=object)
 
-    @property
-    def schema(self) -> DataSchema:
-        return self.preprocessing.schema
+    @classmethod
+    def from_data(
+        cls,
+        schema: DataSchema,
+        encoder: FeatureEncoder,
+        forward: ForwardPass,
+        target: tuple[float, float] = (0.0, 1.0),
+        network: Any = None,
+    ) -> "Predictor":
+        """A predictor from plain data: what the safe loader builds from a model's files."""
+        predictor = cls.__new__(cls)
+        predictor.network, predictor.preprocessing, predictor.forward = network, None, forward
+        predictor.encoder, predictor.schema = encoder, schema
+        predictor.target_mean, predictor.target_scale = target
+        predictor.classes = np.asarray(schema.classes or (), dtype=object)
+        if forward.layers and forward.layers[0].kernel.shape[0] != encoder.width:
+            raise ValueError(
+                f"the weights expect {forward.layers[0].kernel.shape[0]} inputs, the encoder makes {encoder.width}"
+            )
+        return predictor
 
     def raw_outputs(self, matrix: np.ndarray) -> np.ndarray:
         """The network's forward pass on a preprocessed matrix."""
@@ -126,7 +154,7 @@ class Predictor:
         """Turn network outputs into labels and probabilities, or regression values in the target's units."""
         task = self.schema.task
         if task == "regression":
-            return Prediction(self.preprocessing.decode_regression(outputs[:, 0]))
+            return Prediction(outputs[:, 0] * self.target_scale + self.target_mean)
         if task == "binary":
             positive = outputs[:, 0]
             probabilities = np.column_stack([1.0 - positive, positive])
@@ -134,8 +162,18 @@ class Predictor:
             probabilities = outputs
         return Prediction(self.classes[np.argmax(probabilities, axis=1)].astype(str), probabilities)
 
+    def preprocessing_data(self) -> dict[str, Any]:
+        """What `preprocessing.json` holds: the encoder's arrays and the target's scaling, as plain JSON."""
+        return {
+            "format": PREPROCESSING_FORMAT,
+            "encoder": self.encoder.to_dict(),
+            "target_mean": self.target_mean,
+            "target_scale": self.target_scale,
+        }
+
     def save(self, directory: Path) -> dict[str, str]:
-        """Write the network, its NumPy weights, the preprocessing and the schema; return them as MLflow artifacts."""
+        """Write the network, its NumPy weights, the preprocessing (JSON) and the schema; return them as MLflow
+        artifacts. The Keras file is for Keras users; neuroflow serves from the other three."""
         directory.mkdir(parents=True, exist_ok=True)
         paths = {
             "network": directory / NETWORK_FILE,
@@ -148,34 +186,103 @@ class Predictor:
         else:
             del paths["network"]
         self.forward.save(paths["weights"])
-        joblib.dump(self.preprocessing, paths["preprocessing"])
+        paths["preprocessing"].write_text(json.dumps(self.preprocessing_data(), allow_nan=False))
         self.schema.save(paths["schema"])
         return {name: str(path) for name, path in paths.items()}
 
     @classmethod
     def load(
-        cls, network_path: str | Path | None, preprocessing_path: str | Path, weights_path: str | Path | None = None
+        cls,
+        weights_path: str | Path,
+        preprocessing_path: str | Path,
+        schema_path: str | Path,
+        network_path: str | Path | None = None,
     ) -> "Predictor":
-        """Load what `save` wrote. With the NumPy weights and no network path, TensorFlow is never imported."""
+        """Load what `save` wrote, as data only: nothing is unpickled or imported. TensorFlow is imported only for
+        `network_path`, and Keras then loads it in safe mode (no Python lambdas from the file)."""
+        try:
+            data = json.loads(Path(preprocessing_path).read_text())
+            if data.get("format") != PREPROCESSING_FORMAT:
+                raise ValueError(f"unknown preprocessing format {data.get('format')!r}")
+            encoder = FeatureEncoder.from_dict(data["encoder"])
+            target = (float(data["target_mean"]), float(data["target_scale"]))
+            schema = DataSchema.from_dict(json.loads(Path(schema_path).read_text()))
+            forward = ForwardPass.load(weights_path)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UntrustedModelError(f"the model's files do not load as a neuroflow model: {error}") from None
+        network = None
+        if network_path is not None:
+            import keras
+
+            network = keras.models.load_model(network_path, compile=False, safe_mode=True)
+        return cls.from_data(schema, encoder, forward, target, network)
+
+    @classmethod
+    def load_legacy(
+        cls, preprocessing_path: str | Path, weights_path: str | Path | None, network_path: str | Path | None
+    ) -> "Predictor":
+        """A model logged before the data-only format: its preprocessing is a pickle, and unpickling runs whatever
+        the file says. Only for a store the caller has said it trusts."""
+        import joblib
+
         with legacy_module_names():
             preprocessing: Preprocessing = joblib.load(preprocessing_path)
         network = None
         if network_path is not None:
             import keras
 
-            network = keras.models.load_model(network_path, compile=False)
+            network = keras.models.load_model(network_path, compile=False, safe_mode=True)
         forward = ForwardPass.load(weights_path) if weights_path is not None else None
         if forward is None and network is None:
             raise ValueError("need the network or its NumPy weights to load a predictor")
         return cls(network, preprocessing, forward)
 
     @classmethod
-    def from_directory(cls, directory: str | Path, with_network: bool = False) -> "Predictor":
-        """Load from a model's artifact folder; models logged before the NumPy weights existed load through Keras."""
+    def from_directory(
+        cls, directory: str | Path, with_network: bool = False, trust_legacy: bool = False
+    ) -> "Predictor":
+        """Load from a model's artifact folder. A model in the old pickled format loads only with `trust_legacy`;
+        without it, UntrustedModelError says what to do."""
         directory = Path(directory)
+        network = directory / NETWORK_FILE if with_network else None
+        if (directory / PREPROCESSING_FILE).is_file():
+            return cls.load(directory / WEIGHTS_FILE, directory / PREPROCESSING_FILE, directory / SCHEMA_FILE, network)
+        if not (directory / LEGACY_PREPROCESSING_FILE).is_file():
+            raise UntrustedModelError(f"{directory} holds no neuroflow model ({PREPROCESSING_FILE} is missing)")
+        if not trust_legacy:
+            raise UntrustedModelError(
+                "this model was logged before neuroflow stored models as data: its preprocessing is a pickle, and "
+                "loading it would run code from the artifact store. Retrain it (`neuroflow train`), or, if you trust "
+                "the store, set NEUROFLOW_TRACKING__TRUST_ARTIFACT_STORE=true to load it the old way"
+            )
         weights = directory / WEIGHTS_FILE
-        network = directory / NETWORK_FILE
         use_network = with_network or not weights.is_file()
-        return cls.load(
-            network if use_network else None, directory / PREPROCESSING_FILE, weights if weights.is_file() else None
+        return cls.load_legacy(
+            directory / LEGACY_PREPROCESSING_FILE,
+            weights if weights.is_file() else None,
+            directory / NETWORK_FILE if use_network else None,
         )
+
+
+def file_digests(directory: str | Path, names: Sequence[str] = SERVING_FILES) -> dict[str, str]:
+    """SHA-256 of each of a model's files that exists in `directory`."""
+    digests = {}
+    for name in names:
+        path = Path(directory) / name
+        if path.is_file():
+            digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def check_digests(directory: str | Path, expected: Mapping[str, str]) -> None:
+    """Refuse (UntrustedModelError) a model folder whose files are not the ones recorded when it was registered."""
+    actual = file_digests(directory, tuple(expected))
+    wrong = sorted(name for name, digest in expected.items() if actual.get(name) != digest)
+    missing = [name for name in SERVING_FILES if name not in expected]
+    if wrong or missing:
+        problem = (
+            f"changed since registration: {', '.join(wrong)}"
+            if wrong
+            else f"no digest recorded for {', '.join(missing)}"
+        )
+        raise UntrustedModelError(f"the model's files do not match the SHA-256 recorded on the version ({problem})")

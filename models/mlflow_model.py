@@ -8,14 +8,11 @@ from neuroflow.models.inference import Predictor
 
 
 class NeuroflowModel(PythonModel):
-    """Loads the network's weights and its preprocessing from the model's artifacts; predicts from raw values."""
+    """Loads the NumPy weights, preprocessing and schema (all data) from the artifacts; predicts from raw values."""
 
     def load_context(self, context: PythonModelContext) -> None:
         artifacts = context.artifacts
-        weights = artifacts.get("weights")
-        # Models logged before the NumPy weights existed carry only the Keras network.
-        network = None if weights else artifacts["network"]
-        self.predictor = Predictor.load(network, artifacts["preprocessing"], weights)
+        self.predictor = Predictor.load(artifacts["weights"], artifacts["preprocessing"], artifacts["schema"])
 
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None

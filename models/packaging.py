@@ -4,6 +4,7 @@ runtime and the code it imports. What the model needs to run travels with it; th
 import shutil
 import tempfile
 import warnings
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +17,7 @@ from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
 import neuroflow
 import neuroflow.models
-from neuroflow.models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
+from neuroflow.models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor, file_digests
 from neuroflow.models.schema import ColumnSchema, DataSchema
 
 MODEL_CODE = Path(neuroflow.models.__file__).with_name("mlflow_model.py")
@@ -24,7 +25,7 @@ MODEL_CODE = Path(neuroflow.models.__file__).with_name("mlflow_model.py")
 SHARED_MODULES = ("__init__.py", "errors.py", "runtime.py")
 SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean"}
 # What the logged model needs at load time; pinned to what trained it, so MLflow need not infer it.
-RUNTIME_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas", "numpy", "joblib")
+RUNTIME_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas", "numpy")
 
 
 def column_spec(column: ColumnSchema) -> ColSpec:
@@ -84,10 +85,18 @@ def stage_code(
     return package
 
 
-def log_model(predictor: Predictor, example: pd.DataFrame, workdir: Path) -> str:
-    """Log the model (network + preprocessing + schema behind our pyfunc) to the active MLflow run; returns its
-    `models:/` URI."""
+@dataclass(frozen=True)
+class LoggedModel:
+    """A model logged to a run: its `models:/` URI and the SHA-256 of the files serving reads."""
+
+    uri: str
+    file_digests: dict[str, str]
+
+
+def log_model(predictor: Predictor, example: pd.DataFrame, workdir: Path) -> LoggedModel:
+    """Log the model (network + preprocessing + schema behind our pyfunc) to the active MLflow run."""
     artifacts = predictor.save(workdir / "model_files")
+    digests = file_digests(workdir / "model_files")
     signature = model_signature(predictor.schema)
     with tempfile.TemporaryDirectory(prefix="neuroflow-code-") as code, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a hint about integer columns; our signature says double
@@ -100,4 +109,4 @@ def log_model(predictor: Predictor, example: pd.DataFrame, workdir: Path) -> str
             input_example=as_signature_types(example, signature.inputs),
             pip_requirements=runtime_requirements(),
         )
-    return info.model_uri
+    return LoggedModel(info.model_uri, digests)

@@ -45,6 +45,7 @@ class DataSchema:
     classes: tuple[str, ...] | None = None
     version: int = field(default=SCHEMA_VERSION)
     ignored: tuple[str, ...] = ()
+    model_name: str | None = None  # the registered model trained on it: a run with this reference joins that model
 
     @property
     def feature_names(self) -> list[str]:
@@ -74,6 +75,7 @@ class DataSchema:
             classes=tuple(classes) if classes is not None else None,
             version=data.get("version", SCHEMA_VERSION),
             ignored=tuple(data.get("ignored", ())),
+            model_name=data.get("model_name"),
         )
 
     @classmethod

@@ -42,3 +42,20 @@ class TrainingError(NeuroflowError):
 
 class RegistryUnavailableError(NeuroflowError):
     """The MLflow registry could not be reached or failed; nothing was decided on what it would have said."""
+
+
+class UntrustedModelError(NeuroflowError):
+    """A model's files are not what was registered, or not in the data-only format neuroflow loads without running
+    code from the artifact store."""
+
+
+class StoreUnavailableError(NeuroflowError):
+    """The MLflow tracking store did not answer (or refused a write) within the configured time."""
+
+
+class PromotionUndecidedError(PromotionError):
+    """The gate could not decide (the registry failed mid-decision): the alias did not move and the version says so."""
+
+
+class ChampionNotComparableError(NeuroflowError):
+    """The champion cannot be scored on the candidate's test rows (other columns or classes, or files refused)."""

@@ -6,14 +6,20 @@ RegistryUnavailableError, and no caller may take one for the other.
 """
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError
-from neuroflow.settings import TrackingSettings
+from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError, StoreUnavailableError, UntrustedModelError
+from neuroflow.settings import TrackingSettings, redact
 
 # For the service: fail fast on an unreachable tracking server, it retries on its own schedule.
 FAIL_FAST_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+# Version tags holding the SHA-256 of each of the model's files (`neuroflow.sha256.weights.npz`, ...).
+DIGEST_TAG_PREFIX = "neuroflow.sha256."
 # MLflow's error codes for "there is no such model, version or alias".
 NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
@@ -29,6 +35,7 @@ class ModelInfo:
     source: str
     metrics: dict[str, float] = field(default_factory=dict)
     data_digest: str | None = None
+    file_digests: dict[str, str] = field(default_factory=dict)  # SHA-256 of the model's files, recorded at registration
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +46,7 @@ class ModelInfo:
             "source": self.source,
             "metrics": self.metrics,
             "data_digest": self.data_digest,
+            "file_digests": self.file_digests,
         }
 
     @classmethod
@@ -46,12 +54,90 @@ class ModelInfo:
         return cls(**data)
 
 
+def export_credentials(tracking: TrackingSettings) -> None:
+    """Hand the tracking server's credentials to MLflow the way it reads them (its own environment variables), so
+    that no URI neuroflow logs, prints or stores carries them."""
+    if tracking.username:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = tracking.username
+    if tracking.password is not None:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = tracking.password.get_secret_value()
+
+
+def store_wait_limits(timeout_seconds: float) -> dict[str, str]:
+    """MLflow's HTTP settings that keep one call to an unreachable server under about half of `timeout_seconds`
+    (by default MLflow retries one call for about four minutes): 3 retries 0, 2 and 4 s apart, each attempt at most
+    an eighth of the budget. A run gives up at its first such call, and its clean-up calls fail fast."""
+    return {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3" if timeout_seconds >= 20 else "1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(2, int(timeout_seconds / 8))),
+    }
+
+
+@contextmanager
+def failing_fast() -> Iterator[None]:
+    """After the store has failed once: the calls made inside (clean-up) are one attempt with a short timeout."""
+    saved = {name: os.environ.get(name) for name in FAIL_FAST_DEFAULTS}
+    os.environ.update(FAIL_FAST_DEFAULTS | {"MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# How the store's failures read in the errors MLflow, requests and SQLAlchemy raise.
+UNREACHABLE_SIGNS = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Connection aborted",
+    "RemoteDisconnected",
+    "NewConnectionError",
+    "timed out",
+    "TEMPORARILY_UNAVAILABLE",
+    "too many 503",
+    "API request to",
+)
+WRITE_REFUSED_SIGNS = ("readonly database", "unable to open database", "disk I/O error", "Permission denied")
+
+
+def store_failure(error: BaseException, tracking: TrackingSettings) -> "StoreUnavailableError | None":
+    """The one-paragraph error for a tracking store that did not answer or refused a write; None for other errors."""
+    text = f"{type(error).__name__}: {error}"
+    uri = redact(tracking.tracking_uri)
+    if any(sign in text for sign in WRITE_REFUSED_SIGNS):
+        detail = next(sign for sign in WRITE_REFUSED_SIGNS if sign in text)
+        return StoreUnavailableError(
+            f"the MLflow store at {uri} refused a write ({detail}). Check that the database file and its folder are "
+            "writable by this user and not full, or point --tracking-uri at another store."
+        )
+    if isinstance(error, ConnectionError | TimeoutError) or any(sign in text for sign in UNREACHABLE_SIGNS):
+        server = uri.startswith(("http://", "https://"))
+        hint = (
+            f"Check that the tracking server is running and reachable (`curl {uri.rstrip('/')}/health`)"
+            if server
+            else "Check the store"
+        )
+        return StoreUnavailableError(
+            f"the MLflow tracking store at {uri} did not answer ({reason(error)}); neuroflow gave up within about "
+            f"{tracking.store_timeout_seconds:g} s (tracking.store_timeout_seconds). {hint}, or point --tracking-uri "
+            "at another store, then run the command again."
+        )
+    return None
+
+
 def mlflow_client(tracking: TrackingSettings, fail_fast: bool = False) -> Any:
     """An MLflow client for the configured store and registry (also set as MLflow's default for this process).
-    `fail_fast` bounds MLflow's HTTP retries unless the environment already sets them."""
-    if fail_fast:
-        for name, value in FAIL_FAST_DEFAULTS.items():
-            os.environ.setdefault(name, value)
+    MLflow's HTTP retries are bounded (`fail_fast`: no retries, for the service; else by `store_timeout_seconds`),
+    unless the environment already sets them."""
+    limits = FAIL_FAST_DEFAULTS if fail_fast else store_wait_limits(tracking.store_timeout_seconds)
+    for name, value in limits.items():
+        os.environ.setdefault(name, value)
+    export_credentials(tracking)
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -84,6 +170,11 @@ def champion_version(client: Any, name: str, alias: str) -> str:
 def describe_version(client: Any, name: str, version: str, alias: str | None) -> ModelInfo:
     """The identity and training facts of a registered version (for serving it and for baking it)."""
     model_version = client.get_model_version(name, version)
+    digests = {
+        key.removeprefix(DIGEST_TAG_PREFIX): value
+        for key, value in (model_version.tags or {}).items()
+        if key.startswith(DIGEST_TAG_PREFIX)
+    }
     return ModelInfo(
         name,
         version,
@@ -91,7 +182,46 @@ def describe_version(client: Any, name: str, version: str, alias: str | None) ->
         model_version.run_id,
         f"models:/{name}/{version}",
         **_run_facts(client, model_version.run_id),
+        file_digests=digests,
     )
+
+
+def digest_tags(digests: dict[str, str]) -> dict[str, str]:
+    """The version tags that record a model's file digests at registration."""
+    return {f"{DIGEST_TAG_PREFIX}{name}": digest for name, digest in digests.items()}
+
+
+def load_predictor(folder: Path, info: ModelInfo, trust_store: bool = False, with_network: bool = False) -> Any:
+    """The one safe loader: a model's artifact folder, checked against the digests recorded on its version, loaded
+    as data (nothing from the store is unpickled or imported). A version with no digests (registered before they
+    existed, or by hand) loads only when the store is trusted."""
+    from neuroflow.models.inference import Predictor, check_digests
+
+    if info.file_digests:
+        check_digests(folder, info.file_digests)
+    elif not trust_store:
+        raise UntrustedModelError(
+            f"{info.name} v{info.version} has no file digests on its version (it was registered before neuroflow "
+            "recorded them, or by hand); retrain it, or set NEUROFLOW_TRACKING__TRUST_ARTIFACT_STORE=true if you "
+            "trust the artifact store"
+        )
+    return Predictor.from_directory(folder, with_network=with_network, trust_legacy=trust_store)
+
+
+def download_version(info: ModelInfo, directory: str | Path) -> Path:
+    """Download a registered version's files into `directory`; returns the folder of its model files."""
+    import mlflow
+
+    local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, dst_path=str(directory))
+    return Path(local) / "artifacts"
+
+
+def load_version(client: Any, info: ModelInfo, trust_store: bool = False, with_network: bool = False) -> Any:
+    """Download a registered version's files and load them with `load_predictor`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="neuroflow-model-") as scratch:
+        return load_predictor(download_version(info, scratch), info, trust_store, with_network)
 
 
 def _run_facts(client: Any, run_id: str | None) -> dict[str, Any]:
@@ -102,12 +232,27 @@ def _run_facts(client: Any, run_id: str | None) -> dict[str, Any]:
     return {"metrics": metrics, "data_digest": run.data.tags.get("neuroflow.data_digest")}
 
 
+def _endpoint(text: str) -> str:
+    match = re.search(r"/api/\d\.\d/mlflow/([\w/-]+)", text)
+    return match.group(1) if match else "a call"
+
+
+def is_store_failure(error: BaseException) -> bool:
+    """Whether an error says the tracking store did not answer or refused a write (not a bug to show a trace of)."""
+    return store_failure(error, TrackingSettings()) is not None
+
+
 def reason(error: BaseException) -> str:
     """A short reason: 'connection refused' rather than three lines of urllib3 retry text."""
-    text = str(error)
+    text = redact(str(error))
     if "Connection refused" in text or "NewConnectionError" in text:
         return "connection refused"
     if "timed out" in text.lower():
         return "timed out"
+    status = re.search(r"too many (\d{3}) error responses", text)
+    if status:
+        return f"it answered HTTP {status.group(1)} to every retry of {_endpoint(text)}"
+    if any(sign in text for sign in ("RemoteDisconnected", "Connection aborted", "ConnectionResetError")):
+        return f"the connection was dropped during {_endpoint(text)}"
     lines = text.strip().splitlines()
     return lines[0][:300] if lines else type(error).__name__

@@ -1,8 +1,10 @@
 """Scoring predictions on held-out rows, and the plots people look at instead of reading numbers."""
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -13,11 +15,12 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
+from neuroflow.errors import ChampionNotComparableError, RegistryUnavailableError, UntrustedModelError
 from neuroflow.models.inference import Prediction, Predictor
-from neuroflow.models.packaging import as_signature_types
 from neuroflow.models.schema import DataSchema, category_label
 from neuroflow.models.spec import Task
 from neuroflow.pipelines.data import Split
+from neuroflow.store import describe_version, download_version, load_predictor, reason
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +94,35 @@ def evaluate_model(
     return scores, plots
 
 
-def score_registered_model(model_uri: str, schema: DataSchema, split: Split) -> float | None:
-    """A registered model's primary metric on these test rows, or None if it cannot read them."""
-    import mlflow
-
+def score_registered_model(
+    client: Any, name: str, version: str, schema: DataSchema, split: Split, trust_store: bool = False
+) -> float:
+    """A registered version's primary metric on these test rows, loaded through the safe loader (nothing from the
+    store runs here). RegistryUnavailableError when its files cannot be read; ChampionNotComparableError when it
+    cannot score these rows (other columns or classes, or files the loader refuses)."""
+    with tempfile.TemporaryDirectory(prefix="neuroflow-champion-") as scratch:
+        try:
+            info = describe_version(client, name, version, None)
+            folder = download_version(info, scratch)
+        except Exception as error:
+            raise RegistryUnavailableError(
+                f"could not read v{version} of {name} from the registry to score it: {reason(error)}"
+            ) from None
+        try:
+            predictor = load_predictor(folder, info, trust_store)
+        except UntrustedModelError as error:
+            raise ChampionNotComparableError(str(error)) from None
+    if predictor.schema.task != schema.task or predictor.schema.classes != schema.classes:
+        raise ChampionNotComparableError(
+            f"v{version} was trained for {predictor.schema.task} with classes {predictor.schema.classes}, "
+            f"this data is {schema.task} with classes {schema.classes}"
+        )
     try:
-        model = mlflow.pyfunc.load_model(model_uri)
-        frame = model.predict(as_signature_types(split.test_features, model.metadata.get_input_schema()))
-        prediction = Prediction.from_frame(frame, schema.classes)
-        scores = evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
-    except Exception as error:  # any failure means "not comparable", which the promotion gate reports
-        log.warning("could not score %s on this data: %s", model_uri, error)
-        return None
-    return scores.get(primary_metric(schema.task).name)
+        prediction = predictor.predict(split.test_features)
+    except Exception as error:
+        raise ChampionNotComparableError(f"v{version} cannot read these rows: {error}") from None
+    scores = evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
+    return scores[primary_metric(schema.task).name]
 
 
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:

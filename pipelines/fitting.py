@@ -21,6 +21,7 @@ class FittedModel:
     training: training.TrainingResult
     scores: dict[str, float]
     model_uri: str
+    file_digests: dict[str, str]
 
 
 def train_and_log(
@@ -45,5 +46,5 @@ def train_and_log(
             plots,
             {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds},
         )
-        model_uri = tracking.log_model(run_id, result.predictor, split.test_features.head(5), Path(workdir))
-    return FittedModel(result, scores, model_uri)
+        logged = tracking.log_model(run_id, result.predictor, split.test_features.head(5), Path(workdir))
+    return FittedModel(result, scores, logged.uri, logged.file_digests)

@@ -55,6 +55,7 @@ class TrialResult:
     seconds: float = 0.0
     model_uri: str | None = None
     error: str | None = None
+    file_digests: dict[str, str] = field(default_factory=dict)
 
 
 def trial_network(base: NetworkSettings, knobs: dict[str, Any]) -> NetworkSettings:
@@ -139,6 +140,7 @@ def run_trial(
             result.epochs_run,
             time.perf_counter() - started,
             fitted.model_uri,
+            file_digests=fitted.file_digests,
         )
     except Exception as error:  # one failing trial must not fail the search: record it and go on
         message = f"{type(error).__name__}: {error}"

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError
+from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError, UntrustedModelError
 from neuroflow.service.loading import LoadedModel
 from neuroflow.service.requests import REQUEST_EXAMPLE_HINT, RequestError, RequestProblem, dumps
 from neuroflow.settings import ServiceSettings, Settings
@@ -62,6 +62,7 @@ class ModelHolder:
         self.current: LoadedModel | None = None
         self.problem: str | None = "starting: no model loaded yet"
         self._lock = asyncio.Lock()
+        self.refused: dict[str, str] = {}  # versions whose files failed the safe loader's checks, and why
 
     async def refresh(self) -> Outcome:
         """Load the source's current version if it is not the one served; a no-op otherwise."""
@@ -70,8 +71,15 @@ class ModelHolder:
             version = await anyio.to_thread.run_sync(self.source.current_version)
             if version == previous:
                 return Outcome(previous, previous, False)
+            if version in self.refused:
+                raise UntrustedModelError(self.refused[version])
             started = time.perf_counter()
-            loaded = await anyio.to_thread.run_sync(self.source.load, version)
+            try:
+                loaded = await anyio.to_thread.run_sync(self.source.load, version)
+            except UntrustedModelError as error:
+                self.refused[version] = f"refused to load version {version}: {error}"
+                log.error("%s; still serving %s", self.refused[version], self._serving)
+                raise UntrustedModelError(self.refused[version]) from None
             self.current = loaded
             self.problem = None
             self.on_swap(loaded)
@@ -113,6 +121,9 @@ class ModelHolder:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_STARTUP_BACKOFF_SECONDS)
+            except UntrustedModelError as error:
+                self.problem = str(error)
+                break
             except Exception as error:
                 self.problem = f"loading the model failed: {error}"
                 log.exception("loading the model failed")
@@ -121,6 +132,8 @@ class ModelHolder:
             await asyncio.sleep(self.settings.poll_seconds)
             try:
                 await self.refresh()
+            except UntrustedModelError as error:
+                self.problem = None if self.current else str(error)  # logged once, when it was refused
             except Exception as error:
                 self.problem = None if self.current else str(error)
                 log.warning("champion check failed (still serving %s): %s", self._serving, error)
@@ -251,6 +264,8 @@ async def reload(request: Request) -> Response:
         outcome = await state_of(request).holder.refresh()
     except (RegistryUnavailableError, ModelNotFoundError) as error:
         return refuse(RequestError(503, "reload failed", [RequestProblem("registry", str(error))]))
+    except UntrustedModelError as error:
+        return refuse(RequestError(409, "model refused", [RequestProblem("model", str(error))]))
     return Response(dumps(outcome.to_json()), media_type="application/json")
 
 

@@ -4,7 +4,6 @@ No BentoML here; the service wires these functions, and the tests call them dire
 """
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ from neuroflow.models.inference import Predictor
 from neuroflow.models.schema import DataSchema
 from neuroflow.service.requests import RequestParser
 from neuroflow.settings import ServiceSettings
-from neuroflow.store import ModelInfo, describe_version
+from neuroflow.store import ModelInfo, describe_version, load_predictor, load_version
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +52,21 @@ class LoadedModel:
         }
 
 
-def load_registered(client: Any, name: str, version: str, alias: str | None, settings: ServiceSettings) -> LoadedModel:
-    """Download a registered version and load it for serving (NumPy weights; TensorFlow is not imported)."""
-    import mlflow
-
+def load_registered(
+    client: Any, name: str, version: str, alias: str | None, settings: ServiceSettings, trust_store: bool = False
+) -> LoadedModel:
+    """Download a registered version and load it for serving through the safe loader (its files checked against the
+    digests on the version, loaded as data; TensorFlow is not imported)."""
     info = describe_version(client, name, version, alias)
-    with tempfile.TemporaryDirectory(prefix="neuroflow-model-") as scratch:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, dst_path=scratch)
-        predictor = Predictor.from_directory(Path(local) / "artifacts")
-    return ready(info, predictor, settings)
+    return ready(info, load_version(client, info, trust_store), settings)
 
 
-def load_directory(directory: Path, info: ModelInfo, settings: ServiceSettings) -> LoadedModel:
-    """Load a model from a folder that holds an MLflow model (a model baked into a Bento)."""
+def load_directory(
+    directory: Path, info: ModelInfo, settings: ServiceSettings, trust_store: bool = False
+) -> LoadedModel:
+    """Load a model from a folder that holds an MLflow model (a model baked into a Bento), checked the same way."""
     model_folder = next(path.parent for path in sorted(directory.rglob("MLmodel")))
-    return ready(info, Predictor.from_directory(model_folder / "artifacts"), settings)
+    return ready(info, load_predictor(model_folder / "artifacts", info, trust_store), settings)
 
 
 def ready(info: ModelInfo, predictor: Predictor, settings: ServiceSettings) -> LoadedModel:

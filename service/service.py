@@ -52,7 +52,14 @@ class RegistrySource:
         return champion_version(self.client, self.name, self.alias)
 
     def load(self, version: str) -> LoadedModel:
-        return load_registered(self.client, self.name, version, self.alias, self.settings.service)
+        return load_registered(
+            self.client,
+            self.name,
+            version,
+            self.alias,
+            self.settings.service,
+            self.settings.tracking.trust_artifact_store,
+        )
 
 
 class BakedSource:
@@ -70,7 +77,10 @@ class BakedSource:
 
     def load(self, version: str) -> LoadedModel:
         model = bentoml.models.get(self.tag)
-        return load_directory(Path(model.path), ModelInfo.from_json(model.info.metadata), self.settings.service)
+        info = ModelInfo.from_json(model.info.metadata)
+        return load_directory(
+            Path(model.path), info, self.settings.service, self.settings.tracking.trust_artifact_store
+        )
 
 
 def baked_model_tag(environment: dict[str, str]) -> str | None:

@@ -1,3 +1,5 @@
+import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -5,7 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuroflow.models.inference import Prediction, Predictor
+from neuroflow.errors import UntrustedModelError
+from neuroflow.models.inference import (
+    LEGACY_PREPROCESSING_FILE,
+    NETWORK_FILE,
+    PREPROCESSING_FILE,
+    SCHEMA_FILE,
+    SERVING_FILES,
+    WEIGHTS_FILE,
+    Prediction,
+    Predictor,
+    check_digests,
+    file_digests,
+)
 from neuroflow.models.schema import infer_schema
 from neuroflow.models.spec import NetworkSpec
 from neuroflow.pipelines.data import Dataset, split_data
@@ -29,12 +43,82 @@ def test_saved_predictor_predicts_the_same_from_raw_rows(tmp_path: Path) -> None
     schema = infer_schema(frame, "label", "binary")
     split = split_data(Dataset("m", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
     predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
-    artifacts = predictor.save(tmp_path / "model")
-    loaded = Predictor.load(artifacts["network"], artifacts["preprocessing"])
+    predictor.save(tmp_path / "model")
+    loaded = Predictor.from_directory(tmp_path / "model", with_network=True)
     before, after = predictor.predict(split.test_features), loaded.predict(split.test_features)
     assert np.array_equal(before.labels, after.labels)
     assert np.max(np.abs(before.probabilities - after.probabilities)) == 0
     assert set(after.labels) <= {"no", "yes"}
+    matrix = loaded.encode(split.test_features)
+    assert np.max(np.abs(loaded.keras_outputs(matrix) - loaded.raw_outputs(matrix))) <= 1e-5
+
+
+def test_a_saved_model_is_data_only(tmp_path: Path) -> None:
+    """What serving reads is JSON and pickle-free NumPy; no pickle is written at all."""
+    predictor, _ = _trained(mixed_frame(rows=200), "label", "binary")
+    files = predictor.save(tmp_path / "model")
+    assert {Path(path).name for path in files.values()} == {*SERVING_FILES, NETWORK_FILE}
+    data = json.loads(Path(files["preprocessing"]).read_text())
+    assert data["format"] == 1 and data["encoder"]["width"] == predictor.encoder.width
+    with np.load(files["weights"], allow_pickle=False) as arrays:
+        assert all(array.dtype != object for array in arrays.values())
+    assert not list((tmp_path / "model").glob("*.joblib")) and not list((tmp_path / "model").glob("*.pkl"))
+
+
+def _pickle_that_runs(marker: Path) -> bytes:
+    """A pickle that, when loaded, creates `marker`: what a tampered artifact store could hold."""
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    return pickle.dumps(Payload())
+
+
+def test_a_pickle_beside_the_model_is_never_loaded(tmp_path: Path) -> None:
+    predictor, split = _trained(mixed_frame(rows=200), "label", "binary")
+    predictor.save(tmp_path / "model")
+    marker = tmp_path / "ran"
+    (tmp_path / "model" / LEGACY_PREPROCESSING_FILE).write_bytes(_pickle_that_runs(marker))
+    loaded = Predictor.from_directory(tmp_path / "model")
+    assert list(loaded.predict(split.test_features).labels) == list(predictor.predict(split.test_features).labels)
+    assert not marker.exists(), "a pickle from the model's folder was executed"
+
+
+def test_an_old_pickled_model_loads_only_when_the_store_is_trusted(tmp_path: Path) -> None:
+    predictor, _ = _trained(mixed_frame(rows=200), "label", "binary")
+    predictor.save(tmp_path / "model")
+    (tmp_path / "model" / PREPROCESSING_FILE).unlink()
+    marker = tmp_path / "ran"
+    (tmp_path / "model" / LEGACY_PREPROCESSING_FILE).write_bytes(_pickle_that_runs(marker))
+    with pytest.raises(UntrustedModelError, match="TRUST_ARTIFACT_STORE"):
+        Predictor.from_directory(tmp_path / "model")
+    assert not marker.exists()
+
+
+def test_digests_catch_a_changed_file(tmp_path: Path) -> None:
+    predictor, _ = _trained(mixed_frame(rows=200), "label", "binary")
+    predictor.save(tmp_path / "model")
+    digests = file_digests(tmp_path / "model")
+    assert set(digests) == set(SERVING_FILES)
+    check_digests(tmp_path / "model", digests)
+    schema = tmp_path / "model" / SCHEMA_FILE
+    schema.write_text(schema.read_text().replace('"nullable": false', '"nullable": true', 1))
+    with pytest.raises(UntrustedModelError, match=r"changed since registration: schema\.json"):
+        check_digests(tmp_path / "model", digests)
+    with pytest.raises(UntrustedModelError, match="no digest recorded"):
+        check_digests(tmp_path / "model", {WEIGHTS_FILE: digests[WEIGHTS_FILE]})
+
+
+def test_a_damaged_preprocessing_file_is_refused_on_load(tmp_path: Path) -> None:
+    predictor, _ = _trained(mixed_frame(rows=200), "label", "binary")
+    predictor.save(tmp_path / "model")
+    path = tmp_path / "model" / PREPROCESSING_FILE
+    data = json.loads(path.read_text())
+    data["encoder"]["positions"][0] = {"a": 10_000}
+    path.write_text(json.dumps(data))
+    with pytest.raises(UntrustedModelError, match="outside the network's input"):
+        Predictor.from_directory(tmp_path / "model")
 
 
 def test_regression_values_come_back_in_target_units() -> None:
@@ -141,16 +225,15 @@ def test_loading_for_serving_does_not_import_tensorflow(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_a_model_logged_before_the_namespace_still_loads(tmp_path: Path) -> None:
-    """Registries hold versions whose preprocessing was pickled as `models.preprocessing.Preprocessing`; the service
-    must still serve them, and the old names must not stay importable afterwards."""
-    import pickle
-
+def test_a_model_logged_before_the_namespace_still_loads_from_a_trusted_store(tmp_path: Path) -> None:
+    """Registries hold versions whose preprocessing was pickled as `models.preprocessing.Preprocessing`; behind the
+    trust setting they still load, and the old names do not stay importable afterwards."""
     predictor, split = _trained(mixed_frame(rows=200), "label", "binary")
-    files = predictor.save(tmp_path / "model")
+    predictor.save(tmp_path / "model")
+    (tmp_path / "model" / PREPROCESSING_FILE).unlink()
     old_style = pickle.dumps(predictor.preprocessing, protocol=0).replace(b"cneuroflow.models.", b"cmodels.")
     assert b"neuroflow.models" not in old_style
-    Path(files["preprocessing"]).write_bytes(old_style)
-    loaded = Predictor.from_directory(tmp_path / "model")
+    (tmp_path / "model" / LEGACY_PREPROCESSING_FILE).write_bytes(old_style)
+    loaded = Predictor.from_directory(tmp_path / "model", trust_legacy=True)
     assert list(loaded.predict(split.test_features).labels) == list(predictor.predict(split.test_features).labels)
     assert "models" not in sys.modules and "models.preprocessing" not in sys.modules

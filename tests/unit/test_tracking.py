@@ -9,10 +9,12 @@ import pytest
 from mlflow.data.digest_utils import compute_pandas_digest
 from mlflow.tracking import MlflowClient
 
+from neuroflow.errors import ChampionNotComparableError
 from neuroflow.models.packaging import as_signature_types
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, frame_digest, split_data
 from neuroflow.pipelines.evaluation import score_registered_model
+from neuroflow.pipelines.registry import register_version
 from neuroflow.pipelines.tracking import epoch_logger, log_model
 from neuroflow.pipelines.training import train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame
@@ -71,15 +73,46 @@ def test_a_model_trained_on_whole_number_columns_is_logged_loads_and_can_be_scor
         run_id = MlflowClient().create_run(experiment).info.run_id
         example = split.test_features.head(5)
         assert example["visits"].dtype == "int64"
-        uri = log_model(run_id, predictor, example, tmp_path)
-        loaded = mlflow.pyfunc.load_model(uri)
+        logged = log_model(run_id, predictor, example, tmp_path)
+        loaded = mlflow.pyfunc.load_model(logged.uri)
         predicted = loaded.predict(as_signature_types(split.test_features, loaded.metadata.get_input_schema()))
-        champion_score = score_registered_model(uri, schema, split)  # as the promotion gate scores a champion
+        client = MlflowClient()
+        version = register_version(client, "ints", logged.uri, run_id, logged.file_digests)
+        champion_score = score_registered_model(client, "ints", version, schema, split)  # as the gate scores one
     finally:
         mlflow.set_tracking_uri(None)
     assert len(predicted) == len(split.test_features)
     assert loaded.metadata.get_input_schema().input_types_dict()["visits"].name == "double"
     assert champion_score is not None and 0 <= champion_score <= 1
+
+
+def test_the_gate_scores_a_champion_without_running_its_code_and_refuses_changed_files(tmp_path: Path) -> None:
+    """The artifact store is not trusted: code in a logged model must not run in the trainer, and a file changed since
+    registration makes the champion not comparable (so nothing is promoted over it)."""
+    frame = classification_frame(rows=120)
+    dataset = Dataset("trust", "test", frame, "target", "binary")
+    schema, split = infer_schema(frame, "target", "binary"), split_data(dataset, 0.2, 0.2, seed=0)
+    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    marker = tmp_path / "code-ran"
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("trust", artifact_location=str(tmp_path / "artifacts"))
+        client = MlflowClient()
+        run_id = client.create_run(experiment).info.run_id
+        logged = log_model(run_id, predictor, split.test_features.head(5), tmp_path / "work")
+        version = register_version(client, "trust", logged.uri, run_id, logged.file_digests)
+        stored = [path.parent for path in (tmp_path / "artifacts").rglob("MLmodel")]
+        assert len(stored) == 1
+        for code in stored[0].rglob("*.py"):
+            code.write_text(f"import pathlib; pathlib.Path({str(marker)!r}).touch()\n" + code.read_text())
+        score = score_registered_model(client, "trust", version, schema, split)
+        assert 0 <= score <= 1 and not marker.exists(), "the gate ran code from the artifact store"
+        weights = stored[0] / "artifacts" / "weights.npz"
+        weights.write_bytes(weights.read_bytes()[:-8] + bytes(8))
+        with pytest.raises(ChampionNotComparableError, match=r"changed since registration: weights\.npz"):
+            score_registered_model(client, "trust", version, schema, split)
+    finally:
+        mlflow.set_tracking_uri(None)
 
 
 class RecordingClient:
