@@ -4,9 +4,12 @@ Precedence, highest first: explicit values (CLI options), `NEUROFLOW_*` environm
 e.g. `NEUROFLOW_NETWORK__EPOCHS=5`), a `.env` file, a YAML/TOML config file, then the defaults below.
 """
 
+import json
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -137,6 +140,25 @@ class ValidationSettings(_Section):
     category_mostly: float = Field(0.95, gt=0, le=1, description="Share of values that must be known categories.")
 
 
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """`http(s)://user:secret@host/...` → (`http(s)://host/...`, user, secret); other URIs come back unchanged
+    (a database URI keeps its credentials, and `redact` hides them wherever it is written)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:  # a database URI needs its credentials
+        return uri, None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), unquote(username) or None, unquote(password) or None
+
+
+CREDENTIALS_IN_TEXT = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(?::[^/@\s]*)?@")
+
+
+def redact(text: str) -> str:
+    """Any `scheme://user:secret@` in a text becomes `scheme://***@` (log lines, error messages)."""
+    return CREDENTIALS_IN_TEXT.sub(r"\1***@", text)
+
+
 class TrackingSettings(_Section):
     """Where MLflow keeps runs and models."""
 
@@ -149,6 +171,43 @@ class TrackingSettings(_Section):
         description="The MLflow UI's address as a browser reaches it, for links; default the tracking URI when it is "
         "a server, else http://127.0.0.1:5000 (`neuroflow ui`).",
     )
+    username: str | None = Field(
+        None, description="Tracking server user (else MLFLOW_TRACKING_USERNAME); taken out of the URI if it has one."
+    )
+    password: SecretStr | None = Field(
+        None, description="Tracking server password (else MLFLOW_TRACKING_PASSWORD); never logged or printed."
+    )
+    store_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="About the longest a run waits on an unreachable tracking server before it gives up (MLflow's "
+        "own client would retry for minutes per call).",
+    )
+    trust_artifact_store: bool = Field(
+        False,
+        description="Load models in the old pickled format (logged before neuroflow stored models as data) and "
+        "versions without file digests. Unpickling runs code from the store: only for a store you trust.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_out_of_uris(cls, data: Any) -> Any:
+        """`http://user:secret@host` keeps the host in the URI and moves the credentials to `username`/`password`,
+        so the URI can be logged, printed and linked without the secret."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key in ("tracking_uri", "registry_uri", "ui_url"):
+            uri = data.get(key)
+            if not isinstance(uri, str):
+                continue
+            clean, username, password = split_credentials(uri)
+            data[key] = clean
+            if username and key != "ui_url":
+                data.setdefault("username", username)
+                if password:
+                    data.setdefault("password", password)
+        return data
 
     @property
     def browser_url(self) -> str:
@@ -303,6 +362,22 @@ class Settings(BaseSettings):
             else:
                 sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
+
+
+def adopt_reference_model(settings: Settings) -> Settings:
+    """With a reference schema and no model name given, the run joins the model the schema came from (so its first
+    version is not a champion unopposed); `tracking.model_name` set by hand always wins."""
+    reference = settings.data.reference_schema
+    if reference is None or settings.tracking.model_name is not None:
+        return settings
+    try:
+        name = json.loads(reference.expanduser().read_text()).get("model_name")
+    except (OSError, ValueError, AttributeError):
+        return settings  # the preflight and the flow report a schema that does not read
+    if not name:
+        return settings
+    tracking = settings.tracking.model_copy(update={"model_name": str(name)})
+    return settings.model_copy(update={"tracking": tracking})
 
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:

@@ -1,7 +1,7 @@
 """The Prefect flows. Each line is a step; the steps are plain functions in the modules beside this one."""
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,8 @@ from neuroflow.errors import TrainingError
 from neuroflow.models.schema import DataSchema
 from neuroflow.pipelines import data, fitting, profiling, promotion, registry, tracking, tuning, validation
 from neuroflow.pipelines.outcomes import TrainingOutcome, TuningOutcome
-from neuroflow.pipelines.runs import RunRecord, recorded_run
-from neuroflow.settings import Settings, load_settings
+from neuroflow.pipelines.runs import RunRecord, recorded_run, store_errors
+from neuroflow.settings import Settings, adopt_reference_model, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ run_trial = step(tuning.run_trial)
 def resolve_settings(settings: Settings | None, overrides: dict[str, Any] | None, config_file: str | None) -> Settings:
     """Settings passed from code, or resolved here from a deployment's overrides and config file, so that the
     worker's NEUROFLOW_* environment (servers, secrets) applies."""
-    if settings is not None:
-        return settings
-    return load_settings(Path(config_file) if config_file else None, overrides)
+    if settings is None:
+        settings = load_settings(Path(config_file) if config_file else None, overrides)
+    return adopt_reference_model(settings)
 
 
 @flow(name="training", persist_result=False, log_prints=True)
@@ -50,34 +50,39 @@ def training_flow(
 ) -> TrainingOutcome:
     """Load → learn schema → validate → split → train, evaluate, log → register → promotion gate."""
     settings = resolve_settings(settings, overrides, config_file)
-    clock = profiling.StepClock()
-    client = tracking.configure_tracking(settings.tracking)
-    with clock.step("load"):
-        dataset, schema, columns = load_data(settings)
-    with recorded_run(client, settings, "training") as run:
-        tracking.log_columns(client, run.run_id, columns)
-        split, digest = validate_and_split(run, dataset, schema, clock)
-        fitted = train_and_log(client, run.run_id, schema, split, settings.network.spec(), settings.data.seed, clock)
-        with clock.step("register_and_gate"):
-            version = register_version(client, settings.model_name, fitted.model_uri, run.run_id)
-            decision = promote(client, settings, run.run_id, version, fitted.scores, schema, split)
-        tracking.log_steps(client, run.run_id, clock.metrics())
-        log.info("steps: %s", clock.summary())
-        outcome = TrainingOutcome(
-            **run.registered(version, decision),
-            test_metrics=fitted.scores,
-            tracking_uri=settings.tracking.tracking_uri,
-        )
-        summary = asdict(outcome) | {"data_digest": digest, "prefect_flow_run_url": run.prefect_url}
-        tracking.log_summary(client, run.run_id, summary)
-        facts = {
-            "data set": dataset.name,
-            "source": dataset.source,
-            "task": schema.task,
-            "features": len(schema.features),
-        }
-        run.publish(tracking.summary_markdown(summary, facts | split.sizes()))
-        return outcome
+    with store_errors(settings.tracking):
+        clock = profiling.StepClock()
+        client = tracking.configure_tracking(settings.tracking)
+        with clock.step("load"):
+            dataset, schema, columns = load_data(settings)
+        with recorded_run(client, settings, "training") as run:
+            tracking.log_columns(client, run.run_id, columns)
+            split, digest = validate_and_split(run, dataset, schema, clock)
+            fitted = train_and_log(
+                client, run.run_id, schema, split, settings.network.spec(), settings.data.seed, clock
+            )
+            with clock.step("register_and_gate"):
+                version = register_version(
+                    client, settings.model_name, fitted.model_uri, run.run_id, fitted.file_digests
+                )
+                decision = promote(client, settings, run.run_id, version, fitted.scores, schema, split)
+            tracking.log_steps(client, run.run_id, clock.metrics())
+            log.info("steps: %s", clock.summary())
+            outcome = TrainingOutcome(
+                **run.registered(version, decision),
+                test_metrics=fitted.scores,
+                tracking_uri=settings.tracking.tracking_uri,
+            )
+            summary = asdict(outcome) | {"data_digest": digest, "prefect_flow_run_url": run.prefect_url}
+            tracking.log_summary(client, run.run_id, summary)
+            facts = {
+                "data set": dataset.name,
+                "source": dataset.source,
+                "task": schema.task,
+                "features": len(schema.features),
+            }
+            run.publish(tracking.summary_markdown(summary, facts | split.sizes()))
+            return outcome
 
 
 def load_data(settings: Settings) -> tuple[data.Dataset, DataSchema, list[dict[str, Any]]]:
@@ -88,6 +93,20 @@ def load_data(settings: Settings) -> tuple[data.Dataset, DataSchema, list[dict[s
     if settings.data.reference_schema is None:
         dataset, dropped = drop_unlearnable_columns(dataset)
     schema = learn_schema(dataset, settings.data.reference_schema, settings.data.categorical, dropped)
+    if settings.data.reference_schema is not None and schema.model_name != settings.model_name:
+        log.warning(
+            "the reference schema %s %s; this run registers %s%s",
+            settings.data.reference_schema,
+            f"came from the model {schema.model_name!r}"
+            if schema.model_name
+            else "does not say which model it came from",
+            settings.model_name,
+            ""
+            if schema.model_name
+            else ", a NEW model whose first version becomes champion with nothing to beat "
+            "(pass --model-name to join an existing model)",
+        )
+    schema = replace(schema, model_name=settings.model_name)
     return dataset, schema, data.describe_columns(dataset, schema, dropped)
 
 
@@ -131,28 +150,31 @@ def tuning_flow(
 ) -> TuningOutcome:
     """Validate and split once → run the trials in parallel as nested runs → register the best → promotion gate."""
     settings = resolve_settings(settings, overrides, config_file)
-    trials = tuning.plan_trials(settings.tuning, settings.network)
-    client = tracking.configure_tracking(settings.tracking)
-    dataset, schema, columns = load_data(settings)
-    with recorded_run(client, settings, "tuning") as run:
-        tracking.log_columns(client, run.run_id, columns)
-        split, _ = validate_and_split(run, dataset, schema, profiling.StepClock())
-        futures = [run_trial.submit(settings, schema, split, trial, run.run_id, run.experiment_id) for trial in trials]
-        results = [future.result() for future in futures]
-        frame = tuning.log_search(client, run.run_id, results, schema.task)
-        best = tuning.best_trial(results)
-        if best is None or best.model_uri is None or best.run_id is None:
-            errors = "; ".join(f"trial {result.number}: {result.error}" for result in results[:3])
-            raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
-        client.set_tag(run.run_id, "neuroflow.best_trial", str(best.number))
-        version = register_version(client, settings.model_name, best.model_uri, best.run_id)
-        decision = promote(client, settings, run.run_id, version, best.test_scores, schema, split)
-        statuses = {str(status): int(count) for status, count in frame["status"].value_counts().items()}
-        run.note(tuning.describe_search(results, best, statuses, settings, version, decision))
-        return TuningOutcome(
-            **run.registered(version, decision),
-            best_trial=best.number,
-            best_knobs=best.knobs,
-            trials=tuple(sorted(results, key=lambda result: result.number)),
-            statuses=statuses,
-        )
+    with store_errors(settings.tracking):
+        trials = tuning.plan_trials(settings.tuning, settings.network)
+        client = tracking.configure_tracking(settings.tracking)
+        dataset, schema, columns = load_data(settings)
+        with recorded_run(client, settings, "tuning") as run:
+            tracking.log_columns(client, run.run_id, columns)
+            split, _ = validate_and_split(run, dataset, schema, profiling.StepClock())
+            futures = [
+                run_trial.submit(settings, schema, split, trial, run.run_id, run.experiment_id) for trial in trials
+            ]
+            results = [future.result() for future in futures]
+            frame = tuning.log_search(client, run.run_id, results, schema.task)
+            best = tuning.best_trial(results)
+            if best is None or best.model_uri is None or best.run_id is None:
+                errors = "; ".join(f"trial {result.number}: {result.error}" for result in results[:3])
+                raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
+            client.set_tag(run.run_id, "neuroflow.best_trial", str(best.number))
+            version = register_version(client, settings.model_name, best.model_uri, best.run_id, best.file_digests)
+            decision = promote(client, settings, run.run_id, version, best.test_scores, schema, split)
+            statuses = {str(status): int(count) for status, count in frame["status"].value_counts().items()}
+            run.note(tuning.describe_search(results, best, statuses, settings, version, decision))
+            return TuningOutcome(
+                **run.registered(version, decision),
+                best_trial=best.number,
+                best_knobs=best.knobs,
+                trials=tuple(sorted(results, key=lambda result: result.number)),
+                statuses=statuses,
+            )

@@ -29,7 +29,9 @@ def gate(
         version,
         scores[metric.name],
         settings.promotion.min_improvement,
-        score_champion=lambda uri: evaluation.score_registered_model(uri, schema, split),
+        score_champion=lambda champion: evaluation.score_registered_model(
+            client, settings.model_name, champion, schema, split, settings.tracking.trust_artifact_store
+        ),
     )
     tracking.log_decision(client, run_id, decision)
     if decision.promoted:

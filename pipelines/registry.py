@@ -14,16 +14,28 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from requests.exceptions import RequestException
 
-from neuroflow.errors import ModelNotFoundError, PromotionError
+from neuroflow.errors import (
+    ChampionNotComparableError,
+    ModelNotFoundError,
+    NeuroflowError,
+    PromotionError,
+    PromotionUndecidedError,
+    RegistryUnavailableError,
+)
 from neuroflow.pipelines.evaluation import PrimaryMetric
-from neuroflow.store import champion_version
+from neuroflow.store import champion_version, digest_tags
+from neuroflow.store import reason as short_reason
 
 log = logging.getLogger(__name__)
 
 HISTORY_TAG = "neuroflow.alias_history"
 HISTORY_LIMIT = 40
 LOCK_TAG = "neuroflow.lock"
+STATUS_TAG = "neuroflow.promotion"
+REASON_TAG = "neuroflow.promotion_reason"
+UNDECIDED = "undecided"
 # Two models with the same ranking of the test rows can differ in the last bits of a metric; that is a tie, not a win.
 TIE_TOLERANCE = 1e-9
 # A lock older than this is taken to belong to a run that died while holding it.
@@ -53,8 +65,12 @@ class PromotionDecision:
         return self.candidate_version if self.promoted else self.champion_version
 
 
-def register_version(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
-    """Register a logged model as a new version of `name`; returns the version number."""
+def register_version(
+    client: MlflowClient, name: str, model_uri: str, run_id: str, file_digests: dict[str, str] | None = None
+) -> str:
+    """Register a logged model as a new version of `name`; returns the version number. The version is born with the
+    SHA-256 of its files (the safe loader checks them) and an "undecided" verdict that the gate then replaces, so no
+    version ever exists without a decision tag, whatever fails next."""
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -65,7 +81,11 @@ def register_version(client: MlflowClient, name: str, model_uri: str, run_id: st
                 raise
     # A logged model's URI (models:/m-<id>) names its model id, which a tracking server requires beside it.
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-    version = client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id)
+    tags = digest_tags(file_digests or {}) | {
+        STATUS_TAG: UNDECIDED,
+        REASON_TAG: "registered; the promotion gate has not decided yet",
+    }
+    version = client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id, tags=tags)
     log.info("registered %s version %s", name, version.version)
     return str(version.version)
 
@@ -86,6 +106,7 @@ def decide_promotion(
     champion_version: str | None,
     champion_score: float | None,
     min_improvement: float,
+    champion_problem: str | None = None,
 ) -> PromotionDecision:
     """The gate: the first version wins; later ones must beat the champion by more than `min_improvement`."""
     if champion_version is None:
@@ -106,8 +127,9 @@ def decide_promotion(
             candidate_score,
             champion_version,
             None,
-            f"champion v{champion_version} could not be scored on this data; "
-            f"promote by hand with `neuroflow promote {candidate_version}` if that is intended",
+            f"champion v{champion_version} could not be scored on this data"
+            + (f" ({champion_problem})" if champion_problem else "")
+            + f"; promote by hand with `neuroflow promote {candidate_version}` if that is intended",
         )
     gain = metric.improvement(candidate_score, champion_score)
     promoted = gain > TIE_TOLERANCE and gain >= min_improvement
@@ -196,29 +218,67 @@ def promote_if_better(
     candidate_version: str,
     candidate_score: float,
     min_improvement: float,
-    score_champion: Callable[[str], float | None],
+    score_champion: Callable[[str], float],
 ) -> PromotionDecision:
-    """Score the champion (`score_champion(model_uri)`) on the candidate's test rows; move the alias if it loses.
+    """Score the champion (`score_champion(version)`) on the candidate's test rows; move the alias if it loses.
 
     The whole read-score-move holds the alias lock: two runs finishing together are judged one after the other, the
-    second against the first's result.
+    second against the first's result. If the registry fails on the way, nothing is decided: the alias stays where
+    it is, the candidate is tagged "undecided" with the reason, and PromotionUndecidedError says how to settle it.
     """
-    with alias_lock(client, name, alias):
-        champion = current_champion(client, name, alias)
-        champion_score = score_champion(f"models:/{name}/{champion}") if champion else None
-        decision = decide_promotion(
-            metric, candidate_version, candidate_score, champion, champion_score, min_improvement
-        )
-        apply_decision(client, name, alias, decision)
+    moved: list[str] = []
+    try:
+        with alias_lock(client, name, alias):
+            champion = current_champion(client, name, alias)
+            champion_score, problem = None, None
+            if champion:
+                try:
+                    champion_score = score_champion(champion)
+                except ChampionNotComparableError as error:
+                    problem = str(error)
+            decision = decide_promotion(
+                metric, candidate_version, candidate_score, champion, champion_score, min_improvement, problem
+            )
+            apply_decision(client, name, alias, decision, moved)
+    except (RegistryUnavailableError, PromotionError, MlflowException, OSError, RequestException) as error:
+        raise undecided(client, name, alias, candidate_version, error, bool(moved)) from None
     return decision
 
 
-def apply_decision(client: MlflowClient, name: str, alias: str, decision: PromotionDecision) -> None:
-    """Record the decision on the candidate version and move the alias if it won."""
+def undecided(
+    client: MlflowClient, name: str, alias: str, version: str, error: BaseException, moved: bool
+) -> PromotionUndecidedError:
+    """Record (as far as the registry still answers) that the gate could not decide, and the error that says so."""
+    cause = error if isinstance(error, NeuroflowError) else short_reason(error)
+    if moved:
+        return PromotionUndecidedError(
+            f"{name} v{version} won the promotion gate and the {alias!r} alias was moved to it, but recording the "
+            f"decision then failed ({cause}). Check it with `neuroflow history` once the registry answers."
+        )
+    why = f"the registry failed before the gate could decide: {cause}"
+    with contextlib.suppress(Exception):
+        client.set_model_version_tag(name, version, STATUS_TAG, UNDECIDED)
+        client.set_model_version_tag(name, version, REASON_TAG, why[:5000])
+    return PromotionUndecidedError(
+        f"{name} v{version} was registered, but the promotion gate could not decide: {cause}. The {alias!r} alias "
+        f"did not move, and v{version} is tagged {STATUS_TAG}={UNDECIDED}. Once the registry answers again, rerun "
+        f"the training to let the gate decide, or make v{version} champion by hand with `neuroflow promote {version}`."
+    )
+
+
+def apply_decision(
+    client: MlflowClient, name: str, alias: str, decision: PromotionDecision, moved: list[str] | None = None
+) -> None:
+    """Move the alias if the candidate won, then record the decision on the version (and the move in the history).
+    `moved` gets the version once the alias points at it, so a failure after that is not reported as undecided."""
     version = decision.candidate_version
+    if decision.promoted:
+        client.set_registered_model_alias(name, alias, version)
+        if moved is not None:
+            moved.append(version)
     tags = {
-        "neuroflow.promotion": decision.status,
-        "neuroflow.promotion_reason": decision.reason,
+        STATUS_TAG: decision.status,
+        REASON_TAG: decision.reason,
         f"neuroflow.{decision.metric}": f"{decision.candidate_score:.6f}",
         "neuroflow.champion_version_at_decision": decision.champion_version or "none",
         f"neuroflow.champion_{decision.metric}": (
@@ -230,7 +290,7 @@ def apply_decision(client: MlflowClient, name: str, alias: str, decision: Promot
     verdict = "Promoted to champion" if decision.promoted else "Not promoted"
     client.update_model_version(name, version, description=f"{verdict}: {decision.reason}")
     if decision.promoted:
-        set_alias(client, name, alias, version, action="auto", reason=decision.reason)
+        record_move(client, name, alias, version, decision.champion_version, action="auto", reason=decision.reason)
     log.info("promotion of %s v%s: %s", name, version, decision.reason)
 
 
@@ -238,6 +298,13 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str, action:
     """Point the alias at a version and append the move to the model's alias history (hold `alias_lock`)."""
     previous = current_champion(client, name, alias)
     client.set_registered_model_alias(name, alias, version)
+    record_move(client, name, alias, version, previous, action, reason)
+
+
+def record_move(
+    client: MlflowClient, name: str, alias: str, version: str, previous: str | None, action: str, reason: str
+) -> None:
+    """Append one move of the alias to the model's alias history."""
     entry = {
         "alias": alias,
         "version": str(version),
@@ -270,6 +337,8 @@ def promote_version(client: MlflowClient, name: str, alias: str, version: str) -
         ) from None
     with alias_lock(client, name, alias):
         set_alias(client, name, alias, version, action="promote", reason="promoted by hand")
+        client.set_model_version_tag(name, version, STATUS_TAG, "promoted")
+        client.set_model_version_tag(name, version, REASON_TAG, "promoted by hand (`neuroflow promote`)")
 
 
 def rollback_target(history: list[dict[str, Any]], alias: str) -> str | None:

@@ -1,6 +1,7 @@
 """The bookkeeping every flow run does the same way: open its MLflow run, link it from Prefect, note a failure, close
 it as FINISHED or FAILED, and publish its story as a Prefect artifact. The flows open one and write into it."""
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterator
@@ -17,23 +18,37 @@ from prefect.utilities.urls import url_for
 from neuroflow.errors import NeuroflowError
 from neuroflow.pipelines import tracking
 from neuroflow.pipelines.registry import PromotionDecision
-from neuroflow.settings import Settings
+from neuroflow.settings import Settings, TrackingSettings
+from neuroflow.store import failing_fast, is_store_failure, store_failure
+from neuroflow.store import reason as short_reason
 
 RunKind = Literal["training", "tuning"]
+log = logging.getLogger(__name__)
 
 
 class _HideUserErrorTracebacks(logging.Filter):
     """Prefect logs every failure with its traceback; for errors the user can fix, the message is the story."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], NeuroflowError):
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and (isinstance(error, NeuroflowError) or is_store_failure(error)):
             record.exc_info = None
             record.exc_text = None
         return True
 
 
+class _DropStoreFailureDumps(logging.Filter):
+    """MLflow's SQL store logs a refused write as forty lines of SQL and traceback; the run ends with one paragraph
+    that says it (`store_failure`), so the dump is left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not ((error is not None and is_store_failure(error)) or is_store_failure(Exception(record.getMessage())))
+
+
 for _name in ("prefect.flow_runs", "prefect.task_runs"):
     logging.getLogger(_name).addFilter(_HideUserErrorTracebacks())
+logging.getLogger("mlflow.store.db.utils").addFilter(_DropStoreFailureDumps())
 
 
 def artifact_key(kind: str, model_name: str) -> str:
@@ -120,11 +135,37 @@ def recorded_run(client: MlflowClient, settings: Settings, kind: RunKind) -> Ite
     try:
         yield record
         succeeded = True
-    except NeuroflowError as error:
-        record.note(f"**Failed.** {error}")
-        record.publish(
-            f"## {kind.capitalize()} of {settings.model_name} failed\n\n{error}\n\n[MLflow run]({record.url})"
-        )
-        raise
+    except Exception as error:
+        failure = error if isinstance(error, NeuroflowError) else store_failure(error, settings.tracking)
+        if failure is None:
+            raise
+        with failing_fast(), contextlib.suppress(Exception):  # the store may be what failed
+            record.publish(
+                f"## {kind.capitalize()} of {settings.model_name} failed\n\n{failure}\n\n[MLflow run]({record.url})"
+            )
+            record.note(f"**Failed.** {failure}")
+        if failure is error:
+            raise
+        raise failure from None
     finally:
-        tracking.finish_run(client, run_id, succeeded)
+        with failing_fast() if not succeeded else contextlib.nullcontext():
+            try:
+                tracking.finish_run(client, run_id, succeeded)
+            except Exception as error:
+                if succeeded:
+                    raise
+                log.warning("could not mark the MLflow run %s FAILED: %s", run_id, short_reason(error))
+
+
+@contextmanager
+def store_errors(tracking_settings: TrackingSettings) -> Iterator[None]:
+    """A tracking store that did not answer, or refused a write, ends the flow with one paragraph naming it."""
+    try:
+        yield
+    except NeuroflowError:
+        raise
+    except Exception as error:
+        failure = store_failure(error, tracking_settings)
+        if failure is None:
+            raise
+        raise failure from None

@@ -29,7 +29,7 @@ from neuroflow.models.schema import DataSchema
 from neuroflow.pipelines.data import Dataset, frame_digest
 from neuroflow.pipelines.registry import PromotionDecision
 from neuroflow.pipelines.validation import ValidationReport
-from neuroflow.settings import Settings, TrackingSettings
+from neuroflow.settings import Settings, TrackingSettings, redact
 from neuroflow.store import mlflow_client
 
 log = logging.getLogger(__name__)
@@ -116,9 +116,9 @@ def flatten_settings(settings: Settings) -> dict[str, str]:
     for section, values in settings.model_dump(mode="json").items():
         if isinstance(values, dict):
             for key, value in values.items():
-                flat[f"{section}.{key}"] = str(value)[:6000]
+                flat[f"{section}.{key}"] = redact(str(value))[:6000]
         else:
-            flat[section] = str(values)
+            flat[section] = redact(str(values))
     return flat
 
 
@@ -222,8 +222,8 @@ def dataset_schema(schema: DataSchema, frame: pd.DataFrame) -> Schema:
     return Schema([known.get(name) or inferred[name] for name in frame.columns])
 
 
-def log_model(run_id: str, predictor: Predictor, example: pd.DataFrame, workdir: Path) -> str:
-    """Log the model to the run (packaged by `neuroflow.models.packaging`); returns its `models:/` URI."""
+def log_model(run_id: str, predictor: Predictor, example: pd.DataFrame, workdir: Path) -> packaging.LoggedModel:
+    """Log the model to the run (packaged by `neuroflow.models.packaging`); returns its URI and file digests."""
     with resumed(run_id):
         return retry_when_locked(packaging.log_model)(predictor, example, workdir)
 

@@ -1,14 +1,21 @@
 """The mistakes the CLI catches before anything slow starts: settings, files, the target column, a forced task the
 target cannot be. pandas at most: no server, no TensorFlow, MLflow, Prefect or Great Expectations."""
 
-from neuroflow.errors import DataLoadError
+import urllib.error
+import urllib.request
+
+from neuroflow.errors import DataLoadError, StoreUnavailableError
 from neuroflow.models.schema import DataSchema
 from neuroflow.pipelines import tables
-from neuroflow.settings import Settings
+from neuroflow.settings import Settings, TrackingSettings, redact
+
+HEALTH_TIMEOUT_SECONDS = 3.0
 
 
 def check_training_input(settings: Settings) -> None:
-    """Raise the project's error for a data file, target, task or reference schema that cannot work."""
+    """Raise the project's error for a data file, target, task, reference schema or tracking server that cannot
+    work."""
+    check_tracking_server(settings.tracking)
     data = settings.data
     if data.reference_schema is not None:
         if not data.reference_schema.expanduser().is_file():
@@ -29,3 +36,23 @@ def check_training_input(settings: Settings) -> None:
     if data.task != "auto":  # a forced task is checked against the target's values (one column read, not the file)
         values = tables.read_column(path, target, data.delimiter, data.decimal, data.thousands)
         tables.check_task(values, data.task)
+
+
+def check_tracking_server(tracking: TrackingSettings) -> None:
+    """A tracking server that does not answer its health check is reported now, not after the data has loaded."""
+    uri = tracking.tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        return
+    health = f"{uri.rstrip('/')}/health"
+    try:
+        with urllib.request.urlopen(health, timeout=HEALTH_TIMEOUT_SECONDS):
+            return
+    except urllib.error.HTTPError:
+        return  # it answers; what it says about the calls that matter comes later
+    except (urllib.error.URLError, OSError) as error:
+        why = getattr(error, "reason", error)
+        raise StoreUnavailableError(
+            f"the MLflow tracking server at {redact(uri)} does not answer ({why}). Start it (for example `mlflow "
+            f"server --host 127.0.0.1 --port 5000`), check --tracking-uri / NEUROFLOW_TRACKING__TRACKING_URI, or leave "
+            "it unset to use the local store sqlite:///mlflow.db."
+        ) from None

@@ -3,6 +3,7 @@
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +31,7 @@ from neuroflow.cli.output import (
     show_training_progress,
 )
 from neuroflow.errors import ConfigError
-from neuroflow.settings import Settings, load_settings
+from neuroflow.settings import Settings, adopt_reference_model, load_settings, redact
 
 app = typer.Typer()
 
@@ -65,7 +66,7 @@ def prepare(request: SettingsRequest, verbose: bool, **more: dict[str, object]) 
     """Settings and every check that needs no library, before anything slow starts."""
     from neuroflow.cli.preflight import check_training_input  # pandas: not for --help
 
-    settings = request.settings(**more)
+    settings = adopt_reference_model(request.settings(**more))
     check_training_input(settings)
     quiet_libraries(verbose)
     return settings
@@ -234,7 +235,8 @@ def schema(
     from neuroflow.pipelines.data import drop_unlearnable_columns, learn_schema, load_dataset
 
     loaded, dropped = drop_unlearnable_columns(load_dataset(settings.data))
-    learn_schema(loaded, None, settings.data.categorical, dropped).save(output)
+    learned = learn_schema(loaded, None, settings.data.categorical, dropped)
+    replace(learned, model_name=settings.model_name).save(output)
     typer.echo(f"schema of {loaded.name} ({loaded.frame.shape[1] - 1} features, {loaded.task}) written to {output}")
     for name, reason in dropped.items():
         typer.echo(f"  left out {name!r}: {reason}")
@@ -247,4 +249,4 @@ def config(config: ConfigOption = None) -> None:
     import yaml
 
     settings = load_settings(config)
-    typer.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False).rstrip())
+    typer.echo(redact(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False).rstrip()))

@@ -50,8 +50,12 @@ class Store:
         return MlflowClient(self.tracking_uri)
 
 
-def run_cli(args: list[str], cwd: Path, api_url: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the installed `neuroflow` command as a user would, against the session's Prefect server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEUROFLOW_")} | {"PREFECT_API_URL": api_url}
+def run_cli(
+    args: list[str], cwd: Path, api_url: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `neuroflow` command as a user would, against the session's Prefect server (with `env` on
+    top of this environment, whose NEUROFLOW_* variables are left out)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEUROFLOW_")}
+    env = base | {"PREFECT_API_URL": api_url} | (env or {})
     command = [str(Path(sys.executable).with_name("neuroflow")), *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)

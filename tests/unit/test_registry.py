@@ -110,17 +110,17 @@ def test_rollback_replays_moves_as_a_stack() -> None:
     assert rollback_target(moves, "champion") == "1"
 
 
-def test_promote_if_better_scores_the_champion_through_its_uri(client: MlflowClient) -> None:
+def test_promote_if_better_scores_the_champion_version(client: MlflowClient) -> None:
     asked: list[str] = []
 
-    def champion_scores(uri: str) -> float:
-        asked.append(uri)
+    def champion_scores(version: str) -> float:
+        asked.append(version)
         return 0.90
 
     first = promote_if_better(client, "m", "champion", AUC, "1", 0.80, 0.0, champion_scores)
     assert first.promoted and first.champion_after == "1" and asked == []
     loser = promote_if_better(client, "m", "champion", AUC, "2", 0.85, 0.0, champion_scores)
-    assert not loser.promoted and loser.champion_after == "1" and asked == ["models:/m/1"]
+    assert not loser.promoted and loser.champion_after == "1" and asked == ["1"]
     winner = promote_if_better(client, "m", "champion", AUC, "3", 0.95, 0.0, champion_scores)
     assert winner.promoted and winner.champion_after == "3"
     assert current_champion(client, "m", "champion") == "3"
@@ -148,14 +148,14 @@ def test_a_lock_left_by_a_dead_run_is_broken(client: MlflowClient) -> None:
 
 def test_concurrent_promotions_are_judged_one_after_the_other(client: MlflowClient) -> None:
     """Both candidates beat v1; without the lock both would read v1 as champion and the later, worse one would win."""
-    promote_if_better(client, "m", "champion", AUC, "1", 0.80, 0.0, lambda uri: None)
-    scores = {"models:/m/1": 0.80, "models:/m/2": 0.95, "models:/m/3": 0.90}
+    promote_if_better(client, "m", "champion", AUC, "1", 0.80, 0.0, lambda version: 0.0)
+    scores = {"1": 0.80, "2": 0.95, "3": 0.90}
     first_is_scoring = threading.Event()
 
-    def slow_score(uri: str) -> float:
+    def slow_score(version: str) -> float:
         first_is_scoring.set()
         time.sleep(0.5)
-        return scores[uri]
+        return scores[version]
 
     decisions: dict[str, PromotionDecision] = {}
 
