@@ -244,7 +244,15 @@ class ServiceSettings(_Section):
         "bucket (the one rare training values share; all zeros if the column has none).",
     )
     auth_token: SecretStr | None = Field(
-        None, description="Bearer token required on /predict and /reload when set (at least 16 characters)."
+        None,
+        description="When set (at least 16 characters), every path but /livez, /readyz and /metrics needs "
+        "'Authorization: Bearer <token>': /predict, /reload, /metadata and the API docs.",
+    )
+    range_multiple: float = Field(
+        100.0,
+        gt=0,
+        description="A number further outside its training range than this many times the range's width is refused "
+        "with 422 (the network's float32 arithmetic would overflow on it).",
     )
     poll_seconds: float = Field(30.0, ge=0, description="How often to look for a new champion; 0 turns polling off.")
     startup_attempts: int = Field(8, ge=1, description="Registry lookups at start before falling back to polling.")

@@ -5,7 +5,6 @@ This is a plain FastAPI app; `neuroflow.service.service` mounts it into the Bent
 """
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -13,12 +12,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError, UntrustedModelError
+from neuroflow.models.inference import Prediction
+from neuroflow.service.guard import RequestGuard, forwarded
 from neuroflow.service.loading import LoadedModel
 from neuroflow.service.requests import REQUEST_EXAMPLE_HINT, RequestError, RequestProblem, dumps
 from neuroflow.settings import ServiceSettings, Settings
@@ -28,6 +30,7 @@ log = logging.getLogger("neuroflow.service")
 VERSION_HEADER = "X-Model-Version"
 MAX_STARTUP_BACKOFF_SECONDS = 15.0
 LOOPBACK = ("127.0.0.1", "::1")
+APP_PATHS = ("/predict", "/metadata", "/reload")  # this app's routes; BentoML serves the rest
 
 
 class ModelSource(Protocol):
@@ -175,30 +178,22 @@ def refuse(error: RequestError, version: str | None = None) -> Response:
     return Response(dumps(error.to_json()), error.status, headers, media_type="application/json")
 
 
-def require_token(request: Request) -> Response | None:
-    """The bearer-token check of every guarded route: None when the request may go on, else the 401 to send."""
-    token = state_of(request).token
-    if token is None:
-        return None
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token):
-        return None
-    return refuse(
-        RequestError(401, "unauthorised", [RequestProblem("Authorization", "send 'Authorization: Bearer <token>'")])
-    )
-
-
 def require_local_or_token(request: Request) -> Response | None:
-    """Without a token, only this machine may ask for a reload (403 otherwise); with one, the token decides."""
-    if state_of(request).token is None and (request.client is None or request.client.host not in LOOPBACK):
+    """Without a token, only a process on this machine talking to the service directly may ask for a reload (403
+    otherwise): a request that carries proxy headers did not come straight from this machine, whatever its peer
+    address says. With a token, `RequestGuard` has already checked it."""
+    if state_of(request).token is not None:
+        return None
+    client = request.scope.get("client")
+    if client is None or client[0] not in LOOPBACK or forwarded(request.scope["headers"]):
         return refuse(
             RequestError(
                 403,
                 "forbidden",
-                [RequestProblem("Authorization", "set service.auth_token to reload from another host")],
+                [RequestProblem("Authorization", "set service.auth_token to reload from another host or via a proxy")],
             )
         )
-    return require_token(request)
+    return None
 
 
 def not_ready(holder: ModelHolder) -> Response:
@@ -208,16 +203,12 @@ def not_ready(holder: ModelHolder) -> Response:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 before it is parsed (or even read) when it is over the limit."""
-    declared = request.headers.get("content-length")
+    """The body, refused with 413 as soon as more than `limit` bytes have arrived (a declared length over it was
+    refused by `RequestGuard` before anything was read)."""
     too_large = RequestError(
         413, "body too large", [RequestProblem("body", f"the body is over {limit} bytes; send fewer records")]
     )
-    if declared is not None and declared.isdigit():
-        if int(declared) > limit:
-            raise too_large
-        return await request.body()  # the server never reads past the declared length
-    chunks, size = [], 0
+    chunks, size = [], 0  # counted as they arrive, whatever the headers declare
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
@@ -228,8 +219,6 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def predict(request: Request) -> Response:
     """POST /predict: one prediction per record, from the model that was current when the request arrived."""
-    if (refused := require_token(request)) is not None:
-        return refused
     state = state_of(request)
     model = state.holder.current  # read once: this request is answered by this model, whatever happens meanwhile
     if model is None:
@@ -239,12 +228,28 @@ async def predict(request: Request) -> Response:
     except RequestError as error:
         return refuse(error, model.version)
     prediction = model.predictor.predict_records(records)
+    if (refused := unrepresentable(prediction, model.version)) is not None:
+        return refused
     body = {
         "model_name": model.info.name,
         "model_version": model.version,
         "predictions": prediction.to_records(model.schema.classes),
     }
     return Response(dumps(body), headers={VERSION_HEADER: model.version}, media_type="application/json")
+
+
+def unrepresentable(prediction: Prediction, version: str) -> Response | None:
+    """422 for the records whose answer is not a finite number (inputs the request model let through, but the
+    network's arithmetic overflowed on), rather than a 500 from the JSON encoder."""
+    values = prediction.probabilities if prediction.probabilities is not None else prediction.labels
+    finite = np.isfinite(np.asarray(values, dtype="float64").reshape(len(prediction.labels), -1)).all(axis=1)
+    if finite.all():
+        return None
+    problems = [
+        RequestProblem(f"records[{row}]", "the model cannot compute an answer for these values (they overflow)")
+        for row in np.flatnonzero(~finite)[:20]
+    ]
+    return refuse(RequestError(422, "invalid request", problems), version)
 
 
 async def metadata(request: Request) -> Response:
@@ -271,9 +276,10 @@ async def reload(request: Request) -> Response:
 
 PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
     "200": {"description": "One prediction per record, and the model version that computed them."},
-    "400": {"description": "Malformed JSON or an empty body."},
+    "400": {"description": "Malformed JSON, an empty body, or both Content-Length and Transfer-Encoding."},
     "401": {"description": "Missing or wrong bearer token (only when auth is on)."},
     "413": {"description": "The body is over the configured size."},
+    "415": {"description": "The body is not application/json."},
     "422": {"description": "A record does not fit the schema; each problem names its field."},
     "503": {"description": "No model loaded yet."},
 }
@@ -315,6 +321,7 @@ def create_app(
 
     holder = ModelHolder(source, settings, on_swap)
     app.state.neuroflow = ServiceState(holder, settings.service)
+    app.add_middleware(RequestGuard, settings=settings.service)
     return app, holder
 
 

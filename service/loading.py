@@ -71,5 +71,5 @@ def load_directory(
 
 def ready(info: ModelInfo, predictor: Predictor, settings: ServiceSettings) -> LoadedModel:
     """The loaded model with the request parser its schema and the service's limits make."""
-    parser = RequestParser(predictor.schema, settings.max_rows, settings.unknown_categories)
+    parser = RequestParser(predictor.schema, settings.max_rows, settings.unknown_categories, settings.range_multiple)
     return LoadedModel(info, predictor, parser)

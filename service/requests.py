@@ -15,6 +15,8 @@ from neuroflow.models.schema import ColumnSchema, DataSchema
 RECORD_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 MAX_REPORTED_ERRORS = 20
 MAX_LISTED_CATEGORIES = 12
+MAX_ECHOED_KEY = 64  # an unknown key is named in the error, cut to this many characters
+FLOAT32_LIMIT = 3.0e38  # just under float32's largest finite value
 REQUEST_EXAMPLE_HINT = 'send {"records": [{"<feature>": <value>, ...}, ...]}'
 
 
@@ -41,9 +43,18 @@ class RequestError(Exception):
         }
 
 
-def _column_type(column: ColumnSchema, unknown_categories: str) -> Any:
+def accepted_range(column: ColumnSchema, multiple: float) -> tuple[float, float]:
+    """The numbers a numeric feature may take: the training range widened by `multiple` times its width (or its
+    magnitude, for a narrow range), and never beyond what float32, the network's arithmetic, can hold."""
+    low, high = column.minimum or 0.0, column.maximum or 0.0
+    width = max(high - low, abs(low), abs(high), 1.0)
+    return max(low - multiple * width, -FLOAT32_LIMIT), min(high + multiple * width, FLOAT32_LIMIT)
+
+
+def _column_type(column: ColumnSchema, unknown_categories: str, range_multiple: float) -> Any:
     if column.kind == "numeric":
-        annotation: Any = Annotated[float, Field(description=_describe_numeric(column))]
+        low, high = accepted_range(column, range_multiple)
+        annotation: Any = Annotated[float, Field(ge=low, le=high, description=_describe_numeric(column))]
     elif column.kind == "boolean":
         annotation = StrictBool
     elif unknown_categories == "reject" and column.categories:
@@ -65,14 +76,14 @@ def _describe_numeric(column: ColumnSchema) -> str:
     return f"{kind}; seen in training between {column.minimum:g} and {column.maximum:g}"
 
 
-def record_type(schema: DataSchema, unknown_categories: str = "reject") -> Any:
+def record_type(schema: DataSchema, unknown_categories: str = "reject", range_multiple: float = 100.0) -> Any:
     """A TypedDict with one required key per feature, typed from the schema; the columns training left out may come
     along (any value, set aside); other keys are refused."""
     fields: dict[str, Any] = {
         name: NotRequired[Annotated[Any, Field(description="left out in training (constant or ID-like): ignored")]]
         for name in schema.ignored
     }
-    fields |= {column.name: _column_type(column, unknown_categories) for column in schema.features}
+    fields |= {column.name: _column_type(column, unknown_categories, range_multiple) for column in schema.features}
     record = TypedDict("Record", fields)  # type: ignore[misc]
     record.__pydantic_config__ = RECORD_CONFIG  # type: ignore[attr-defined]
     return record
@@ -85,10 +96,11 @@ class RequestParser:
     schema: DataSchema
     max_rows: int
     unknown_categories: str = "reject"
+    range_multiple: float = 100.0
     adapter: TypeAdapter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        record = record_type(self.schema, self.unknown_categories)
+        record = record_type(self.schema, self.unknown_categories, self.range_multiple)
         request = TypedDict(  # type: ignore[name-match]  # noqa: UP013 (the field type is built at run time)
             "PredictRequest",
             {"records": Annotated[list[record], Field(min_length=1, max_length=self.max_rows)]},  # type: ignore[valid-type]
@@ -136,6 +148,12 @@ class RequestParser:
             known = ", ".join(column.categories[:MAX_LISTED_CATEGORIES]) if column and column.categories else ""
             more = " ..." if column and column.categories and len(column.categories) > MAX_LISTED_CATEGORIES else ""
             return f"a category never seen in training; expected one of: {known}{more}"
+        if kind in ("greater_than_equal", "less_than_equal"):
+            column = self._column(location)
+            seen = f" (seen in training: {column.minimum:g} to {column.maximum:g})" if column else ""
+            bound = item["ctx"].get("ge", item["ctx"].get("le"))
+            side = "at least" if kind == "greater_than_equal" else "at most"
+            return f"must be {side} {bound:g}: too far outside the range the model was trained on{seen}"
         if kind == "finite_number":
             return "must be a finite number (NaN, Infinity and out-of-range numbers are refused)"
         if kind == "too_short" and location == ("records",):
@@ -174,7 +192,8 @@ def json_path(location: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            name = str(part) if len(str(part)) <= MAX_ECHOED_KEY else f"{str(part)[:MAX_ECHOED_KEY]}…"
+            path += f".{name}" if path else name
     return path or "body"
 
 

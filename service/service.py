@@ -14,7 +14,8 @@ from typing import Any
 
 import bentoml
 
-from neuroflow.service.app import create_app
+from neuroflow.service.app import APP_PATHS, create_app
+from neuroflow.service.guard import RequestGuard
 from neuroflow.service.loading import LoadedModel, load_directory, load_registered
 from neuroflow.settings import Settings, load_settings
 from neuroflow.store import ModelInfo, champion_version, mlflow_client
@@ -143,3 +144,7 @@ class Neuroflow:
 
     def __is_ready__(self) -> bool:
         return holder.current is not None
+
+
+# BentoML's own pages (the OpenAPI document, Swagger) pass the same guard as the app's routes, which have it already.
+Neuroflow.add_asgi_middleware(RequestGuard, settings=settings.service, skip=APP_PATHS)  # type: ignore[attr-defined]

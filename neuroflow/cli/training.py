@@ -192,13 +192,21 @@ def schedule(
         raise ConfigError(f'invalid --cron {cron!r}: {error}; for example "0 3 * * *" is 03:00 every day') from None
     from neuroflow.pipelines.flows import training_flow
     from neuroflow.pipelines.temporary_server import check_prefect_server
+    from neuroflow.store import export_credentials
 
     api_url = check_prefect_server()
     # Runs may start in another working directory: files are passed by absolute path.
     data = request.overrides.get("data", {})
     files = {key: Path(data[key]).resolve() for key in ("path", "reference_schema") if data.get(key) is not None}
+    # The deployment's parameters are stored on the Prefect server: the URIs go without credentials, which this
+    # process (it runs the flows) hands to MLflow through MLflow's own variables.
+    tracking = request.overrides.get("tracking", {})
+    clean = {key: getattr(settings.tracking, key) for key in ("tracking_uri", "registry_uri") if key in tracking}
+    tracking = {key: value for key, value in tracking.items() if key not in ("username", "password")} | clean
+    export_credentials(settings.tracking)
+    overrides = request.overrides | {"data": data | files} | ({"tracking": tracking} if tracking else {})
     parameters = {
-        "overrides": json.loads(json.dumps(request.overrides | {"data": data | files}, default=str)),
+        "overrides": json.loads(json.dumps(overrides, default=str)),
         "config_file": str(request.config.resolve()) if request.config else None,
     }
     typer.echo(f"Scheduling training of {settings.model_name} at {cron!r} ({timezone}) on the Prefect server {api_url}")

@@ -31,9 +31,8 @@ QUICK = {"network": {"epochs": 3, "patience": 2}}
 
 def call(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
     """One HTTP request; returns status, headers and the decoded JSON (or text) body, for 2xx and errors alike."""
-    request = urllib.request.Request(
-        url, data=body, headers=headers or {}, method="POST" if body is not None else "GET"
-    )
+    headers = ({"Content-Type": "application/json"} if body is not None else {}) | (headers or {})
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, answer_headers, raw = response.status, dict(response.headers), response.read()
@@ -148,7 +147,7 @@ def test_ready_quickly_and_answers_with_the_champion(server: Server, registry: d
 def test_answers_equal_the_keras_model(server: Server, registry: dict[str, Any]) -> None:
     """Parity: the service's probabilities against Keras' forward pass of the same version, on 64 rows."""
     predictor = registry["predictors"][registry["versions"][0]]
-    expected = predictor.keras_outputs(predictor.preprocessing.transform(registry["rows"]))[:, 0]
+    expected = predictor.keras_outputs(predictor.encode(registry["rows"]))[:, 0]
     status, _, answer = server.predict(registry["records"])
     assert status == 200
     served = np.array([row["probabilities"]["1"] for row in answer["predictions"]])
@@ -279,8 +278,94 @@ def test_auth_and_the_unknown_policy(registry: dict[str, Any]) -> None:
         assert secured.predict(registry["records"][:1], {"Authorization": f"Bearer {token}"})[0] == 200
         assert call(secured.url + "/reload", b"{}")[0] == 401
         assert call(secured.url + "/reload", b"{}", {"Authorization": f"Bearer {token}"})[0] == 200
+        bearer = {"Authorization": f"Bearer {token}"}
+        for path in ("/metadata", "/docs.json", "/"):  # before: the schema and the OpenAPI page answered anyone
+            assert get(secured.url + path) == 401, path
+            assert get(secured.url + path, bearer) == 200, path
+        for path in ("/livez", "/readyz", "/metrics"):
+            assert get(secured.url + path) == 200, path
     finally:
         secured.stop()
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"", chunks: int = 0) -> tuple[bytes, int]:
+    """Send a hand-made HTTP/1.1 request; returns the answer's first bytes and how many body bytes went out before the
+    server stopped reading (or all of them)."""
+    import socket
+
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(head + body)
+        sent += len(body)
+        try:
+            for _ in range(chunks):
+                connection.sendall(b"100000\r\n" + b" " * 0x100000 + b"\r\n")
+                sent += 0x100000
+        except OSError:
+            pass  # the server closed the connection: it stopped reading
+        connection.settimeout(30)
+        answer = b""
+        try:
+            while not answer.endswith(b"}") and len(answer) < 65536:
+                data = connection.recv(65536)
+                if not data:
+                    break
+                answer += data
+        except OSError:
+            pass
+    return answer, sent
+
+
+def test_a_lying_content_length_does_not_get_past_the_body_limit(server: Server) -> None:
+    """Before: `Content-Length: 10` with `Transfer-Encoding: chunked` let 200 MB through a 1 MB limit."""
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    answer, _ = raw_request(server.port, head, chunks=8)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    chunked = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer, _ = raw_request(server.port, chunked, chunks=8)  # 8 MiB against a 200 kB limit
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert server.predict([{}])[0] == 422  # still up
+
+
+def test_a_tampered_champion_is_refused_and_the_served_one_stays(server: Server, registry: dict[str, Any]) -> None:
+    """Before: the service joblib-loaded the champion's preprocessing pickle on /reload, so whoever could write the
+    artifact store ran code as the service's user. Now a version whose files differ from the digests recorded at
+    registration is refused, and a pickle in its folder is never opened."""
+    client = registry["store"].client()
+    first = registry["versions"][0]
+    original = client.get_model_version(MODEL, first)
+    copy = registry["root"] / "tampered"
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{MODEL}/{first}", dst_path=str(copy), tracking_uri=registry["store"].tracking_uri
+    )
+    marker = registry["root"] / "pickle-ran"
+    payload = b"cposix\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
+    (copy / "artifacts" / "preprocessing.joblib").write_bytes(payload)
+    weights = copy / "artifacts" / "weights.npz"
+    weights.write_bytes(weights.read_bytes()[:-8] + bytes(8))
+    tags = {key: value for key, value in original.tags.items() if key.startswith("neuroflow.sha256.")}
+    tampered = client.create_model_version(MODEL, str(copy), run_id=original.run_id, tags=tags).version
+    promote_version(client, MODEL, "champion", tampered)
+    try:
+        status, _, answer = call(server.url + "/reload", b"{}")
+        assert status == 409, answer
+        assert "changed since registration: weights.npz" in answer["detail"][0]["problem"]
+        assert server.predict(registry["records"][:1])[2]["model_version"] == first
+        assert not marker.exists(), "a pickle from the artifact store was executed"
+        assert f"refused to load version {tampered}" in server.text()
+    finally:
+        promote_version(client, MODEL, "champion", first)
 
 
 def test_registry_down_at_start_keeps_readyz_503_until_it_is_back(registry: dict[str, Any]) -> None:

@@ -181,3 +181,43 @@ def test_a_read_only_store_is_one_paragraph(prefect_api_url: str, tmp_path: Path
     result = run_cli(["train", "--epochs", "1", "--tracking-uri", read_only], tmp_path, prefect_api_url)
     error = one_paragraph_error(result)
     assert "refused a write (readonly database)" in error
+
+
+SECRET = "s3cr3t-Pa55word"
+
+
+def test_credentials_in_the_tracking_uri_are_never_written_down(
+    server: dict[str, Any], prefect_api_url: str, tmp_path: Path
+) -> None:
+    """Before: `--tracking-uri http://alice:pw@host` stored the password in the run's parameters and printed it in
+    every "View run" link. Now the URI loses its credentials at once and MLflow gets them from its own variables."""
+    from tests.utils.processes import prefect_client
+
+    uri = server["url"].replace("http://", f"http://alice:{SECRET}@")
+    model = "trust-secrets"
+    result = run_cli(
+        ["train", "--tracking-uri", uri, "--model-name", model, "--epochs", "2", "--verbose"], tmp_path, prefect_api_url
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert SECRET not in result.stdout + result.stderr
+    assert "alice" not in result.stdout + result.stderr
+    client = server["client"]
+    version = client.get_model_version(model, "1")
+    run = client.get_run(version.run_id)
+    written = [*run.data.params.values(), *run.data.tags.values(), version.description or "", *version.tags.values()]
+    assert run.data.params["tracking.tracking_uri"] == server["url"]
+    assert run.data.params["tracking.password"] == "**********"
+    folder = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path / "artifacts")))
+    for path in folder.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".txt", ".yaml", ".html", ".md", ".csv", ""):
+            written.append(path.read_text(errors="replace"))
+    with prefect_client(prefect_api_url) as prefect:
+        written += [str(artifact.data) for artifact in prefect.read_artifacts()]
+    assert written and not [text for text in written if SECRET in text]
+
+
+def test_neuroflow_config_hides_database_credentials(tmp_path: Path, prefect_api_url: str) -> None:
+    env = {"NEUROFLOW_TRACKING__TRACKING_URI": f"postgresql://mlflow:{SECRET}@db:5432/mlflow"}
+    result = run_cli(["config"], tmp_path, prefect_api_url, env=env)
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout and "postgresql://***@db:5432/mlflow" in result.stdout

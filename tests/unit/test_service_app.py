@@ -98,7 +98,7 @@ def test_a_new_champion_is_swapped_in_and_reported(served, trained) -> None:
     assert response.json()["model_version"] == "2"
     expected = trained["versions"]["2"].predict_records(trained["records"][:1]).probabilities[0][1]
     assert response.json()["predictions"][0]["probabilities"]["yes"] == pytest.approx(expected, abs=1e-12)
-    assert client.post("/reload").json() == {"previous_version": "2", "model_version": "2", "changed": False}
+    assert client.post("/reload", json={}).json() == {"previous_version": "2", "model_version": "2", "changed": False}
 
 
 def test_bad_requests_get_4xx_and_the_next_good_one_succeeds(served, trained) -> None:
@@ -139,19 +139,19 @@ def test_bearer_token_guards_prediction_and_reload(trained) -> None:
             client.post("/predict", json=good, headers={"Authorization": "Bearer wrong-token-000000"}).status_code
             == 401
         )
-        assert client.post("/reload").status_code == 401
+        assert client.post("/reload", json={}).status_code == 401
         assert client.post("/predict", json=good, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-        assert client.post("/reload", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert client.post("/reload", json={}, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
 def test_without_a_token_only_this_machine_may_reload(trained) -> None:
     settings = load_settings()
     app, _ = create_app(settings, MemorySource(trained["versions"], settings))
     with TestClient(app, client=("192.0.2.7", 50000)) as remote:
-        refused = remote.post("/reload")
+        refused = remote.post("/reload", json={})
         assert refused.status_code == 403 and refused.json()["detail"][0]["field"] == "Authorization"
     with TestClient(app, client=LOCAL) as local:
-        assert local.post("/reload").status_code == 200
+        assert local.post("/reload", json={}).status_code == 200
 
 
 def test_a_short_auth_token_is_refused() -> None:
@@ -187,3 +187,83 @@ def test_training_asks_a_running_service_to_reload() -> None:
         server.shutdown()
     unreachable = load_settings(overrides={"service": {"url": url}})
     assert request_reload(unreachable.service, timeout=2) is None  # logged, never raised
+
+
+def test_only_json_bodies_are_served(served, trained) -> None:
+    """A web page can send text/plain, form and multipart bodies cross-origin without asking (CORS "simple"
+    requests): before, those were served, so any page open on this machine could POST /reload and /predict."""
+    client, _, holder = served
+    refresh(client, holder)
+    body = json.dumps({"records": trained["records"][:1]})
+    for media in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None):
+        headers = {"content-type": media} if media else {}
+        for path in ("/predict", "/reload"):
+            response = client.post(path, content=body, headers=headers)
+            assert response.status_code == 415, (path, media, response.text)
+            assert response.json()["detail"][0]["field"] == "Content-Type"
+    charset = client.post("/predict", content=body, headers={"content-type": "application/json; charset=utf-8"})
+    assert charset.status_code == 200
+
+
+def test_the_body_limit_holds_whatever_the_headers_say(served, trained) -> None:
+    client, _, holder = served
+    refresh(client, holder)
+    json_type = {"content-type": "application/json"}
+    both = client.post("/predict", content=b"{}", headers=json_type | {"transfer-encoding": "chunked"})
+    assert both.status_code == 400 and both.json()["detail"][0]["field"] == "Transfer-Encoding"
+    declared = client.post("/predict", content=b"x" * 5000, headers=json_type)
+    assert declared.status_code == 413
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"records": ['
+        for _ in range(1000):
+            yield b" " * 1000
+
+    streamed = client.post("/predict", content=chunks(), headers=json_type)  # chunked: no length declared
+    assert streamed.status_code == 413
+
+
+def test_numbers_the_network_cannot_represent_get_422_naming_the_field(served, trained) -> None:
+    """Before: 1e100 overflowed float32 to inf, the probabilities became NaN and the JSON encoder failed (500)."""
+    client, _, holder = served
+    refresh(client, holder)
+    for value in (1e100, -2.67e160, 3.5e38):
+        record = {**trained["records"][0], "income": value}
+        response = client.post("/predict", json={"records": [record]})
+        assert response.status_code == 422, response.text
+        problem = response.json()["detail"][0]
+        assert problem["field"] == "records[0].income" and "range the model was trained on" in problem["problem"]
+    record = {**trained["records"][0], "income": trained["records"][0]["income"] * 3}
+    assert client.post("/predict", json={"records": [record]}).status_code == 200  # outside, but not absurdly
+
+
+def test_unknown_keys_are_named_but_not_echoed_at_any_length(served, trained) -> None:
+    client, _, holder = served
+    refresh(client, holder)
+    record = {**trained["records"][0], "k" * 2_000: 1}
+    response = client.post("/predict", json={"records": [record]})
+    assert response.status_code == 422
+    field = response.json()["detail"][0]["field"]
+    assert field.startswith("records[0].kkkk") and len(field) < 100
+    many = {**trained["records"][0], **{f"x{index}": 1 for index in range(300)}}
+    problems = client.post("/predict", json={"records": [many]}).json()["detail"]
+    assert 1 <= len(problems) <= 20
+
+
+def test_with_a_token_everything_but_the_probes_needs_it(trained) -> None:
+    settings = load_settings(overrides={"service": {"auth_token": TOKEN}})
+    app, holder = create_app(settings, MemorySource(trained["versions"], settings))
+    with TestClient(app, client=LOCAL) as client:
+        refresh(client, holder)
+        assert client.get("/metadata").status_code == 401
+        assert client.get("/metadata", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_a_proxied_request_is_not_local_whatever_its_peer(trained) -> None:
+    """Behind a reverse proxy on this machine every request's peer is 127.0.0.1; the proxy's headers give it away."""
+    settings = load_settings()
+    app, _ = create_app(settings, MemorySource(trained["versions"], settings))
+    with TestClient(app, client=LOCAL) as local:
+        for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+            refused = local.post("/reload", json={}, headers={header: "198.51.100.9"})
+            assert refused.status_code == 403, header
