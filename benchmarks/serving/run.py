@@ -114,14 +114,14 @@ def in_process(predictor: Any, records: list[dict[str, Any]], frame: Any) -> dic
     """Median microseconds per call of each inference path on the same rows (the choice behind models/forward.py)."""
     import tensorflow as tf
 
-    matrix = predictor.preprocessing.transform(frame)
+    matrix = predictor.encode(frame)
     network = predictor.network
     compiled = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
     paths = {
         "keras model.predict": lambda: network.predict(matrix, verbose=0),
         "keras predict_on_batch": lambda: network.predict_on_batch(matrix),
         "tf.function": lambda: compiled(tf.constant(matrix)),
-        "sklearn transform (preprocessing only)": lambda: predictor.preprocessing.transform(frame),
+        "numpy encode of a frame (preprocessing only)": lambda: predictor.encode(frame),
         "numpy forward pass (network only)": lambda: predictor.forward(matrix),
         "predict_records (d: validated records -> answer)": lambda: predictor.predict_records(records),
     }
@@ -179,7 +179,7 @@ def main() -> None:
     bodies: dict[tuple[str, int], Path] = {}
     for rows in row_counts:
         chosen = (records * 32)[:rows]
-        matrix = predictor.preprocessing.transform(frame.iloc[:rows] if rows <= 32 else frame)
+        matrix = predictor.encode(frame.iloc[:rows] if rows <= 32 else frame)
         payloads = {
             "ours": {"records": chosen},
             "pyfunc": {"dataframe_records": chosen},
