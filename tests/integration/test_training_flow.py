@@ -1,5 +1,6 @@
 """`training_flow` for real: Prefect, Great Expectations, Keras, MLflow registry, on bundled and generated data."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -205,3 +206,20 @@ def test_the_registered_model_loads_without_neuroflow_installed(first: TrainingO
     assert done.returncode == 0, done.stderr[-2000:]
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(rows) == 3 and {"prediction", "probability_0", "probability_1"} <= set(rows[0])
+
+
+def test_a_run_with_a_reference_schema_joins_the_model_it_came_from(
+    first: TrainingOutcome, store: Store, tmp_path: Path
+) -> None:
+    """Before: `train --data new_batch.csv --reference-schema reference.json` registered `neuroflow-new_batch`, a new
+    model whose v1 became champion with nothing to beat. The schema now names its model, and the run joins it."""
+    frame = load_dataset(DataSettings()).frame
+    reference = replace(infer_schema(frame, "target", "binary"), model_name=NAME).save(tmp_path / "reference.json")
+    frame.to_csv(tmp_path / "new_batch.csv", index=False)
+    settings = store.settings(
+        data={"path": tmp_path / "new_batch.csv", "target": "target", "reference_schema": reference}, **WORSE
+    )
+    outcome = training_flow(settings)
+    assert outcome.model_name == NAME
+    assert not outcome.promoted and outcome.champion_version is not None
+    assert versions(store, "neuroflow-new_batch") == []

@@ -63,7 +63,8 @@ def test_config_shows_the_effective_settings(workdir: Path, monkeypatch: pytest.
 def test_schema_command_writes_a_reference_schema(workdir: Path) -> None:
     result = runner.invoke(app, ["schema", "--dataset", "wine", "--output", "wine.json"])
     assert result.exit_code == 0, result.output
-    assert '"task": "multiclass"' in (workdir / "wine.json").read_text()
+    written = (workdir / "wine.json").read_text()
+    assert '"task": "multiclass"' in written and '"model_name": "neuroflow-wine"' in written
 
 
 def test_promote_rollback_and_history(tracking_uri: str) -> None:

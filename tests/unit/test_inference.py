@@ -237,3 +237,17 @@ def test_a_model_logged_before_the_namespace_still_loads_from_a_trusted_store(tm
     loaded = Predictor.from_directory(tmp_path / "model", trust_legacy=True)
     assert list(loaded.predict(split.test_features).labels) == list(predictor.predict(split.test_features).labels)
     assert "models" not in sys.modules and "models.preprocessing" not in sys.modules
+
+
+def test_the_safe_loader_wants_digests_unless_the_store_is_trusted(tmp_path: Path) -> None:
+    from neuroflow.store import ModelInfo, load_predictor
+
+    predictor, split = _trained(mixed_frame(rows=200), "label", "binary")
+    predictor.save(tmp_path / "model")
+    recorded = ModelInfo("m", "1", None, None, "models:/m/1", file_digests=file_digests(tmp_path / "model"))
+    assert load_predictor(tmp_path / "model", recorded).schema == predictor.schema
+    unrecorded = ModelInfo("m", "1", None, None, "models:/m/1")
+    with pytest.raises(UntrustedModelError, match="no file digests"):
+        load_predictor(tmp_path / "model", unrecorded)
+    assert load_predictor(tmp_path / "model", unrecorded, trust_store=True).schema == predictor.schema
+    assert ModelInfo.from_json(recorded.to_json()) == recorded  # what a Bento's model metadata carries

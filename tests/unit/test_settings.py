@@ -100,3 +100,32 @@ def test_the_example_config_in_the_repo_loads() -> None:
     settings = load_settings(example)
     assert settings.data.dataset == "wine"
     assert settings.network.dropout == 0.1
+
+
+def test_a_reference_schema_names_the_model_a_run_joins(tmp_path: Path) -> None:
+    from neuroflow.settings import adopt_reference_model
+
+    named = tmp_path / "named.json"
+    named.write_text('{"model_name": "neuroflow-customers", "features": []}')
+    unnamed = tmp_path / "unnamed.json"
+    unnamed.write_text('{"features": []}')
+    data = {"path": "new_batch.csv", "target": "y"}
+    joined = adopt_reference_model(load_settings(overrides={"data": data | {"reference_schema": named}}))
+    assert joined.model_name == "neuroflow-customers"
+    chosen = load_settings(overrides={"data": data | {"reference_schema": named}, "tracking": {"model_name": "mine"}})
+    assert adopt_reference_model(chosen).model_name == "mine"
+    alone = adopt_reference_model(load_settings(overrides={"data": data | {"reference_schema": unnamed}}))
+    assert alone.model_name == "neuroflow-new_batch"
+
+
+def test_credentials_leave_a_server_uri_but_stay_in_a_database_uri() -> None:
+    from neuroflow.settings import redact
+
+    settings = load_settings(overrides={"tracking": {"tracking_uri": "https://alice:p%40ss@mlflow.example:5000/x"}})
+    assert settings.tracking.tracking_uri == "https://mlflow.example:5000/x"
+    assert settings.tracking.username == "alice" and settings.tracking.password is not None
+    assert settings.tracking.password.get_secret_value() == "p@ss"
+    assert "p@ss" not in settings.model_dump_json() and "p%40ss" not in settings.model_dump_json()
+    database = load_settings(overrides={"tracking": {"tracking_uri": "postgresql://u:secret@db/mlflow"}})
+    assert database.tracking.tracking_uri == "postgresql://u:secret@db/mlflow"  # SQLAlchemy needs them
+    assert redact(database.tracking.tracking_uri) == "postgresql://***@db/mlflow"
