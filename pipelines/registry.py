@@ -25,7 +25,7 @@ from neuroflow.errors import (
     RegistryUnavailableError,
 )
 from neuroflow.pipelines.evaluation import PrimaryMetric
-from neuroflow.store import champion_version, digest_tags
+from neuroflow.store import champion_version, digest_tags, failing_fast
 from neuroflow.store import reason as short_reason
 
 log = logging.getLogger(__name__)
@@ -188,13 +188,16 @@ def alias_lock(
                 f"running, delete the registered model {lock!r} in the MLflow UI and try again"
             )
         time.sleep(poll)
+    failed = True
     try:
         yield
+        failed = False
     finally:
-        try:
-            client.delete_registered_model(lock)
-        except MlflowException as error:
-            log.warning("could not release the lock %s (%s); it expires after %.0f s", lock, error, stale_after)
+        with failing_fast() if failed else contextlib.nullcontext():  # after a fault, do not wait on the store again
+            try:
+                client.delete_registered_model(lock)
+            except MlflowException as error:
+                log.warning("could not release the lock %s (%s); it expires after %.0f s", lock, error, stale_after)
 
 
 def _break_if_stale(client: MlflowClient, lock: str, stale_after: float) -> None:
@@ -256,7 +259,7 @@ def undecided(
             f"decision then failed ({cause}). Check it with `neuroflow history` once the registry answers."
         )
     why = f"the registry failed before the gate could decide: {cause}"
-    with contextlib.suppress(Exception):
+    with failing_fast(), contextlib.suppress(Exception):
         client.set_model_version_tag(name, version, STATUS_TAG, UNDECIDED)
         client.set_model_version_tag(name, version, REASON_TAG, why[:5000])
     return PromotionUndecidedError(

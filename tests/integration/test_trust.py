@@ -75,6 +75,18 @@ def newest_version(client: MlflowClient) -> Any:
     return max(versions, key=lambda version: int(version.version))
 
 
+def latest_training_run(client: MlflowClient) -> Any:
+    experiment = client.get_experiment_by_name("neuroflow").experiment_id
+    runs = client.search_runs(
+        [experiment], "tags.`neuroflow.kind` = 'training'", order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return runs[0]
+
+
+def champion_of(client: MlflowClient) -> str:
+    return str(client.get_model_version_by_alias(MODEL, "champion").version)
+
+
 def one_paragraph_error(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-3000:]
     output = result.stdout + result.stderr
@@ -95,18 +107,12 @@ def test_an_alias_read_that_fails_never_promotes(
     error = one_paragraph_error(result)
     assert "could not decide" in error and "did not move" in error and "neuroflow promote" in error
     assert proxy.count("/registered-models/alias", "503") >= 1
-    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == champion
+    assert champion_of(client) == champion
     candidate = newest_version(client)
     assert int(candidate.version) > int(champion)
     assert candidate.tags["neuroflow.promotion"] == "undecided"
     assert "registry" in candidate.tags["neuroflow.promotion_reason"]
-    runs = client.search_runs(
-        [client.get_experiment_by_name("neuroflow").experiment_id],
-        filter_string="tags.`neuroflow.kind` = 'training'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    assert runs[0].info.status == "FAILED"
+    assert latest_training_run(client).info.status == "FAILED"
 
 
 def test_a_lock_that_cannot_be_taken_leaves_an_undecided_version(
@@ -118,7 +124,7 @@ def test_a_lock_that_cannot_be_taken_leaves_an_undecided_version(
         proxy.fail("/registered-models/create", method="POST", body=".lock-")
         result, _ = train_through(proxy, tmp_path, prefect_api_url)
     assert "could not decide" in one_paragraph_error(result)
-    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == champion
+    assert champion_of(client) == champion
     candidate = newest_version(client)
     assert candidate.tags["neuroflow.promotion"] == "undecided"
     assert candidate.tags["neuroflow.promotion_reason"].startswith("the registry failed")
@@ -135,7 +141,7 @@ def test_a_server_that_dies_after_registering_leaves_the_alias_and_a_decision_ta
         assert proxy.dead.is_set() and proxy.count("", "dropped") >= 1
     error = one_paragraph_error(result)
     assert "could not decide" in error or "did not answer" in error
-    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == champion
+    assert champion_of(client) == champion
     candidate = newest_version(client)
     assert int(candidate.version) == before + 1
     assert candidate.tags["neuroflow.promotion"] == "undecided"  # born with it: nothing after registration got through
@@ -153,14 +159,8 @@ def test_a_store_failure_mid_run_marks_the_run_failed_and_registers_nothing(
     error = one_paragraph_error(result)
     assert f"the MLflow tracking store at {proxy.url} did not answer" in error and "/health" in error
     assert int(newest_version(client).version) == before
-    runs = client.search_runs(
-        [client.get_experiment_by_name("neuroflow").experiment_id],
-        filter_string="tags.`neuroflow.kind` = 'training'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    assert runs[0].info.status == "FAILED"
-    assert "did not answer" in runs[0].data.tags["mlflow.note.content"]
+    run = latest_training_run(client)
+    assert run.info.status == "FAILED" and "did not answer" in run.data.tags["mlflow.note.content"]
 
 
 def test_a_server_unreachable_from_the_start_is_one_paragraph_before_anything_loads(

@@ -242,7 +242,7 @@ def test_a_model_logged_before_the_namespace_still_loads_from_a_trusted_store(tm
 def test_the_safe_loader_wants_digests_unless_the_store_is_trusted(tmp_path: Path) -> None:
     from neuroflow.store import ModelInfo, load_predictor
 
-    predictor, split = _trained(mixed_frame(rows=200), "label", "binary")
+    predictor, _ = _trained(mixed_frame(rows=200), "label", "binary")
     predictor.save(tmp_path / "model")
     recorded = ModelInfo("m", "1", None, None, "models:/m/1", file_digests=file_digests(tmp_path / "model"))
     assert load_predictor(tmp_path / "model", recorded).schema == predictor.schema
