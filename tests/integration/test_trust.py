@@ -115,6 +115,23 @@ def test_an_alias_read_that_fails_never_promotes(
     assert latest_training_run(client).info.status == "FAILED"
 
 
+def test_a_registry_that_hangs_is_given_up_on_and_never_promotes(
+    server: dict[str, Any], champion: str, prefect_api_url: str, tmp_path: Path
+) -> None:
+    """A server that accepts the alias read and never answers: MLflow's default (120 s a try, 7 retries) would wait
+    about 16 minutes; the store budget (16 s here) bounds it, and the gate decides nothing."""
+    client = server["client"]
+    with FaultProxy(server["url"]) as proxy:
+        proxy.fail("/registered-models/alias", method="GET", status=None, delay=120)
+        result, seconds = train_through(proxy, tmp_path, prefect_api_url)
+        proxy.dead.set()  # release the hanging handlers
+    error = one_paragraph_error(result)
+    assert "could not decide" in error and "timed out" in error
+    assert champion_of(client) == champion
+    assert newest_version(client).tags["neuroflow.promotion"] == "undecided"
+    print(f"registry hung on the alias read: command ended after {seconds:.1f} s")
+
+
 def test_a_lock_that_cannot_be_taken_leaves_an_undecided_version(
     server: dict[str, Any], champion: str, prefect_api_url: str, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ answers 503 or drops the connection, or "dies" (drops every connection) once a c
         proxy.fail("registered-models/alias", method="GET")       # every alias read gets a 503
         proxy.fail("registered-models/create", body=".lock-")      # taking the promotion lock fails
         proxy.die_after("model-versions/create", method="POST")    # register succeeds, then the server is gone
+        proxy.fail("registered-models/alias", status=None, delay=60)  # the alias read hangs, then is dropped
 """
 
 import http.client
@@ -20,13 +21,15 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 @dataclass
 class Rule:
     """Calls whose path holds `path` (and whose method and body match, when given) get `status`, or a dropped
-    connection when `status` is None; `times` limits how many (None: all)."""
+    connection when `status` is None, after `delay` seconds (a server that hangs); `times` limits how many (None:
+    all)."""
 
     path: str
     method: str | None = None
     body: str | None = None
     status: int | None = 503
     times: int | None = None
+    delay: float = 0.0
     hits: int = 0
 
     def matches(self, method: str, path: str, body: bytes) -> bool:
@@ -75,8 +78,9 @@ class FaultProxy:
         body: str | None = None,
         status: int | None = 503,
         times: int | None = None,
+        delay: float = 0.0,
     ) -> Rule:
-        rule = Rule(path, method, body, status, times)
+        rule = Rule(path, method, body, status, times, delay)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -133,6 +137,8 @@ class FaultProxy:
                 if proxy.dead.is_set():
                     return self._drop()
                 rule = proxy._rule_for(self.command, self.path, body)
+                if rule is not None and rule.delay:
+                    proxy.dead.wait(rule.delay)
                 if rule is not None and rule.status is None:
                     return self._drop()
                 if rule is not None:
