@@ -93,35 +93,38 @@ class Predictor:
     After training it also holds the fitted sklearn preprocessing and the Keras network; loaded for serving it holds
     only data (the encoder's arrays, the schema, the NumPy weights)."""
 
-    def __init__(self, network: Any, preprocessing: Preprocessing, forward: ForwardPass | None = None) -> None:
-        self.network = network  # the Keras model, or None when loaded for serving only
-        self.preprocessing: Preprocessing | None = preprocessing
-        self.forward = forward if forward is not None else ForwardPass.from_keras(network)
-        self.encoder = FeatureEncoder.from_transform(preprocessing.features)
-        self.schema: DataSchema = preprocessing.schema
-        self.target_mean, self.target_scale = preprocessing.target_mean, preprocessing.target_scale
-        self.classes = np.asarray(self.schema.classes or (), dtype=object)
-
-    @classmethod
-    def from_data(
-        cls,
+    def __init__(
+        self,
         schema: DataSchema,
         encoder: FeatureEncoder,
         forward: ForwardPass,
         target: tuple[float, float] = (0.0, 1.0),
         network: Any = None,
-    ) -> "Predictor":
-        """A predictor from plain data: what the safe loader builds from a model's files."""
-        predictor = cls.__new__(cls)
-        predictor.network, predictor.preprocessing, predictor.forward = network, None, forward
-        predictor.encoder, predictor.schema = encoder, schema
-        predictor.target_mean, predictor.target_scale = target
-        predictor.classes = np.asarray(schema.classes or (), dtype=object)
+        preprocessing: Preprocessing | None = None,
+    ) -> None:
         if forward.layers and forward.layers[0].kernel.shape[0] != encoder.width:
             raise ValueError(
                 f"the weights expect {forward.layers[0].kernel.shape[0]} inputs, the encoder makes {encoder.width}"
             )
-        return predictor
+        self.schema = schema
+        self.encoder = encoder
+        self.forward = forward
+        self.target_mean, self.target_scale = target
+        self.network = network  # the Keras model, or None when loaded for serving only
+        self.preprocessing = preprocessing  # the fitted sklearn transform, after training only
+        self.classes = np.asarray(schema.classes or (), dtype=object)
+
+    @classmethod
+    def fitted(cls, network: Any, preprocessing: Preprocessing, forward: ForwardPass | None = None) -> "Predictor":
+        """The predictor training ends with: the Keras network and the fitted preprocessing, read into plain data."""
+        return cls(
+            preprocessing.schema,
+            FeatureEncoder.from_transform(preprocessing.features),
+            forward if forward is not None else ForwardPass.from_keras(network),
+            (preprocessing.target_mean, preprocessing.target_scale),
+            network,
+            preprocessing,
+        )
 
     def raw_outputs(self, matrix: np.ndarray) -> np.ndarray:
         """The network's forward pass on a preprocessed matrix."""
@@ -207,15 +210,14 @@ class Predictor:
             encoder = FeatureEncoder.from_dict(data["encoder"])
             target = (float(data["target_mean"]), float(data["target_scale"]))
             schema = DataSchema.from_dict(json.loads(Path(schema_path).read_text()))
-            forward = ForwardPass.load(weights_path)
+            predictor = cls(schema, encoder, ForwardPass.load(weights_path), target)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise UntrustedModelError(f"the model's files do not load as a neuroflow model: {error}") from None
-        network = None
         if network_path is not None:
             import keras
 
-            network = keras.models.load_model(network_path, compile=False, safe_mode=True)
-        return cls.from_data(schema, encoder, forward, target, network)
+            predictor.network = keras.models.load_model(network_path, compile=False, safe_mode=True)
+        return predictor
 
     @classmethod
     def load_legacy(
@@ -235,7 +237,7 @@ class Predictor:
         forward = ForwardPass.load(weights_path) if weights_path is not None else None
         if forward is None and network is None:
             raise ValueError("need the network or its NumPy weights to load a predictor")
-        return cls(network, preprocessing, forward)
+        return cls.fitted(network, preprocessing, forward)
 
     @classmethod
     def from_directory(

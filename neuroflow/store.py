@@ -105,17 +105,32 @@ UNREACHABLE_SIGNS = (
 WRITE_REFUSED_SIGNS = ("readonly database", "unable to open database", "disk I/O error", "Permission denied")
 
 
+def refused_write(error: BaseException) -> str | None:
+    """What an error says when the store refused a write ("readonly database", ...), else None."""
+    text = f"{type(error).__name__}: {error}"
+    return next((sign for sign in WRITE_REFUSED_SIGNS if sign in text), None)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether an error says the tracking store did not answer."""
+    text = f"{type(error).__name__}: {error}"
+    return isinstance(error, ConnectionError | TimeoutError) or any(sign in text for sign in UNREACHABLE_SIGNS)
+
+
+def is_store_failure(error: BaseException) -> bool:
+    """Whether an error says the tracking store did not answer or refused a write (not a bug to show a trace of)."""
+    return refused_write(error) is not None or unreachable(error)
+
+
 def store_failure(error: BaseException, tracking: TrackingSettings) -> "StoreUnavailableError | None":
     """The one-paragraph error for a tracking store that did not answer or refused a write; None for other errors."""
-    text = f"{type(error).__name__}: {error}"
     uri = redact(tracking.tracking_uri)
-    if any(sign in text for sign in WRITE_REFUSED_SIGNS):
-        detail = next(sign for sign in WRITE_REFUSED_SIGNS if sign in text)
+    if (detail := refused_write(error)) is not None:
         return StoreUnavailableError(
             f"the MLflow store at {uri} refused a write ({detail}). Check that the database file and its folder are "
             "writable by this user and not full, or point --tracking-uri at another store."
         )
-    if isinstance(error, ConnectionError | TimeoutError) or any(sign in text for sign in UNREACHABLE_SIGNS):
+    if unreachable(error):
         server = uri.startswith(("http://", "https://"))
         hint = (
             f"Check that the tracking server is running and reachable (`curl {uri.rstrip('/')}/health`)"
@@ -235,11 +250,6 @@ def _run_facts(client: Any, run_id: str | None) -> dict[str, Any]:
 def _endpoint(text: str) -> str:
     match = re.search(r"/api/\d\.\d/mlflow/([\w/-]+)", text)
     return match.group(1) if match else "a call"
-
-
-def is_store_failure(error: BaseException) -> bool:
-    """Whether an error says the tracking store did not answer or refused a write (not a bug to show a trace of)."""
-    return store_failure(error, TrackingSettings()) is not None
 
 
 def reason(error: BaseException) -> str:

@@ -229,7 +229,7 @@ def promote_if_better(
     second against the first's result. If the registry fails on the way, nothing is decided: the alias stays where
     it is, the candidate is tagged "undecided" with the reason, and PromotionUndecidedError says how to settle it.
     """
-    moved: list[str] = []
+    moved = False
     try:
         with alias_lock(client, name, alias):
             champion = current_champion(client, name, alias)
@@ -242,9 +242,10 @@ def promote_if_better(
             decision = decide_promotion(
                 metric, candidate_version, candidate_score, champion, champion_score, min_improvement, problem
             )
-            apply_decision(client, name, alias, decision, moved)
+            moved = move_alias_if_won(client, name, alias, decision)
+            record_decision(client, name, alias, decision)
     except (RegistryUnavailableError, PromotionError, MlflowException, OSError, RequestException) as error:
-        raise undecided(client, name, alias, candidate_version, error, bool(moved)) from None
+        raise undecided(client, name, alias, candidate_version, error, moved) from None
     return decision
 
 
@@ -269,16 +270,22 @@ def undecided(
     )
 
 
-def apply_decision(
-    client: MlflowClient, name: str, alias: str, decision: PromotionDecision, moved: list[str] | None = None
-) -> None:
-    """Move the alias if the candidate won, then record the decision on the version (and the move in the history).
-    `moved` gets the version once the alias points at it, so a failure after that is not reported as undecided."""
-    version = decision.candidate_version
+def apply_decision(client: MlflowClient, name: str, alias: str, decision: PromotionDecision) -> None:
+    """Move the alias if the candidate won, then record the decision on the version (and the move in the history)."""
+    move_alias_if_won(client, name, alias, decision)
+    record_decision(client, name, alias, decision)
+
+
+def move_alias_if_won(client: MlflowClient, name: str, alias: str, decision: PromotionDecision) -> bool:
+    """Point the alias at the candidate if it won; whether it moved (so a later failure is not called undecided)."""
     if decision.promoted:
-        client.set_registered_model_alias(name, alias, version)
-        if moved is not None:
-            moved.append(version)
+        client.set_registered_model_alias(name, alias, decision.candidate_version)
+    return decision.promoted
+
+
+def record_decision(client: MlflowClient, name: str, alias: str, decision: PromotionDecision) -> None:
+    """The decision on the candidate version (tags, description) and, if it won, the move in the alias history."""
+    version = decision.candidate_version
     tags = {
         STATUS_TAG: decision.status,
         REASON_TAG: decision.reason,

@@ -118,4 +118,6 @@ def train_model(
         ", stopped early" if stopped_early else "",
         extra={"training_done": True},
     )
-    return TrainingResult(Predictor(network, preprocessing), history, epochs_run, best_epoch, stopped_early, seconds)
+    return TrainingResult(
+        Predictor.fitted(network, preprocessing), history, epochs_run, best_epoch, stopped_early, seconds
+    )

@@ -157,12 +157,6 @@ class ServiceState:
     holder: ModelHolder
     settings: ServiceSettings
 
-    @property
-    def token(self) -> bytes | None:
-        """The bearer token required on guarded routes, or None when auth is off."""
-        token = self.settings.auth_token
-        return token.get_secret_value().encode() if token is not None else None
-
 
 def state_of(request: Request) -> ServiceState:
     """The service state the app was created with."""
@@ -182,7 +176,7 @@ def require_local_or_token(request: Request) -> Response | None:
     """Without a token, only a process on this machine talking to the service directly may ask for a reload (403
     otherwise): a request that carries proxy headers did not come straight from this machine, whatever its peer
     address says. With a token, `RequestGuard` has already checked it."""
-    if state_of(request).token is not None:
+    if state_of(request).settings.auth_token is not None:
         return None
     client = request.scope.get("client")
     if client is None or client[0] not in LOOPBACK or forwarded(request.scope["headers"]):
