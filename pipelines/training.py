@@ -1,9 +1,11 @@
 """Fitting the preprocessing and training the network, with early stopping and visible progress."""
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -67,6 +69,46 @@ def class_weights(encoded: np.ndarray, n_classes: int) -> dict[int, float]:
     return {index: float(weight) for index, weight in enumerate(weights)}
 
 
+def epoch_batches(
+    features: np.ndarray,
+    targets: np.ndarray,
+    batch_size: int,
+    seed: int,
+    epochs: int,
+    sample_weights: np.ndarray | None = None,
+) -> tuple[Any, int]:
+    """The training rows as batches, in a new order every epoch: a stream of `epochs` epochs and the steps in one.
+
+    Keras 3 on TensorFlow, seeded with `keras.utils.set_random_seed`, shuffles arrays in the same order every epoch.
+    Here epoch e's order is a stateless shuffle seeded by (seed, e): reproducible from the seed, and independent of
+    any other training in the process (tuning threads), since no global random state is read.
+    """
+    import tensorflow as tf
+
+    rows = len(features)
+    columns = [tf.constant(features), tf.constant(targets)]
+    if sample_weights is not None:
+        columns.append(tf.constant(sample_weights.astype("float32")))
+    base = tf.constant(seed, tf.int64)
+
+    def one_epoch(epoch: Any) -> Any:
+        seed_pair = tf.stack([base, epoch])
+        order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed=seed_pair)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    batches = (
+        tf.data.Dataset.range(epochs)
+        .flat_map(one_epoch)
+        .map(
+            lambda rows_of_batch: tuple(tf.gather(column, rows_of_batch) for column in columns),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return batches, math.ceil(rows / batch_size)
+
+
 def train_model(
     schema: DataSchema, split: Split, spec: NetworkSpec, seed: int, epoch_hooks: Sequence[EpochHook] = ()
 ) -> TrainingResult:
@@ -89,19 +131,19 @@ def train_model(
         preprocessing.n_inputs,
         spec.epochs,
     )
-    weights = None
+    row_weights = None
     if spec.class_weight == "balanced" and schema.task != "regression":
         weights = class_weights(train_labels, len(schema.classes or ()))
         log.info("class weights: %s", {label: round(weights[i], 3) for i, label in enumerate(schema.classes or ())})
+        row_weights = np.asarray([weights[label] for label in range(len(weights))])[train_labels]
+    batches, steps = epoch_batches(train_x, train_y, spec.batch_size, seed, spec.epochs, row_weights)
     started = time.perf_counter()
     fitted = network.fit(
-        train_x,
-        train_y,
+        batches,
+        steps_per_epoch=steps,
         validation_data=(validation_x, validation_y),
         epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        shuffle=True,
-        class_weight=weights,
+        shuffle=False,  # the batches are shuffled per epoch already; Keras would only warn
         verbose=0,
         callbacks=[stopper, _EpochProgress(spec.epochs, epoch_hooks)],
     )

@@ -7,7 +7,7 @@ import pandas as pd
 from neuroflow.models.schema import infer_schema
 from neuroflow.models.spec import NetworkSpec
 from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.pipelines.training import class_weights, train_model
+from neuroflow.pipelines.training import class_weights, epoch_batches, train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame
 
 
@@ -88,3 +88,50 @@ def test_balanced_weights_shift_an_imbalanced_classifier_towards_the_rare_class(
         return float(result.predictor.predict(split.train_features).probabilities[:, 1].mean())
 
     assert rare_share(weighted) > rare_share(plain)
+
+
+def _orders(batches, steps: int, epochs: int) -> list[list[bytes]]:  # type: ignore[no-untyped-def]
+    """The rows each epoch of a batch stream visits, in order (rows told apart by their bytes)."""
+    stream = iter(batches)
+    return [[row.tobytes() for _ in range(steps) for row in np.asarray(next(stream)[0])] for _ in range(epochs)]
+
+
+def test_every_epoch_visits_every_row_once_in_a_new_order_reproducible_from_the_seed() -> None:
+    features = np.arange(40, dtype="float32").reshape(20, 2)
+    targets = np.zeros((20, 1), dtype="float32")
+    orders = _orders(epoch_batches(features, targets, 6, seed=7, epochs=3)[0], 4, 3)
+    assert all(sorted(order) == sorted(row.tobytes() for row in features) for order in orders)
+    assert len({tuple(order) for order in orders}) == 3  # three epochs, three orders
+    assert _orders(epoch_batches(features, targets, 6, seed=7, epochs=3)[0], 4, 3) == orders
+    assert _orders(epoch_batches(features, targets, 6, seed=8, epochs=3)[0], 4, 3) != orders
+
+
+def test_training_feeds_the_network_a_new_order_every_epoch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Keras 3 seeded with set_random_seed shuffles arrays the same way every epoch; what train_model hands to fit
+    must not (this fails if training goes back to `fit(x, y, shuffle=True)`)."""
+    import keras
+
+    schema, split = _split()
+    given: dict[str, object] = {}
+    real_fit = keras.Model.fit
+
+    def recording_fit(self, x=None, y=None, **kwargs):  # type: ignore[no-untyped-def]
+        given.update(x=x, steps=kwargs.get("steps_per_epoch"))
+        return real_fit(self, x, y, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    spec = replace(TINY_NETWORK, epochs=3, batch_size=16)
+    train_model(schema, split, spec, seed=1)
+    assert not isinstance(given["x"], np.ndarray), "arrays given to fit are shuffled the same way every epoch"
+    orders = _orders(given["x"], int(given["steps"]), 3)  # type: ignore[call-overload]
+    assert len({tuple(order) for order in orders}) == 3
+    assert len(set(orders[0])) == len(split.train_target)
+
+
+def test_balanced_weights_travel_with_their_rows_through_the_shuffle() -> None:
+    features = np.arange(10, dtype="float32").reshape(10, 1)
+    targets = np.zeros((10, 1), dtype="float32")
+    weights = np.arange(10, dtype="float64") * 10
+    batches, _ = epoch_batches(features, targets, 4, seed=0, epochs=1, sample_weights=weights)
+    for x, _, w in batches:
+        assert np.array_equal(np.asarray(x)[:, 0] * 10, np.asarray(w))
