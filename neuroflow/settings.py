@@ -8,7 +8,7 @@ import json
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -23,7 +23,8 @@ from pydantic_settings import (
 from neuroflow.errors import ConfigError
 from neuroflow.models.spec import Activation, ClassWeight, NetworkSpec, OptimizerName
 
-BUNDLED_DATASETS = ("breast_cancer", "wine", "diabetes")
+BundledDataset = Literal["breast_cancer", "wine", "diabetes"]
+BUNDLED_DATASETS: tuple[str, ...] = get_args(BundledDataset)
 
 _config_file: ContextVar[Path | None] = ContextVar("neuroflow_config_file", default=None)
 

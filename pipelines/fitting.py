@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from neuroflow.models.schema import DataSchema
 from neuroflow.models.spec import NetworkSpec
-from neuroflow.pipelines import evaluation, tracking, training
+from neuroflow.pipelines import evaluation, smoke, tracking, training
 from neuroflow.pipelines.data import Split
 from neuroflow.pipelines.profiling import StepClock
 
@@ -22,6 +22,7 @@ class FittedModel:
     scores: dict[str, float]
     model_uri: str
     file_digests: dict[str, str]
+    example_outputs: list[list[float]]  # the network's outputs on the logged input example, for the smoke test
 
 
 def train_and_log(
@@ -46,5 +47,8 @@ def train_and_log(
             plots,
             {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds},
         )
-        logged = tracking.log_model(run_id, result.predictor, split.test_features.head(5), Path(workdir))
-    return FittedModel(result, scores, logged.uri, logged.file_digests)
+        example = split.test_features.head(5)
+        logged = tracking.log_model(run_id, result.predictor, example, Path(workdir))
+    return FittedModel(
+        result, scores, logged.uri, logged.file_digests, smoke.expected_outputs(result.predictor, example)
+    )

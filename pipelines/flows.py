@@ -3,17 +3,29 @@
 import logging
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import Field
 
-from neuroflow.errors import TrainingError
+from neuroflow.errors import ConfigError, TrainingError
 from neuroflow.models.schema import DataSchema
-from neuroflow.pipelines import data, fitting, profiling, promotion, registry, tracking, tuning, validation
-from neuroflow.pipelines.outcomes import TrainingOutcome, TuningOutcome
+from neuroflow.pipelines import (
+    data,
+    fitting,
+    profiling,
+    promotion,
+    registry,
+    smoke,
+    tracking,
+    tuning,
+    unchanged,
+    validation,
+)
+from neuroflow.pipelines.outcomes import TrainingOutcome, TuningOutcome, UnchangedOutcome
 from neuroflow.pipelines.runs import RunRecord, recorded_run, store_errors
-from neuroflow.settings import Settings, adopt_reference_model, load_settings
+from neuroflow.settings import BundledDataset, Settings, adopt_reference_model, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,38 +46,108 @@ promote = step(promotion.gate)
 run_trial = step(tuning.run_trial)
 
 
-def resolve_settings(settings: Settings | None, overrides: dict[str, Any] | None, config_file: str | None) -> Settings:
-    """Settings passed from code, or resolved here from a deployment's overrides and config file, so that the
-    worker's NEUROFLOW_* environment (servers, secrets) applies."""
+def resolve_settings(
+    settings: Settings | None,
+    overrides: dict[str, Any] | None,
+    config_file: str | None,
+    fields: dict[str, Any] | None = None,
+) -> Settings:
+    """Settings passed from code, or resolved here from a deployment's named fields, overrides and config file, so
+    that the worker's NEUROFLOW_* environment (servers, secrets) applies."""
+    named = {section: values for section, values in (fields or {}).items() if values}
     if settings is None:
-        settings = load_settings(Path(config_file) if config_file else None, overrides)
+        settings = load_settings(Path(config_file) if config_file else None, merge(overrides or {}, named))
+    elif named or overrides or config_file:
+        raise ConfigError(
+            "give the flow either a whole `settings` object (from code) or its fields, `overrides` and "
+            f"`config_file` (from a deployment), not both; got settings and {sorted(named) or 'overrides'}"
+        )
     return adopt_reference_model(settings)
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Nested sections of `extra` over those of `base`."""
+    merged = dict(base)
+    for key, value in extra.items():
+        both_sections = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = merge(merged[key], value) if both_sections else value
+    return merged
+
+
+def form_fields(**sections: dict[str, Any]) -> dict[str, Any]:
+    """The flow's named parameters as settings sections, leaving out those not given."""
+    return {name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()}
 
 
 @flow(name="training", persist_result=False, log_prints=True)
 def training_flow(
-    settings: Settings | None = None,
+    dataset: BundledDataset | None = None,
+    data_path: str | None = None,
+    target: str | None = None,
+    epochs: Annotated[int, Field(ge=1)] | None = None,
+    hidden_units: list[Annotated[int, Field(ge=1)]] | None = None,
+    learning_rate: Annotated[float, Field(gt=0, le=10)] | None = None,
+    dropout: Annotated[float, Field(ge=0, lt=1)] | None = None,
+    model_name: str | None = None,
+    force: bool = False,
     overrides: dict[str, Any] | None = None,
     config_file: str | None = None,
-) -> TrainingOutcome:
-    """Load → learn schema → validate → split → train, evaluate, log → register → promotion gate."""
-    settings = resolve_settings(settings, overrides, config_file)
-    with store_errors(settings.tracking):
+    settings: Settings | None = None,
+) -> TrainingOutcome | UnchangedOutcome:
+    """Load → learn schema → validate → split → stop if nothing changed since the champion → train, evaluate, log →
+    register → smoke test → promotion gate.
+
+    A field left empty takes its value from the config file, the worker's NEUROFLOW_* environment, or the default.
+
+    Args:
+        dataset: Bundled data set to train on (default breast_cancer); `data_path` takes precedence.
+        data_path: CSV or Parquet file to train on, as the worker sees it; needs `target`.
+        target: The column to predict in `data_path`.
+        epochs: Most epochs to train; early stopping may end sooner (default 50).
+        hidden_units: Units of each hidden layer, e.g. [64, 32] (the default).
+        learning_rate: The optimizer's learning rate (default 0.001).
+        dropout: Share of units dropped after each hidden layer while training, 0 to 0.9 (default 0).
+        model_name: Registered model to add a version to (default neuroflow-<data set>).
+        force: Train and register even when the data and settings equal those of the current champion.
+        overrides: Any other settings, nested as in a config file, e.g. {"network": {"patience": 5}}.
+        config_file: A YAML or TOML settings file, as the worker sees it.
+        settings: For code: a whole Settings object, instead of the fields above.
+    """
+    fields = form_fields(
+        data={"dataset": dataset, "path": data_path, "target": target},
+        network={"epochs": epochs, "hidden_units": hidden_units, "learning_rate": learning_rate, "dropout": dropout},
+        tracking={"model_name": model_name},
+    )
+    settings = resolve_settings(settings, overrides, config_file, fields)
+    with store_errors(settings.tracking), smoke.SmokeChecker() as checker:
         clock = profiling.StepClock()
         client = tracking.configure_tracking(settings.tracking)
+        checker.connect(settings.tracking.tracking_uri, settings.tracking.registry_uri)
         with clock.step("load"):
-            dataset, schema, columns = load_data(settings)
+            loaded, schema, columns = load_data(settings)
         with recorded_run(client, settings, "training") as run:
             tracking.log_columns(client, run.run_id, columns)
-            split, digest = validate_and_split(run, dataset, schema, clock)
+            split, digest = validate_and_split(run, loaded, schema, clock)
+            fingerprint = unchanged.training_fingerprint(loaded.frame, schema, settings)
+            client.set_tag(run.run_id, unchanged.FINGERPRINT_TAG, fingerprint)
+            alias = settings.promotion.alias
+            if not force and (same := unchanged.unchanged_since(client, settings.model_name, alias, fingerprint)):
+                return report_unchanged(run, same, digest, loaded)
             fitted = train_and_log(
                 client, run.run_id, schema, split, settings.network.spec(), settings.data.seed, clock
             )
             with clock.step("register_and_gate"):
                 version = register_version(
-                    client, settings.model_name, fitted.model_uri, run.run_id, fitted.file_digests
+                    client,
+                    settings.model_name,
+                    fitted.model_uri,
+                    run.run_id,
+                    fitted.file_digests,
+                    {unchanged.FINGERPRINT_TAG: fingerprint},
                 )
-                decision = promote(client, settings, run.run_id, version, fitted.scores, schema, split)
+                decision = promote(
+                    client, settings, run.run_id, version, fitted.scores, schema, split, checker, fitted.example_outputs
+                )
             tracking.log_steps(client, run.run_id, clock.metrics())
             log.info("steps: %s", clock.summary())
             outcome = TrainingOutcome(
@@ -76,13 +158,30 @@ def training_flow(
             summary = asdict(outcome) | {"data_digest": digest, "prefect_flow_run_url": run.prefect_url}
             tracking.log_summary(client, run.run_id, summary)
             facts = {
-                "data set": dataset.name,
-                "source": dataset.source,
+                "data set": loaded.name,
+                "source": loaded.source,
                 "task": schema.task,
                 "features": len(schema.features),
             }
             run.publish(tracking.summary_markdown(summary, facts | split.sizes()))
             return outcome
+
+
+def report_unchanged(run: RunRecord, champion: str, digest: str, dataset: data.Dataset) -> UnchangedOutcome:
+    """Say that nothing changed since the champion: in the log, on the MLflow run and in a Prefect artifact."""
+    settings = run.settings
+    outcome = UnchangedOutcome(
+        run.run_id, run.experiment_id, run.url, settings.model_name, champion, settings.tracking.tracking_uri
+    )
+    log.info("unchanged since v%s: %s", champion, outcome.reason)
+    run.client.set_tag(run.run_id, "neuroflow.outcome", "unchanged")
+    run.client.set_tag(run.run_id, "neuroflow.unchanged_since", champion)
+    run.note(f"**Unchanged since v{champion}**, nothing registered.\n\n{outcome.reason}\n\nData digest: `{digest}`")
+    run.publish(
+        f"## {settings.model_name}: unchanged since v{champion}\n\n{outcome.reason}\n\n"
+        f"Data: {dataset.name} ({dataset.source}), digest `{digest}`.\n\n[Open the MLflow run]({run.url})"
+    )
+    return outcome
 
 
 def load_data(settings: Settings) -> tuple[data.Dataset, DataSchema, list[dict[str, Any]]]:
@@ -150,9 +249,10 @@ def tuning_flow(
 ) -> TuningOutcome:
     """Validate and split once → run the trials in parallel as nested runs → register the best → promotion gate."""
     settings = resolve_settings(settings, overrides, config_file)
-    with store_errors(settings.tracking):
+    with store_errors(settings.tracking), smoke.SmokeChecker() as checker:
         trials = tuning.plan_trials(settings.tuning, settings.network)
         client = tracking.configure_tracking(settings.tracking)
+        checker.connect(settings.tracking.tracking_uri, settings.tracking.registry_uri)
         dataset, schema, columns = load_data(settings)
         with recorded_run(client, settings, "tuning") as run:
             tracking.log_columns(client, run.run_id, columns)
@@ -168,7 +268,9 @@ def tuning_flow(
                 raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
             client.set_tag(run.run_id, "neuroflow.best_trial", str(best.number))
             version = register_version(client, settings.model_name, best.model_uri, best.run_id, best.file_digests)
-            decision = promote(client, settings, run.run_id, version, best.test_scores, schema, split)
+            decision = promote(
+                client, settings, run.run_id, version, best.test_scores, schema, split, checker, best.example_outputs
+            )
             statuses = {str(status): int(count) for status, count in frame["status"].value_counts().items()}
             run.note(tuning.describe_search(results, best, statuses, settings, version, decision))
             return TuningOutcome(

@@ -35,6 +35,28 @@ class TrainingOutcome(RegisteredOutcome):
 
 
 @dataclass(frozen=True)
+class UnchangedOutcome:
+    """A training that registered nothing: its data and settings equal those the champion was trained from."""
+
+    run_id: str
+    experiment_id: str
+    run_url: str
+    model_name: str
+    champion_version: str
+    tracking_uri: str = ""
+    promoted: bool = False
+
+    @property
+    def reason(self) -> str:
+        """Why nothing was registered, and how to train anyway."""
+        return (
+            f"the data and the training settings equal those {self.model_name} v{self.champion_version} (the "
+            "champion) was trained from, so nothing was registered. Pass --force (the flow's `force` parameter) to "
+            "train anyway."
+        )
+
+
+@dataclass(frozen=True)
 class TuningOutcome(RegisteredOutcome):
     """A search: the above for its best trial, and how every trial ended."""
 

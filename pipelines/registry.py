@@ -66,11 +66,16 @@ class PromotionDecision:
 
 
 def register_version(
-    client: MlflowClient, name: str, model_uri: str, run_id: str, file_digests: dict[str, str] | None = None
+    client: MlflowClient,
+    name: str,
+    model_uri: str,
+    run_id: str,
+    file_digests: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> str:
-    """Register a logged model as a new version of `name`; returns the version number. The version is born with the
-    SHA-256 of its files (the safe loader checks them) and an "undecided" verdict that the gate then replaces, so no
-    version ever exists without a decision tag, whatever fails next."""
+    """Register a logged model as a new version of `name` (with `tags`); returns the version number. The version is
+    born with the SHA-256 of its files (the safe loader checks them) and an "undecided" verdict that the gate then
+    replaces, so no version ever exists without a decision tag, whatever fails next."""
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -81,10 +86,14 @@ def register_version(
                 raise
     # A logged model's URI (models:/m-<id>) names its model id, which a tracking server requires beside it.
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-    tags = digest_tags(file_digests or {}) | {
-        STATUS_TAG: UNDECIDED,
-        REASON_TAG: "registered; the promotion gate has not decided yet",
-    }
+    tags = (
+        (tags or {})
+        | digest_tags(file_digests or {})
+        | {
+            STATUS_TAG: UNDECIDED,
+            REASON_TAG: "registered; the promotion gate has not decided yet",
+        }
+    )
     version = client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id, tags=tags)
     log.info("registered %s version %s", name, version.version)
     return str(version.version)
@@ -145,6 +154,21 @@ def decide_promotion(
         champion_version,
         champion_score,
         ("beats the champion: " if promoted else "does not beat the champion: ") + comparison,
+    )
+
+
+def failed_smoke_test(
+    metric: PrimaryMetric, candidate_version: str, candidate_score: float, champion_version: str | None, problem: str
+) -> PromotionDecision:
+    """The decision for a candidate that did not load, or did not answer, as the service would serve it."""
+    return PromotionDecision(
+        False,
+        metric.name,
+        candidate_version,
+        candidate_score,
+        champion_version,
+        None,
+        f"failed the smoke test before promotion: {problem}",
     )
 
 
@@ -222,31 +246,49 @@ def promote_if_better(
     candidate_score: float,
     min_improvement: float,
     score_champion: Callable[[str], float],
+    smoke_test: Callable[[], str | None] | None = None,
 ) -> PromotionDecision:
     """Score the champion (`score_champion(version)`) on the candidate's test rows; move the alias if it loses.
 
-    The whole read-score-move holds the alias lock: two runs finishing together are judged one after the other, the
-    second against the first's result. If the registry fails on the way, nothing is decided: the alias stays where
-    it is, the candidate is tagged "undecided" with the reason, and PromotionUndecidedError says how to settle it.
+    First the candidate must pass `smoke_test` (None, or why it failed): one that fails is never promoted. The whole
+    read-score-move holds the alias lock: two runs finishing together are judged one after the other, the second
+    against the first's result. If the registry fails on the way, nothing is decided: the alias stays where it is,
+    the candidate is tagged "undecided" with the reason, and PromotionUndecidedError says how to settle it.
     """
     moved = False
     try:
+        smoke_problem = smoke_test() if smoke_test is not None else None
         with alias_lock(client, name, alias):
             champion = current_champion(client, name, alias)
-            champion_score, problem = None, None
-            if champion:
-                try:
-                    champion_score = score_champion(champion)
-                except ChampionNotComparableError as error:
-                    problem = str(error)
-            decision = decide_promotion(
-                metric, candidate_version, candidate_score, champion, champion_score, min_improvement, problem
-            )
+            if smoke_problem is not None:
+                decision = failed_smoke_test(metric, candidate_version, candidate_score, champion, smoke_problem)
+            else:
+                decision = judge(metric, candidate_version, candidate_score, champion, min_improvement, score_champion)
             moved = move_alias_if_won(client, name, alias, decision)
             record_decision(client, name, alias, decision)
     except (RegistryUnavailableError, PromotionError, MlflowException, OSError, RequestException) as error:
         raise undecided(client, name, alias, candidate_version, error, moved) from None
     return decision
+
+
+def judge(
+    metric: PrimaryMetric,
+    candidate_version: str,
+    candidate_score: float,
+    champion: str | None,
+    min_improvement: float,
+    score_champion: Callable[[str], float],
+) -> PromotionDecision:
+    """Score the champion on the candidate's test rows (if there is one) and decide."""
+    champion_score, problem = None, None
+    if champion:
+        try:
+            champion_score = score_champion(champion)
+        except ChampionNotComparableError as error:
+            problem = str(error)
+    return decide_promotion(
+        metric, candidate_version, candidate_score, champion, champion_score, min_improvement, problem
+    )
 
 
 def undecided(

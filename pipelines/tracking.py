@@ -28,6 +28,7 @@ from neuroflow.models.inference import Predictor
 from neuroflow.models.schema import DataSchema
 from neuroflow.pipelines.data import Dataset, frame_digest
 from neuroflow.pipelines.registry import PromotionDecision
+from neuroflow.pipelines.smoke import SmokeResult
 from neuroflow.pipelines.validation import ValidationReport
 from neuroflow.settings import Settings, TrackingSettings, redact
 from neuroflow.store import mlflow_client
@@ -287,6 +288,13 @@ def log_decision(client: MlflowClient, run_id: str, decision: PromotionDecision)
     client.set_tag(run_id, "neuroflow.promotion", decision.status)
     if decision.champion_score is not None:
         client.log_metric(run_id, f"champion_{decision.metric}", decision.champion_score)
+
+
+def log_smoke_test(client: MlflowClient, run_id: str, result: SmokeResult) -> None:
+    """The smoke test's verdict on the run: a tag, its time, and the whole result as `smoke_test.json`."""
+    client.log_dict(run_id, result.to_json(), "smoke_test.json")
+    client.set_tag(run_id, "neuroflow.smoke_test", "passed" if result.passed else "failed")
+    client.log_metric(run_id, "smoke_test_seconds", result.seconds)
 
 
 def log_steps(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:

@@ -56,6 +56,7 @@ class TrialResult:
     model_uri: str | None = None
     error: str | None = None
     file_digests: dict[str, str] = field(default_factory=dict)
+    example_outputs: list[list[float]] = field(default_factory=list)
 
 
 def trial_network(base: NetworkSettings, knobs: dict[str, Any]) -> NetworkSettings:
@@ -141,6 +142,7 @@ def run_trial(
             time.perf_counter() - started,
             fitted.model_uri,
             file_digests=fitted.file_digests,
+            example_outputs=fitted.example_outputs,
         )
     except Exception as error:  # one failing trial must not fail the search: record it and go on
         message = f"{type(error).__name__}: {error}"

@@ -15,7 +15,7 @@ import typer
 from neuroflow.errors import NeuroflowError
 
 if TYPE_CHECKING:
-    from neuroflow.pipelines.outcomes import TrainingOutcome, TuningOutcome
+    from neuroflow.pipelines.outcomes import TrainingOutcome, TuningOutcome, UnchangedOutcome
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 TRAINING_LOGGER = "neuroflow.pipelines.training"
@@ -141,8 +141,17 @@ def show_training_progress(verbose: bool, one_training: bool = True) -> EpochDis
     return display
 
 
-def print_training_outcome(outcome: "TrainingOutcome") -> None:
+def print_training_outcome(outcome: "TrainingOutcome | UnchangedOutcome") -> None:
     """The result of a training run, and where to look at it."""
+    from neuroflow.pipelines.outcomes import UnchangedOutcome
+
+    if isinstance(outcome, UnchangedOutcome):
+        typer.echo("")
+        typer.secho(f"{outcome.model_name}: unchanged since v{outcome.champion_version}.", bold=True)
+        typer.echo(f"  {outcome.reason}")
+        typer.echo(f"  MLflow run:   {outcome.run_id} (experiment {outcome.experiment_id})")
+        typer.echo(f"  see it at     {outcome.run_url}")
+        return
     metrics = "  ".join(f"{name} {value:.4f}" for name, value in outcome.test_metrics.items())
     typer.echo("")
     typer.secho(f"{outcome.model_name} version {outcome.version} {outcome.verdict()}.", bold=True)

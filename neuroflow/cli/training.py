@@ -43,6 +43,8 @@ Examples:
   neuroflow train --data customers.csv --target churned --epochs 30
 
   neuroflow train --dataset wine --hidden-units 32 --dropout 0.2 --config examples/train.yaml
+
+  neuroflow train --force                             # retrain though nothing changed since the champion
 """
 TUNE_EXAMPLES = """\
 Examples:
@@ -97,14 +99,25 @@ def flows_running(verbose: bool, one_training: bool = True) -> Iterator[None]:
 @app.command(epilog=TRAIN_EXAMPLES)
 @friendly_errors
 @with_options(training_options)
-def train(request: SettingsRequest, verbose: VerboseOption = False) -> None:
-    """Validate, train, evaluate, log and register a model; it becomes champion only if it beats the current one."""
+def train(
+    request: SettingsRequest,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Train and register even when the data and settings equal those the champion was trained from.",
+        ),
+    ] = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Validate, train, evaluate, log and register a model; it becomes champion only if it passes a smoke test and
+    beats the current one. Data and settings unchanged since the champion register nothing (unless --force)."""
     settings = prepare(request, verbose)
     say(f"Training on {settings.data.name} → model {settings.model_name} (loading libraries…)")
     with flows_running(verbose):
         from neuroflow.pipelines.flows import training_flow
 
-        outcome = training_flow(settings)
+        outcome = training_flow(settings=settings, force=force)
     print_training_outcome(outcome)
 
 

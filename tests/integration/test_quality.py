@@ -17,6 +17,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_default_network_reaches_the_bar(
     tmp_path: Any, prefect_api_url: str, dataset: str, metric: str, bar: float
 ) -> None:
-    outcome = training_flow(Store(tmp_path).settings(data={"dataset": dataset}))
+    outcome = training_flow(settings=Store(tmp_path).settings(data={"dataset": dataset}))
     assert outcome.promoted
     assert outcome.test_metrics[metric] >= bar, outcome.test_metrics

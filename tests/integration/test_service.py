@@ -89,8 +89,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> 
     """Two trained versions of breast_cancer in a private store; version 1 is champion."""
     root = tmp_path_factory.mktemp("service")
     store = Store(root)
-    first = training_flow(store.settings(**QUICK, data={"seed": 1}))
-    second = training_flow(store.settings(**QUICK, data={"seed": 2}))
+    first = training_flow(settings=store.settings(**QUICK, data={"seed": 1}))
+    second = training_flow(settings=store.settings(**QUICK, data={"seed": 2}))
     client = store.client()
     promote_version(client, MODEL, "champion", first.version)
     predictors, test_rows = {}, None

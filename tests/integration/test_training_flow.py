@@ -31,7 +31,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 @pytest.fixture(scope="module")
 def first(store: Store, prefect_api_url: str) -> TrainingOutcome:
-    return training_flow(store.settings(**QUICK))
+    return training_flow(settings=store.settings(**QUICK))
 
 
 def versions(store: Store, name: str = NAME) -> list[str]:
@@ -73,7 +73,7 @@ def test_first_version_is_champion_with_its_whole_story(first: TrainingOutcome, 
 
 
 def test_a_worse_model_is_registered_but_not_champion(first: TrainingOutcome, store: Store) -> None:
-    worse = training_flow(store.settings(**WORSE))
+    worse = training_flow(settings=store.settings(**WORSE))
     assert not worse.promoted
     assert worse.champion_version == "1"
     assert str(store.client().get_model_version_by_alias(NAME, "champion").version) == "1"
@@ -86,7 +86,7 @@ def test_a_worse_model_is_registered_but_not_champion(first: TrainingOutcome, st
 def test_the_same_seed_gives_the_same_metrics_and_a_tie_keeps_the_champion(
     first: TrainingOutcome, store: Store
 ) -> None:
-    again = training_flow(store.settings(**QUICK))
+    again = training_flow(settings=store.settings(**QUICK))
     assert again.test_metrics == pytest.approx(first.test_metrics, abs=1e-9)
     assert not again.promoted
 
@@ -123,7 +123,7 @@ def test_data_that_breaks_the_schema_fails_and_registers_nothing(
         **QUICK,
     )
     with pytest.raises(DataValidationError) as caught:
-        training_flow(settings)
+        training_flow(settings=settings)
 
     message = str(caught.value)
     assert "nothing was trained or registered" in message
@@ -150,7 +150,7 @@ def test_data_that_breaks_the_schema_fails_and_registers_nothing(
 
 @pytest.mark.parametrize(("dataset", "metric"), [("wine", "f1"), ("diabetes", "rmse")])
 def test_multiclass_and_regression_flows(store: Store, prefect_api_url: str, dataset: str, metric: str) -> None:
-    outcome = training_flow(store.settings(data={"dataset": dataset}, network={"epochs": 5}))
+    outcome = training_flow(settings=store.settings(data={"dataset": dataset}, network={"epochs": 5}))
     assert outcome.model_name == f"neuroflow-{dataset}" and outcome.promoted
     assert metric in outcome.test_metrics
     run = store.client().get_run(outcome.run_id)
@@ -169,7 +169,9 @@ def test_multiclass_and_regression_flows(store: Store, prefect_api_url: str, dat
 def test_a_champion_on_other_columns_is_kept(store: Store, prefect_api_url: str) -> None:
     """A new data shape under the same name cannot be compared; the champion stays and the user is told why."""
     other = training_flow(
-        store.settings(data={"dataset": "wine"}, tracking={"model_name": "neuroflow-diabetes"}, network={"epochs": 2})
+        settings=store.settings(
+            data={"dataset": "wine"}, tracking={"model_name": "neuroflow-diabetes"}, network={"epochs": 2}
+        )
     )
     assert not other.promoted
     assert "could not be scored" in other.decision and f"neuroflow promote {other.version}" in other.decision
@@ -219,7 +221,7 @@ def test_a_run_with_a_reference_schema_joins_the_model_it_came_from(
     settings = store.settings(
         data={"path": tmp_path / "new_batch.csv", "target": "target", "reference_schema": reference}, **WORSE
     )
-    outcome = training_flow(settings)
+    outcome = training_flow(settings=settings)
     assert outcome.model_name == NAME
     assert not outcome.promoted and outcome.champion_version is not None
     assert versions(store, "neuroflow-new_batch") == []
