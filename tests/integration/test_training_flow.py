@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from neuroflow.errors import DataValidationError
+from neuroflow.errors import ConfigError, DataValidationError
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import load_dataset, split_data
 from neuroflow.pipelines.flows import training_flow
-from neuroflow.pipelines.outcomes import TrainingOutcome
+from neuroflow.pipelines.outcomes import TrainingOutcome, UnchangedOutcome
 from neuroflow.settings import DataSettings
 from tests.integration.conftest import Store
 
@@ -83,12 +83,33 @@ def test_a_worse_model_is_registered_but_not_champion(first: TrainingOutcome, st
     assert float(tags["neuroflow.champion_roc_auc"]) == pytest.approx(first.test_metrics["roc_auc"], abs=1e-6)
 
 
-def test_the_same_seed_gives_the_same_metrics_and_a_tie_keeps_the_champion(
-    first: TrainingOutcome, store: Store
-) -> None:
+def test_unchanged_data_and_settings_register_nothing_and_say_so(first: TrainingOutcome, store: Store) -> None:
+    """A nightly run on unchanged data registered a duplicate (v3 identical to v1); now it says "unchanged since v1"
+    in its outcome, on its MLflow run and in its Prefect artifact, and registers nothing."""
+    from prefect.client.orchestration import get_client
+
+    before = versions(store)
     again = training_flow(settings=store.settings(**QUICK))
+    assert isinstance(again, UnchangedOutcome)
+    assert again.champion_version == "1" and not again.promoted
+    assert versions(store) == before
+    run = store.client().get_run(again.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["neuroflow.outcome"] == "unchanged" and run.data.tags["neuroflow.unchanged_since"] == "1"
+    assert "Unchanged since v1" in run.data.tags["mlflow.note.content"]
+    fingerprint = store.client().get_model_version(NAME, "1").tags["neuroflow.training_fingerprint"]
+    assert run.data.tags["neuroflow.training_fingerprint"] == fingerprint
+    with get_client(sync_client=True) as client:
+        artifact = client.read_latest_artifacts()
+        summaries = [a for a in artifact if a.key == "training-summary-neuroflow-breast-cancer"]
+    assert summaries and "unchanged since v1" in str(summaries[0].data)
+
+
+def test_force_trains_anyway_and_the_same_seed_ties_with_the_champion(first: TrainingOutcome, store: Store) -> None:
+    again = training_flow(settings=store.settings(**QUICK), force=True)
+    assert isinstance(again, TrainingOutcome)
     assert again.test_metrics == pytest.approx(first.test_metrics, abs=1e-9)
-    assert not again.promoted
+    assert not again.promoted and "does not beat the champion" in again.decision
 
 
 def test_preprocessing_travels_with_the_model(first: TrainingOutcome, store: Store, tmp_path: Path) -> None:
@@ -225,3 +246,85 @@ def test_a_run_with_a_reference_schema_joins_the_model_it_came_from(
     assert outcome.model_name == NAME
     assert not outcome.promoted and outcome.champion_version is not None
     assert versions(store, "neuroflow-new_batch") == []
+
+
+def test_every_version_passes_a_smoke_test_in_a_fresh_process_before_it_can_be_champion(
+    first: TrainingOutcome, store: Store
+) -> None:
+    run = store.client().get_run(first.run_id)
+    assert run.data.tags["neuroflow.smoke_test"] == "passed"
+    assert run.data.metrics["smoke_test_seconds"] > 0
+    smoke = mlflow.artifacts.load_dict(f"runs:/{first.run_id}/smoke_test.json")
+    assert smoke["passed"] and smoke["max_difference"] <= 1e-5
+
+
+def test_weights_tampered_with_after_logging_are_refused_and_never_promoted(
+    tmp_path: Path, prefect_api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even a first version (nothing to beat) is not champion when the service could not load what was registered."""
+    from neuroflow.pipelines import fitting
+
+    real_log_model = fitting.tracking.log_model
+
+    def log_then_tamper(run_id, predictor, example, workdir):  # type: ignore[no-untyped-def]
+        logged = real_log_model(run_id, predictor, example, workdir)
+        model = mlflow.MlflowClient().get_logged_model(logged.uri.removeprefix("models:/"))
+        stored = Path(model.artifact_location.removeprefix("file://")) / "artifacts" / "weights.npz"
+        arrays = dict(np.load(stored, allow_pickle=False))
+        np.savez(stored, **{k: v * 1.01 if v.dtype.kind == "f" else v for k, v in arrays.items()})
+        return logged
+
+    monkeypatch.setattr(fitting.tracking, "log_model", log_then_tamper)
+    tampered = Store(tmp_path)
+    outcome = training_flow(settings=tampered.settings(network={"epochs": 2}))
+    assert not outcome.promoted
+    assert "failed the smoke test" in outcome.decision and "weights.npz" in outcome.decision
+    client = tampered.client()
+    assert client.get_registered_model(NAME).aliases == {}
+    tags = client.get_model_version(NAME, outcome.version).tags
+    assert tags["neuroflow.promotion"] == "not promoted" and "smoke test" in tags["neuroflow.promotion_reason"]
+    assert client.get_run(outcome.run_id).data.tags["neuroflow.smoke_test"] == "failed"
+
+
+def test_the_deployment_form_shows_named_typed_fields(prefect_api_url: str) -> None:
+    """The Prefect UI's custom-run form is generated from the deployment's parameter schema: it showed `settings: None`,
+    `overrides` and `config_file`; now the fields people change, typed, bounded and described."""
+    from prefect.client.orchestration import get_client
+
+    deployment_id = training_flow.to_deployment(name="form-check").apply()
+    with get_client(sync_client=True) as client:
+        schema = client.read_deployment(deployment_id).parameter_openapi_schema
+    fields = schema["properties"]
+    assert list(fields)[:9] == [
+        "dataset", "data_path", "target", "epochs", "hidden_units", "learning_rate", "dropout", "model_name", "force",
+    ]  # fmt: skip
+
+    def accepted(field: str) -> dict:  # type: ignore[type-arg]
+        return next(option for option in fields[field]["anyOf"] if option.get("type") != "null")
+
+    assert accepted("epochs") == {"type": "integer", "minimum": 1}
+    assert accepted("hidden_units")["items"] == {"type": "integer", "minimum": 1}
+    assert accepted("dropout") == {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+    assert set(accepted("dataset")["enum"]) == {"breast_cancer", "wine", "diabetes"}
+    assert fields["force"]["type"] == "boolean" and fields["force"]["default"] is False
+    assert fields["epochs"]["description"].startswith("Most epochs to train")
+    assert all(fields[name].get("description") for name in fields), "every field is described on the form"
+    assert not schema.get("required")
+
+
+def test_the_named_fields_train_as_the_form_gave_them(store: Store, prefect_api_url: str) -> None:
+    with pytest.raises(ConfigError, match="either a whole `settings` object"):
+        training_flow(epochs=3, settings=store.settings())
+    tracking = {"tracking_uri": store.tracking_uri}
+    outcome = training_flow(
+        dataset="wine",
+        epochs=2,
+        hidden_units=[6],
+        dropout=0.1,
+        model_name="form-wine",
+        overrides={"tracking": tracking},
+    )
+    params = store.client().get_run(outcome.run_id).data.params
+    assert params["data.dataset"] == "wine" and params["network.epochs"] == "2"
+    assert params["network.hidden_units"] == "[6]" and params["network.dropout"] == "0.1"
+    assert outcome.model_name == "form-wine" and outcome.version == "1"
