@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ class SmokeResult:
     seconds: float
     max_difference: float | None = None
     registry_failed: bool = False
+    waited_seconds: float | None = None  # how long the trainer waited for the answer: what the check adds to a run
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,7 +188,7 @@ class SmokeChecker:
                 f"the checking process failed (exit code {process.returncode}): {tail or 'no output'}",
                 time.perf_counter() - asked,
             )
-        answer = SmokeResult(**json.loads(line))
+        answer = replace(SmokeResult(**json.loads(line)), waited_seconds=round(time.perf_counter() - asked, 3))
         log.info(
             "smoke test of v%s: %s (%.2f s waiting, %.2f s in the fresh process since it started)",
             job.version,

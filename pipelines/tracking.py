@@ -291,10 +291,13 @@ def log_decision(client: MlflowClient, run_id: str, decision: PromotionDecision)
 
 
 def log_smoke_test(client: MlflowClient, run_id: str, result: SmokeResult) -> None:
-    """The smoke test's verdict on the run: a tag, its time, and the whole result as `smoke_test.json`."""
+    """The smoke test's verdict on the run: a tag, its times (the check's, and the trainer's wait for it), and the
+    whole result as `smoke_test.json`."""
     client.log_dict(run_id, result.to_json(), "smoke_test.json")
     client.set_tag(run_id, "neuroflow.smoke_test", "passed" if result.passed else "failed")
     client.log_metric(run_id, "smoke_test_seconds", result.seconds)
+    if result.waited_seconds is not None:
+        client.log_metric(run_id, "smoke_test_wait_seconds", result.waited_seconds)
 
 
 def log_steps(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:

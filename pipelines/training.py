@@ -90,11 +90,15 @@ def epoch_batches(
     if sample_weights is not None:
         columns.append(tf.constant(sample_weights.astype("float32")))
     base = tf.constant(seed, tf.int64)
+    full_batches = rows // batch_size
 
     def one_epoch(epoch: Any) -> Any:
-        seed_pair = tf.stack([base, epoch])
-        order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed=seed_pair)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed=tf.stack([base, epoch]))
+        # whole batches as rows of a matrix (as Keras slices its own), then the remainder
+        batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[: full_batches * batch_size], [-1, batch_size]))
+        if rows % batch_size:
+            batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full_batches * batch_size :]))
+        return batches
 
     batches = (
         tf.data.Dataset.range(epochs)
@@ -102,7 +106,6 @@ def epoch_batches(
         .map(
             lambda rows_of_batch: tuple(tf.gather(column, rows_of_batch) for column in columns),
             num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
         )
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -2,9 +2,12 @@
 
 load → train_test_split 80/20 (seed 42) → StandardScaler → Dense 64 relu → 32 relu → 1 sigmoid, adam, binary
 cross-entropy, batch 32, validation_split 0.2, early stopping on val_loss (patience 10, best weights) → evaluate.
+
+    python bare_keras.py [EPOCHS PATIENCE]    # 50 and 10 by default; the benchmark gives both the same epochs
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -28,7 +31,10 @@ model = keras.Sequential(
     ]
 )
 model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy", keras.metrics.AUC(name="auc")])
-stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True)
-history = model.fit(train_x, train_y, batch_size=32, epochs=50, validation_split=0.2, callbacks=[stopper], verbose=0)
+epochs, patience = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) > 2 else (50, 10)
+stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+history = model.fit(
+    train_x, train_y, batch_size=32, epochs=epochs, validation_split=0.2, callbacks=[stopper], verbose=0
+)
 loss, accuracy, auc = model.evaluate(test_x, test_y, verbose=0)
 print(f"test accuracy {accuracy:.4f}  roc_auc {auc:.4f}  epochs {len(history.history['loss'])}")

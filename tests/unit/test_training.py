@@ -104,6 +104,8 @@ def test_every_epoch_visits_every_row_once_in_a_new_order_reproducible_from_the_
     assert len({tuple(order) for order in orders}) == 3  # three epochs, three orders
     assert _orders(epoch_batches(features, targets, 6, seed=7, epochs=3)[0], 4, 3) == orders
     assert _orders(epoch_batches(features, targets, 6, seed=8, epochs=3)[0], 4, 3) != orders
+    few, steps = epoch_batches(features[:5], targets[:5], 8, seed=7, epochs=2)  # fewer rows than one batch
+    assert steps == 1 and [len(order) for order in _orders(few, 1, 2)] == [5, 5]
 
 
 def test_training_feeds_the_network_a_new_order_every_epoch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
