@@ -145,6 +145,7 @@ def train_model(
         batches,
         steps_per_epoch=steps,
         validation_data=(validation_x, validation_y),
+        validation_batch_size=spec.batch_size,  # given batches, Keras would score validation 32 rows at a time
         epochs=spec.epochs,
         shuffle=False,  # the batches are shuffled per epoch already; Keras would only warn
         verbose=0,
