@@ -16,6 +16,7 @@
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -151,25 +152,54 @@ def bench_env(root: Path) -> dict[str, str]:
     return env | {"PREFECT_HOME": str(root / "prefect-home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
+def baseline_package(revision: str, into: Path) -> Path:
+    """neuroflow as it was at a git `revision`, laid out as the installed package (`neuroflow/` with `models/`,
+    `pipelines/`, `service/` inside), for PYTHONPATH: Python finds it before this checkout's editable install."""
+    source = into / "source"
+    source.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", revision], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    package = into / "package"
+    shutil.copytree(source / "neuroflow", package / "neuroflow")
+    for folder in ("models", "pipelines", "service"):
+        shutil.copytree(source / folder, package / "neuroflow" / folder)
+    return package
+
+
 def paired(
-    script: list[str], neuroflow: list[str], repeats: int, root: Path, name: str
+    script: list[str],
+    neuroflow: list[str],
+    repeats: int,
+    root: Path,
+    name: str,
+    baseline: tuple[list[str], Path] | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Run the script and neuroflow alternately, `repeats` times, each neuroflow pair in a folder of its own: the
-    first run there builds the MLflow store, (c); the second finds it, and is the one compared, (a)/(b). Returns
-    the wall times and the last run's own record."""
+    first run there builds the MLflow store, (c); the second finds it, and is the one compared, (a)/(b). With a
+    `baseline` (its command and package folder), an earlier neuroflow runs its own pair beside them. Returns the
+    wall times and the last run's own record."""
     env = bench_env(root)
     samples: dict[str, list[float]] = {"script": [], "first_run": [], "neuroflow": []}
+    if baseline is not None:
+        samples |= {"baseline_first_run": [], "baseline": []}
     record: dict[str, Any] = {}
     for attempt in range(repeats):
         samples["script"].append(timed(script, root, env))
+        if baseline is not None:
+            command, package = baseline
+            folder = root / f"{name}-baseline-{attempt}"
+            folder.mkdir()
+            old = env | {"PYTHONPATH": str(package)}
+            samples["baseline_first_run"].append(timed(command, folder, old))
+            samples["baseline"].append(timed(command, folder, old))
         folder = root / f"{name}-{attempt}"
         folder.mkdir()
         samples["first_run"].append(timed(neuroflow, folder, env))
         samples["neuroflow"].append(timed(neuroflow, folder, env))
         record = last_run(folder)
         print(
-            f"  {name} {attempt + 1}/{repeats}: script {samples['script'][-1]:.1f} s  neuroflow first run "
-            f"{samples['first_run'][-1]:.1f} s, then {samples['neuroflow'][-1]:.1f} s",
+            f"  {name} {attempt + 1}/{repeats}: "
+            + "  ".join(f"{kind} {values[-1]:.1f} s" for kind, values in samples.items()),
             flush=True,
         )
     return samples, record
@@ -181,8 +211,16 @@ def summarise(samples: dict[str, list[float]], record: dict[str, Any], repeats: 
     extra = [ours - script for ours, script in zip(samples["neuroflow"], samples["script"], strict=True)]
     extra_first = [ours - script for ours, script in zip(samples["first_run"], samples["script"], strict=True)]
     fixed, fixed_first = statistics.median(extra), statistics.median(extra_first)
+    baseline = {}
+    if "baseline" in samples:
+        extra_baseline = [old - script for old, script in zip(samples["baseline"], samples["script"], strict=True)]
+        baseline = {
+            "baseline_fixed_cost": round(statistics.median(extra_baseline), 2),
+            "baseline_fixed_cost_ratio": round(statistics.median(extra_baseline) / medians["script"], 3),
+        }
     return {
         **medians,
+        **baseline,
         "fixed_cost": round(fixed, 2),
         "fixed_cost_ratio": round(fixed / medians["script"], 3),
         "ratio": round(medians["neuroflow"] / medians["script"], 3),
@@ -194,11 +232,16 @@ def summarise(samples: dict[str, list[float]], record: dict[str, Any], repeats: 
     }
 
 
-def small_job(repeats: int, root: Path, epochs: int = 50) -> dict[str, Any]:
-    """(a) and (c): breast_cancer, both sides training the same network for the same `epochs` (no early stop)."""
-    budget = ["--epochs", str(epochs), "--patience", str(epochs), "--force"]
+def small_job(repeats: int, root: Path, epochs: int = 50, baseline: str | None = None) -> dict[str, Any]:
+    """(a) and (c): breast_cancer, both sides training the same network for the same `epochs` (no early stop); with
+    `baseline`, neuroflow at that git revision too (its fixed cost is what today's must not outgrow)."""
+    budget = ["--epochs", str(epochs), "--patience", str(epochs)]
     script = [sys.executable, str(Path(__file__).with_name("bare_keras.py")), str(epochs), str(epochs)]
-    samples, record = paired(script, [str(BIN / "neuroflow"), "train", *budget], repeats, root, "small")
+    train = [str(BIN / "neuroflow"), "train", *budget]
+    earlier = None
+    if baseline is not None:
+        earlier = (train, baseline_package(baseline, root / "baseline"))  # runs before `--force` existed: no rule
+    samples, record = paired(script, [*train, "--force"], repeats, root, "small", earlier)
     imports = {
         name: timed([sys.executable, "-c", f"import {modules}"], root, bench_env(root))
         for name, modules in (
@@ -206,7 +249,8 @@ def small_job(repeats: int, root: Path, epochs: int = 50) -> dict[str, Any]:
             ("neuroflow_imports", "neuroflow.pipelines.flows, neuroflow.pipelines.training, great_expectations"),
         )
     }
-    return summarise(samples, record, repeats) | {"epochs": epochs} | {k: round(v, 1) for k, v in imports.items()}
+    facts = {"epochs": epochs, "baseline_revision": baseline}
+    return summarise(samples, record, repeats) | facts | {k: round(v, 1) for k, v in imports.items()}
 
 
 def big_job(rows: int, repeats: int, root: Path, epochs: int = 3, batch: int = 256) -> dict[str, Any]:
@@ -251,6 +295,13 @@ def job_markdown(small: dict[str, Any], big: dict[str, Any] | None) -> list[str]
         f"(c) {small['first_run']} s, fixed cost {small['first_run_fixed_cost']} s "
         f"= {small['first_run_fixed_cost'] / small['script']:.2f}x |",
     ]
+    if small.get("baseline_revision"):
+        lines.append(
+            f"| (a) the same, neuroflow at `{small['baseline_revision']}` (before this round's steps) | "
+            f"{small['script']} s | {small['baseline']} s | {small['baseline_fixed_cost']} s = "
+            f"**{small['baseline_fixed_cost_ratio']:.2f}x** the script | not to grow | "
+            f"{small['baseline_first_run']} s |"
+        )
     if big is not None:
         lines.append(
             f"| (b) {big['rows']:,} x 20 CSV, {big['epochs']} epochs, batch {big['batch']} | {big['script']} s | "
@@ -278,13 +329,16 @@ def main() -> None:
     parser.add_argument("--big-rows", type=int, default=1_000_000)
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results"))
     parser.add_argument("--only-job", action="store_true", help="only (a) and (c); prints them, writes no results file")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also run (a) with neuroflow as it was at this git revision, side by side"
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import neuroflow  # noqa: F401  (quiet defaults before TensorFlow loads)
 
     if args.only_job:
         with tempfile.TemporaryDirectory(prefix="neuroflow-bench-") as scratch:
-            print("\n".join(job_markdown(small_job(args.repeats, Path(scratch)), None)))
+            print("\n".join(job_markdown(small_job(args.repeats, Path(scratch), baseline=args.baseline), None)))
         return
     with tempfile.TemporaryDirectory(prefix="neuroflow-bench-") as scratch:
         root = Path(scratch)
@@ -296,7 +350,7 @@ def main() -> None:
         big += step_vs_fit(args.big_rows, [256, 1024], 1, args.repeats, root / "big")
         print("2. (a) and (c): neuroflow train vs the bare Keras script on breast_cancer", flush=True)
         (root / "job").mkdir()
-        small = small_job(args.repeats, root / "job")
+        small = small_job(args.repeats, root / "job", baseline=args.baseline)
         print(f"3. (b): neuroflow train vs the bare script on a {args.big_rows:,}-row CSV", flush=True)
         (root / "bigjob").mkdir()
         large = big_job(args.big_rows, args.repeats, root / "bigjob")
