@@ -45,8 +45,8 @@ bench-serving: setup ## Serving benchmark (a few minutes; installs Debian's hey 
 	@command -v hey >/dev/null || apt-get install -y hey
 	$(BIN)/python benchmarks/serving/run.py
 
-bench-training: setup ## Training benchmark: our training step and `neuroflow train` against bare Keras (~8 minutes)
-	$(BIN)/python benchmarks/training/run.py
+bench-training: setup ## Training benchmark against bare scripts: the step, (a) fixed cost, (b) 1M-row job, (c) first run (~30 min); BENCH_BASELINE=REV adds neuroflow at REV
+	$(BIN)/python benchmarks/training/run.py $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE))
 
 bench-cli: setup ## CLI benchmark: how fast each command-line mistake is reported, against a full train (~2 minutes)
 	$(BIN)/python benchmarks/cli/run.py
