@@ -389,6 +389,25 @@ def adopt_reference_model(settings: Settings) -> Settings:
     return settings.model_copy(update={"tracking": tracking})
 
 
+def build_overrides(**sections: dict[str, Any]) -> dict[str, Any]:
+    """Nested overrides from options that were given; options left out leave env and config file in charge."""
+    return {
+        name: given
+        for name, values in sections.items()
+        if (given := {k: v for k, v in values.items() if v is not None})
+    }
+
+
+def merge_overrides(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Two sets of nested overrides as one: the keys of `extra` win within each section, and a top-level value of
+    `extra` (`reports_dir`) replaces that of `base`."""
+    merged = dict(base)
+    for name, value in extra.items():
+        both_sections = isinstance(value, dict) and isinstance(merged.get(name), dict)
+        merged[name] = merged[name] | value if both_sections else value
+    return merged
+
+
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Build the settings from a config file, the environment and explicit overrides; raise ConfigError if invalid."""
     if config_file is not None:

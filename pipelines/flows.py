@@ -25,7 +25,14 @@ from neuroflow.pipelines import (
 )
 from neuroflow.pipelines.outcomes import TrainingOutcome, TuningOutcome, UnchangedOutcome
 from neuroflow.pipelines.runs import RunRecord, recorded_run, store_errors
-from neuroflow.settings import BundledDataset, Settings, adopt_reference_model, load_settings
+from neuroflow.settings import (
+    BundledDataset,
+    Settings,
+    adopt_reference_model,
+    build_overrides,
+    load_settings,
+    merge_overrides,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,29 +61,15 @@ def resolve_settings(
 ) -> Settings:
     """Settings passed from code, or resolved here from a deployment's named fields, overrides and config file, so
     that the worker's NEUROFLOW_* environment (servers, secrets) applies."""
-    named = {section: values for section, values in (fields or {}).items() if values}
     if settings is None:
-        settings = load_settings(Path(config_file) if config_file else None, merge(overrides or {}, named))
-    elif named or overrides or config_file:
+        overrides = merge_overrides(overrides or {}, fields or {})
+        settings = load_settings(Path(config_file) if config_file else None, overrides)
+    elif fields or overrides or config_file:
         raise ConfigError(
             "give the flow either a whole `settings` object (from code) or its fields, `overrides` and "
-            f"`config_file` (from a deployment), not both; got settings and {sorted(named) or 'overrides'}"
+            f"`config_file` (from a deployment), not both; got settings and {sorted(fields or {}) or 'overrides'}"
         )
     return adopt_reference_model(settings)
-
-
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Nested sections of `extra` over those of `base`."""
-    merged = dict(base)
-    for key, value in extra.items():
-        both_sections = isinstance(value, dict) and isinstance(merged.get(key), dict)
-        merged[key] = merge(merged[key], value) if both_sections else value
-    return merged
-
-
-def form_fields(**sections: dict[str, Any]) -> dict[str, Any]:
-    """The flow's named parameters as settings sections, leaving out those not given."""
-    return {name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()}
 
 
 @flow(name="training", persist_result=False, log_prints=True)
@@ -113,7 +106,7 @@ def training_flow(
         config_file: A YAML or TOML settings file, as the worker sees it.
         settings: For code: a whole Settings object, instead of the fields above.
     """
-    fields = form_fields(
+    fields = build_overrides(
         data={"dataset": dataset, "path": data_path, "target": target},
         network={"epochs": epochs, "hidden_units": hidden_units, "learning_rate": learning_rate, "dropout": dropout},
         tracking={"model_name": model_name},

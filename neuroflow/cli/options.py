@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from neuroflow.settings import Settings, load_settings
+from neuroflow.settings import Settings, build_overrides, load_settings, merge_overrides
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -51,15 +51,6 @@ TrackingOption = Annotated[
 ]
 
 
-def build_overrides(**sections: dict[str, Any]) -> dict[str, Any]:
-    """Nested overrides from options that were given; options left out leave env and config file in charge."""
-    return {
-        name: given
-        for name, values in sections.items()
-        if (given := {k: v for k, v in values.items() if v is not None})
-    }
-
-
 @dataclass(frozen=True)
 class SettingsRequest:
     """What a command was told: a config file and the settings given as options (nested, as in the file)."""
@@ -69,9 +60,7 @@ class SettingsRequest:
 
     def settings(self, **more: dict[str, Any]) -> Settings:
         """The settings in effect, with `more` sections of overrides on top; ConfigError when they are invalid."""
-        extra = build_overrides(**more)
-        merged = {name: self.overrides.get(name, {}) | extra.get(name, {}) for name in {*self.overrides, *extra}}
-        return load_settings(self.config, merged)
+        return load_settings(self.config, merge_overrides(self.overrides, build_overrides(**more)))
 
 
 def model_options(

@@ -129,3 +129,13 @@ def test_credentials_leave_a_server_uri_but_stay_in_a_database_uri() -> None:
     database = load_settings(overrides={"tracking": {"tracking_uri": "postgresql://u:secret@db/mlflow"}})
     assert database.tracking.tracking_uri == "postgresql://u:secret@db/mlflow"  # SQLAlchemy needs them
     assert redact(database.tracking.tracking_uri) == "postgresql://***@db/mlflow"
+
+
+def test_overrides_merge_within_sections_and_given_fields_win() -> None:
+    from neuroflow.settings import build_overrides, merge_overrides
+
+    base = {"network": {"epochs": 5, "dropout": 0.1}, "reports_dir": "old"}
+    extra = build_overrides(network={"epochs": 9, "hidden_units": None}, data={"dataset": None})
+    assert merge_overrides(base, extra) == {"network": {"epochs": 9, "dropout": 0.1}, "reports_dir": "old"}
+    assert merge_overrides(base, {"reports_dir": "new"})["reports_dir"] == "new"
+    assert merge_overrides({}, {"data": {"seed": 1}}) == {"data": {"seed": 1}}
