@@ -19,7 +19,7 @@ import pandas as pd
 from neuroflow.errors import UntrustedModelError
 from neuroflow.models.forward import FeatureEncoder, ForwardPass
 from neuroflow.models.preprocessing import Preprocessing
-from neuroflow.models.schema import DataSchema, coerce_features
+from neuroflow.models.schema import DataSchema, category_label, coerce_features
 
 NETWORK_FILE = "network.keras"
 WEIGHTS_FILE = "weights.npz"
@@ -56,14 +56,24 @@ def legacy_module_names() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Predicted labels (classification) or values (regression), and class probabilities when classifying."""
+    """Predicted labels (classification) or values (regression), and class probabilities when classifying.
+
+    `labels` are the class labels as strings (the keys metrics and probabilities use); `values` are the same labels
+    in the type of the training target (ints, booleans, text), which is what users are answered with."""
 
     labels: np.ndarray
     probabilities: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+    @property
+    def answers(self) -> np.ndarray:
+        """What a user is answered with: the labels in the target's own type, or the regression values."""
+        return self.values if self.values is not None else self.labels
 
     def to_frame(self, classes: tuple[str, ...] | None) -> pd.DataFrame:
         """The tabular form returned by the MLflow model: `prediction` plus one `probability_<class>` per class."""
-        frame = pd.DataFrame({PREDICTION_COLUMN: self.labels})
+        answers = pd.Series(self.answers)
+        frame = pd.DataFrame({PREDICTION_COLUMN: answers.infer_objects() if answers.dtype == object else answers})
         if self.probabilities is not None and classes:
             for index, label in enumerate(classes):
                 frame[f"{PROBABILITY_PREFIX}{label}"] = self.probabilities[:, index]
@@ -75,15 +85,16 @@ class Prediction:
         if not classes:
             return cls(frame[PREDICTION_COLUMN].to_numpy(dtype="float64"))
         columns = [f"{PROBABILITY_PREFIX}{label}" for label in classes]
-        return cls(frame[PREDICTION_COLUMN].astype(str).to_numpy(), frame[columns].to_numpy(dtype="float64"))
+        labels = frame[PREDICTION_COLUMN].map(category_label).to_numpy(dtype=object)
+        return cls(labels, frame[columns].to_numpy(dtype="float64"), frame[PREDICTION_COLUMN].to_numpy(dtype=object))
 
     def to_records(self, classes: tuple[str, ...] | None) -> list[dict[str, Any]]:
         """One JSON-ready dict per row: `{"prediction": label, "probabilities": {class: p}}` or `{"prediction": x}`."""
         if self.probabilities is None or not classes:
             return [{PREDICTION_COLUMN: float(value)} for value in self.labels]
         return [
-            {PREDICTION_COLUMN: str(label), "probabilities": dict(zip(classes, row.tolist(), strict=True))}
-            for label, row in zip(self.labels, self.probabilities, strict=True)
+            {PREDICTION_COLUMN: answer, "probabilities": dict(zip(classes, row.tolist(), strict=True))}
+            for answer, row in zip(self.answers.tolist(), self.probabilities, strict=True)
         ]
 
 
@@ -113,6 +124,7 @@ class Predictor:
         self.network = network  # the Keras model, or None when loaded for serving only
         self.preprocessing = preprocessing  # the fitted sklearn transform, after training only
         self.classes = np.asarray(schema.classes or (), dtype=object)
+        self.class_values = np.asarray(schema.class_values or (), dtype=object)
 
     @classmethod
     def fitted(cls, network: Any, preprocessing: Preprocessing, forward: ForwardPass | None = None) -> "Predictor":
@@ -163,7 +175,8 @@ class Predictor:
             probabilities = np.column_stack([1.0 - positive, positive])
         else:
             probabilities = outputs
-        return Prediction(self.classes[np.argmax(probabilities, axis=1)].astype(str), probabilities)
+        chosen = np.argmax(probabilities, axis=1)
+        return Prediction(self.classes[chosen].astype(str), probabilities, self.class_values[chosen])
 
     def preprocessing_data(self) -> dict[str, Any]:
         """What `preprocessing.json` holds: the encoder's arrays and the target's scaling, as plain JSON."""

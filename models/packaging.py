@@ -18,7 +18,7 @@ from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 import neuroflow
 import neuroflow.models
 from neuroflow.models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor, file_digests
-from neuroflow.models.schema import ColumnSchema, DataSchema
+from neuroflow.models.schema import BOOLEAN_DTYPES, INTEGER_DTYPES, ColumnSchema, DataSchema
 
 MODEL_CODE = Path(neuroflow.models.__file__).with_name("mlflow_model.py")
 # What of `neuroflow` the model's code imports besides `neuroflow.models`: no settings, no CLI, no flows.
@@ -28,30 +28,49 @@ SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boo
 RUNTIME_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas", "numpy")
 
 
+def whole_number_dtype(dtype: str) -> bool:
+    """Whether a pandas dtype holds whole numbers only (int64 and its kin)."""
+    return dtype.startswith(INTEGER_DTYPES)
+
+
 def column_spec(column: ColumnSchema) -> ColSpec:
-    """One column of the learned schema as MLflow types it."""
-    return ColSpec(
+    """One column of the learned schema as MLflow types it. A number column that the training file held as whole
+    numbers (int64) is `long`: MLflow refuses int64 where a signature says double, so `double` would refuse the
+    training file itself. Columns that held fractions or missing values (float64) stay `double`."""
+    if column.kind == "numeric":
+        kind = "long" if whole_number_dtype(column.dtype) and not column.nullable else "double"
+    elif column.kind == "categorical" and column.integer:
         # integer codes arrive as whole numbers; with missing values pandas holds them as floats
-        ("double" if column.nullable else "long")
-        if column.kind == "categorical" and column.integer
-        else SIGNATURE_TYPES[column.kind],
-        column.name,
-        required=not column.nullable,
-    )
+        kind = "double" if column.nullable else "long"
+    else:
+        kind = SIGNATURE_TYPES[column.kind]
+    return ColSpec(kind, column.name, required=not column.nullable)
+
+
+def prediction_type(schema: DataSchema) -> str:
+    """The MLflow type of the `prediction` column: the training target's own type."""
+    if schema.task == "regression":
+        return "double"
+    dtype = schema.target.dtype
+    if whole_number_dtype(dtype):
+        return "long"
+    if dtype in BOOLEAN_DTYPES:
+        return "boolean"
+    return "double" if dtype.startswith("float") else "string"
 
 
 def model_signature(schema: DataSchema) -> ModelSignature:
     """The MLflow signature, generated from the same schema as the data validation."""
     inputs: list[ColSpec | TensorSpec] = [column_spec(column) for column in schema.features]
-    prediction_type = "double" if schema.task == "regression" else "string"
-    outputs: list[ColSpec | TensorSpec] = [ColSpec(prediction_type, PREDICTION_COLUMN)]
+    outputs: list[ColSpec | TensorSpec] = [ColSpec(prediction_type(schema), PREDICTION_COLUMN)]
     outputs += [ColSpec("double", f"{PROBABILITY_PREFIX}{label}") for label in schema.classes or ()]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
 def as_signature_types(frame: pd.DataFrame, inputs: Any) -> pd.DataFrame:
-    """`frame` with its whole-number (int64) columns as float64 where the MLflow schema `inputs` says double. MLflow
-    refuses that cast itself unless every value is 0 or 1, and a CSV of ages or counts holds such columns."""
+    """`frame` with its whole-number (int64) columns as float64 where the MLflow schema `inputs` says double (a
+    column with missing values in training, none in these rows). MLflow refuses that cast itself unless every value
+    is 0 or 1."""
     doubles = [
         spec.name
         for spec in (inputs.inputs if inputs is not None else ())

@@ -51,6 +51,14 @@ class DataSchema:
     def feature_names(self) -> list[str]:
         return [column.name for column in self.features]
 
+    @property
+    def class_values(self) -> tuple[Any, ...] | None:
+        """The classes as values of the training target's own type: a 0/1 column gives 0 and 1, a boolean one
+        False and True, text stays text. `classes` holds the same labels as strings (the keys everywhere else)."""
+        if self.classes is None:
+            return None
+        return tuple(target_value(label, self.target.dtype) for label in self.classes)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -89,6 +97,21 @@ class DataSchema:
             raise SchemaMismatchError(
                 f"{path} is not a neuroflow schema ({error}); write one with `neuroflow schema`"
             ) from None
+
+
+INTEGER_DTYPES = ("int", "uint", "Int", "UInt")
+BOOLEAN_DTYPES = ("bool", "boolean")
+
+
+def target_value(label: str, dtype: str) -> Any:
+    """One class label (a string) as a value of the dtype the training target had."""
+    if dtype.startswith(INTEGER_DTYPES):
+        return int(label)
+    if dtype in BOOLEAN_DTYPES:
+        return label == "True"
+    if dtype.startswith("float"):
+        return float(label)
+    return label
 
 
 def _is_mostly_numeric(values: pd.Series) -> bool:

@@ -5,6 +5,7 @@ registered version is. The service, the CLI and the flows all read the registry 
 RegistryUnavailableError, and no caller may take one for the other.
 """
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from neuroflow.settings import TrackingSettings, redact
 FAIL_FAST_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 # Version tags holding the SHA-256 of each of the model's files (`neuroflow.sha256.weights.npz`, ...).
 DIGEST_TAG_PREFIX = "neuroflow.sha256."
+EXAMPLE_FILE = "input_example.json"  # what MLflow names the input example it logs with a model
 # MLflow's error codes for "there is no such model, version or alias".
 NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
@@ -229,6 +231,13 @@ def download_version(info: ModelInfo, directory: str | Path) -> Path:
 
     local = mlflow.artifacts.download_artifacts(artifact_uri=info.source, dst_path=str(directory))
     return Path(local) / "artifacts"
+
+
+def example_records(model_folder: Path) -> list[dict[str, Any]]:
+    """The input example MLflow logged with a model (a few real rows of the training data), as request records. It is
+    JSON, read as data."""
+    data = json.loads((Path(model_folder) / EXAMPLE_FILE).read_text())
+    return [dict(zip(data["columns"], row, strict=True)) for row in data["data"]]
 
 
 def load_version(client: Any, info: ModelInfo, trust_store: bool = False, with_network: bool = False) -> Any:

@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,6 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-5
-EXAMPLE_FILE = "input_example.json"
 # Beyond the store's own budget: the fresh process imports MLflow, pandas and scikit-learn (a few seconds, longer on
 # a busy machine) before it can read anything.
 STARTUP_ALLOWANCE_SECONDS = 90.0
@@ -69,12 +67,6 @@ def expected_outputs(predictor: Any, example: Any) -> list[list[float]]:
     return [[float(value) for value in row] for row in np.asarray(outputs, dtype="float64")]
 
 
-def example_records(model_folder: Path) -> list[dict[str, Any]]:
-    """The input example MLflow logged with the model, as request records."""
-    data = json.loads((model_folder / EXAMPLE_FILE).read_text())
-    return [dict(zip(data["columns"], row, strict=True)) for row in data["data"]]
-
-
 def compare(expected: list[list[float]], actual: np.ndarray, tolerance: float) -> tuple[bool, float, str]:
     """Whether the served outputs equal training's to `tolerance`; the largest difference; a sentence saying so."""
     reference = np.asarray(expected, dtype="float64")
@@ -100,7 +92,7 @@ def run_job(job: SmokeJob) -> SmokeResult:
     from neuroflow.service.loading import ready
     from neuroflow.service.requests import RequestError, dumps
     from neuroflow.settings import ServiceSettings, TrackingSettings
-    from neuroflow.store import describe_version, download_version, load_predictor, mlflow_client
+    from neuroflow.store import describe_version, download_version, example_records, load_predictor, mlflow_client
     from neuroflow.store import reason as short_reason
 
     started = time.perf_counter()

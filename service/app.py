@@ -1,7 +1,8 @@
-"""The HTTP routes (`/predict`, `/metadata`, `/reload`) and the holder that keeps the champion loaded and current.
+"""The holder that keeps the champion loaded and current, what `/predict` does with a request, and the routes the
+typed BentoML API does not cover (GET `/metadata`, `/reload`, the Swagger page at `/docs`).
 
-This is a plain FastAPI app; `neuroflow.service.service` mounts it into the BentoML service, which adds `/livez`,
-`/readyz`, `/metrics` and the OpenAPI page. Keeping it free of BentoML lets the tests drive it at every depth.
+No BentoML here: `neuroflow.service.service` declares the typed API on these functions and mounts this FastAPI app
+beside it; BentoML adds `/livez`, `/readyz`, `/metrics` and `/docs.json`.
 """
 
 import asyncio
@@ -14,15 +15,15 @@ from typing import Any, Protocol
 import anyio
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from fastapi.routing import APIRoute
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError, UntrustedModelError
 from neuroflow.models.inference import Prediction
-from neuroflow.service.guard import RequestGuard, forwarded
+from neuroflow.service.guard import forwarded
 from neuroflow.service.loading import LoadedModel
-from neuroflow.service.requests import REQUEST_EXAMPLE_HINT, RequestError, RequestProblem, dumps
+from neuroflow.service.requests import RequestError, RequestProblem, dumps
+from neuroflow.service.responses import docs_page
 from neuroflow.settings import ServiceSettings, Settings
 
 log = logging.getLogger("neuroflow.service")
@@ -30,7 +31,6 @@ log = logging.getLogger("neuroflow.service")
 VERSION_HEADER = "X-Model-Version"
 MAX_STARTUP_BACKOFF_SECONDS = 15.0
 LOOPBACK = ("127.0.0.1", "::1")
-APP_PATHS = ("/predict", "/metadata", "/reload")  # this app's routes; BentoML serves the rest
 
 
 class ModelSource(Protocol):
@@ -211,25 +211,43 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def predict(request: Request) -> Response:
-    """POST /predict: one prediction per record, from the model that was current when the request arrived."""
-    state = state_of(request)
-    model = state.holder.current  # read once: this request is answered by this model, whatever happens meanwhile
+@dataclass(frozen=True)
+class ParsedBatch:
+    """A `/predict` request read and validated: the model that was current when it arrived, and its records."""
+
+    model: LoadedModel
+    records: list[dict[str, Any]]
+
+
+async def parse_predict(request: Request, holder: ModelHolder, settings: ServiceSettings) -> ParsedBatch | Response:
+    """Read and validate a `/predict` body against the served model's schema; the refusal to send when it fails."""
+    model = holder.current  # read once: this request is answered by this model, whatever happens meanwhile
     if model is None:
-        return not_ready(state.holder)
+        return not_ready(holder)
     try:
-        records = model.parser.parse(await read_body(request, state.settings.max_body_bytes))
+        return ParsedBatch(model, model.parser.parse(await read_body(request, settings.max_body_bytes)))
     except RequestError as error:
         return refuse(error, model.version)
-    prediction = model.predictor.predict_records(records)
+
+
+def answer(batch: ParsedBatch) -> Response:
+    """One prediction per record, from the model the request was validated against, with its version."""
+    model = batch.model
+    prediction = model.predictor.predict_records(batch.records)
     if (refused := unrepresentable(prediction, model.version)) is not None:
         return refused
-    body = {
+    return Response(
+        dumps(answer_body(model, prediction)), headers={VERSION_HEADER: model.version}, media_type="application/json"
+    )
+
+
+def answer_body(model: LoadedModel, prediction: Prediction) -> dict[str, Any]:
+    """The JSON answer to `/predict` (typed by `neuroflow.service.responses.response_type`)."""
+    return {
         "model_name": model.info.name,
         "model_version": model.version,
         "predictions": prediction.to_records(model.schema.classes),
     }
-    return Response(dumps(body), headers={VERSION_HEADER: model.version}, media_type="application/json")
 
 
 def unrepresentable(prediction: Prediction, version: str) -> Response | None:
@@ -268,69 +286,31 @@ async def reload(request: Request) -> Response:
     return Response(dumps(outcome.to_json()), media_type="application/json")
 
 
-PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "200": {"description": "One prediction per record, and the model version that computed them."},
-    "400": {"description": "Malformed JSON, an empty body, or both Content-Length and Transfer-Encoding."},
-    "401": {"description": "Missing or wrong bearer token (only when auth is on)."},
-    "413": {"description": "The body is over the configured size."},
-    "415": {"description": "The body is not application/json."},
-    "422": {"description": "A record does not fit the schema; each problem names its field."},
-    "503": {"description": "No model loaded yet."},
-}
+async def docs_redirect(_: Request) -> Response:
+    """GET /: the Swagger page lives at /docs."""
+    return RedirectResponse("/docs", status_code=307)
+
+
+async def docs(request: Request) -> Response:
+    """GET /docs: the Swagger page, titled with the served model."""
+    model = state_of(request).holder.current
+    title = f"neuroflow: {model.info.name} v{model.version}" if model else "neuroflow"
+    return HTMLResponse(docs_page(title))
 
 
 def create_app(
     settings: Settings, source: ModelSource, after_swap: Callable[[LoadedModel], None] | None = None
 ) -> tuple[FastAPI, ModelHolder]:
-    """The FastAPI app and the model holder behind it; `after_swap` runs once a new model is in place."""
-    app = FastAPI(
-        title="neuroflow",
-        description="Predictions from the champion model. Send raw feature values as in the training data.",
-        version="1",
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
-    )
-    # /predict is served by a plain Starlette route, which skips FastAPI's per-request dependency solving (about 12 %
-    # of throughput); the FastAPI route behind it is never reached and only documents the endpoint on the OpenAPI page.
-    app.router.routes.append(Route("/predict", predict, methods=["POST"]))
-    app.add_api_route(
-        "/predict",
-        predict,
-        methods=["POST"],
-        summary="Predict from a batch of records",
-        tags=["Prediction"],
-        responses=PREDICT_RESPONSES,
-        openapi_extra=request_body_openapi(None),
-    )
-    app.add_api_route("/metadata", metadata, methods=["GET"], summary="The served model and its schema", tags=["Model"])
+    """The routes BentoML's typed API does not cover (GET /metadata, /reload, the Swagger page) and the model holder
+    behind all of them; `after_swap` runs once a new model is in place."""
+    app = FastAPI(title="neuroflow", version="1", openapi_url=None, docs_url=None, redoc_url=None)
+    # GET /metadata for browsers and curl; the typed API has it as POST for BentoML's clients, and documents it
+    app.router.routes.append(Route("/metadata", metadata, methods=["GET"]))
+    app.router.routes.append(Route("/", docs_redirect, methods=["GET"]))
+    app.router.routes.append(Route("/docs", docs, methods=["GET"]))
     app.add_api_route(
         "/reload", reload, methods=["POST"], summary="Load the current champion now (authenticated)", tags=["Model"]
     )
-
-    def on_swap(loaded: LoadedModel) -> None:
-        document_request_body(app, loaded)
-        if after_swap is not None:
-            after_swap(loaded)
-
-    holder = ModelHolder(source, settings, on_swap)
+    holder = ModelHolder(source, settings, after_swap or (lambda _: None))
     app.state.neuroflow = ServiceState(holder, settings.service)
-    app.add_middleware(RequestGuard, settings=settings.service)
     return app, holder
-
-
-def document_request_body(app: FastAPI, loaded: LoadedModel) -> None:
-    """Show the loaded model's request schema on the OpenAPI page."""
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path == "/predict":
-            route.openapi_extra = request_body_openapi(loaded)
-
-
-def request_body_openapi(model: LoadedModel | None) -> dict[str, Any]:
-    """The `/predict` request body for the OpenAPI page, generated from the loaded model's schema."""
-    if model is None:
-        schema: dict[str, Any] = {"type": "object", "description": f"No model loaded yet; {REQUEST_EXAMPLE_HINT}"}
-    else:
-        schema = model.parser.json_schema()
-        schema["description"] = f"Records for {model.info.name} version {model.version}; {REQUEST_EXAMPLE_HINT}"
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -4,6 +4,7 @@ No BentoML here; the service wires these functions, and the tests call them dire
 """
 
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,9 +12,9 @@ from typing import Any
 
 from neuroflow.models.inference import Predictor
 from neuroflow.models.schema import DataSchema
-from neuroflow.service.requests import RequestParser
+from neuroflow.service.requests import RequestError, RequestParser
 from neuroflow.settings import ServiceSettings
-from neuroflow.store import ModelInfo, describe_version, load_predictor, load_version
+from neuroflow.store import ModelInfo, describe_version, download_version, example_records, load_predictor
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class LoadedModel:
     info: ModelInfo
     predictor: Predictor
     parser: RequestParser
+    example: list[dict[str, Any]] | None = None  # real training rows (the input example logged with the model)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -58,7 +60,9 @@ def load_registered(
     """Download a registered version and load it for serving through the safe loader (its files checked against the
     digests on the version, loaded as data; TensorFlow is not imported)."""
     info = describe_version(client, name, version, alias)
-    return ready(info, load_version(client, info, trust_store), settings)
+    with tempfile.TemporaryDirectory(prefix="neuroflow-model-") as scratch:
+        folder = download_version(info, scratch)
+        return ready(info, load_predictor(folder, info, trust_store), settings, read_example(folder.parent))
 
 
 def load_directory(
@@ -66,10 +70,31 @@ def load_directory(
 ) -> LoadedModel:
     """Load a model from a folder that holds an MLflow model (a model baked into a Bento), checked the same way."""
     model_folder = next(path.parent for path in sorted(directory.rglob("MLmodel")))
-    return ready(info, load_predictor(model_folder / "artifacts", info, trust_store), settings)
+    predictor = load_predictor(model_folder / "artifacts", info, trust_store)
+    return ready(info, predictor, settings, read_example(model_folder))
 
 
-def ready(info: ModelInfo, predictor: Predictor, settings: ServiceSettings) -> LoadedModel:
-    """The loaded model with the request parser its schema and the service's limits make."""
+def read_example(model_folder: Path) -> list[dict[str, Any]] | None:
+    """The model's logged input example as request records, or None when it has none or it cannot be read."""
+    try:
+        return example_records(model_folder)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.info("no input example for the OpenAPI page (%s)", error)
+        return None
+
+
+def ready(
+    info: ModelInfo, predictor: Predictor, settings: ServiceSettings, example: list[dict[str, Any]] | None = None
+) -> LoadedModel:
+    """The loaded model with the request parser its schema and the service's limits make, and the first row of its
+    input example that this parser accepts (the OpenAPI page's example request)."""
     parser = RequestParser(predictor.schema, settings.max_rows, settings.unknown_categories, settings.range_multiple)
-    return LoadedModel(info, predictor, parser)
+    accepted = None
+    for record in example or ():
+        try:
+            parser.parse_python([record])
+        except RequestError:
+            continue
+        accepted = [record]
+        break
+    return LoadedModel(info, predictor, parser, accepted)

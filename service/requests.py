@@ -122,6 +122,16 @@ class RequestParser:
             records = [{k: v for k, v in record.items() if k not in self.schema.ignored} for record in records]
         return records
 
+    def parse_python(self, records: Any) -> list[dict[str, Any]]:
+        """The same checks on records given as Python objects (a call from Python rather than over HTTP)."""
+        try:
+            validated: list[dict[str, Any]] = self.adapter.validate_python({"records": records})["records"]
+        except ValidationError as error:
+            raise self._describe(error) from None
+        if self.schema.ignored:
+            validated = [{k: v for k, v in record.items() if k not in self.schema.ignored} for record in validated]
+        return validated
+
     def _describe(self, error: ValidationError) -> RequestError:
         problems: list[RequestProblem] = []
         status, title = 422, "invalid request"
@@ -182,7 +192,7 @@ class RequestParser:
         """The request body's JSON schema with definitions inlined (for the OpenAPI page)."""
         schema = self.adapter.json_schema()
         definitions = schema.pop("$defs", {})
-        return _inline(schema, definitions)
+        return inline(schema, definitions)
 
 
 def json_path(location: tuple[Any, ...]) -> str:
@@ -197,14 +207,14 @@ def json_path(location: tuple[Any, ...]) -> str:
     return path or "body"
 
 
-def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+def inline(node: Any, definitions: dict[str, Any]) -> Any:
     if isinstance(node, dict):
         reference = node.get("$ref")
         if isinstance(reference, str) and reference.startswith("#/$defs/"):
-            return _inline(definitions[reference.removeprefix("#/$defs/")], definitions)
-        return {key: _inline(value, definitions) for key, value in node.items()}
+            return inline(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {key: inline(value, definitions) for key, value in node.items()}
     if isinstance(node, list):
-        return [_inline(value, definitions) for value in node]
+        return [inline(value, definitions) for value in node]
     return node
 
 

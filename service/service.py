@@ -13,10 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+from bentoml.exceptions import ServiceUnavailable
+from starlette.responses import Response
 
-from neuroflow.service.app import APP_PATHS, create_app
+from neuroflow.service.api import OpenAPIDocument, is_parsed, typed_api
+from neuroflow.service.app import (
+    VERSION_HEADER,
+    ModelHolder,
+    ParsedBatch,
+    answer,
+    answer_body,
+    create_app,
+    not_ready,
+)
 from neuroflow.service.guard import RequestGuard
 from neuroflow.service.loading import LoadedModel, load_directory, load_registered
+from neuroflow.service.requests import dumps
 from neuroflow.settings import Settings, load_settings
 from neuroflow.store import ModelInfo, champion_version, mlflow_client
 
@@ -112,39 +124,73 @@ def freeze_heap(_: LoadedModel) -> None:
     gc.freeze()
 
 
+def build_service(
+    settings: Settings, source: RegistrySource | BakedSource | Any, metrics: bool = True
+) -> tuple[Any, ModelHolder]:
+    """The BentoML service for `settings` and a model source: `/predict` and `/metadata` as typed `@bentoml.api`
+    methods, the FastAPI routes beside them (GET /metadata, /reload, /docs), one request guard around everything.
+    `metrics=False` leaves out the Prometheus metrics, which exist once per process (for tests that build several)."""
+    app, holder = create_app(settings, source, after_swap=freeze_heap)
+    PredictInput, PredictOutput, MetadataInput, MetadataOutput = typed_api(holder, settings.service)
+
+    @bentoml.service(
+        name="neuroflow",
+        workers=settings.service.workers,
+        traffic={"timeout": settings.service.request_timeout_seconds},
+        logging={"access": {"enabled": settings.service.access_log}},
+        tracing={"excluded_urls": [] if settings.service.trace_requests else list(UNTRACED_PATHS)},
+        http={"host": settings.service.host, "port": settings.service.port},
+        metrics={"enabled": metrics},
+    )
+    @bentoml.asgi_app(app, path="/")
+    class Neuroflow:
+        """Predictions from the champion model of the MLflow registry, checked against its training schema."""
+
+        @bentoml.api(route="/predict", input_spec=PredictInput, output_spec=PredictOutput)
+        async def predict(self, records: list[dict[str, Any]]) -> Any:
+            """One prediction per record (raw feature values as in the training data), typed as the training
+            target, with per-class probabilities and the model version that computed them."""
+            if is_parsed(records):
+                return records if isinstance(records, Response) else answer(records)
+            model = holder.current
+            if model is None:
+                raise ServiceUnavailable(holder.problem or "no model loaded yet")
+            batch = ParsedBatch(model, model.parser.parse_python(records))
+            return answer_body(model, model.predictor.predict_records(batch.records))
+
+        @bentoml.api(route="/metadata", input_spec=MetadataInput, output_spec=MetadataOutput)
+        async def metadata(self) -> Any:
+            """The served model: name, version, alias, run, training metrics and schema."""
+            model = holder.current
+            if model is None:
+                return not_ready(holder)
+            return Response(
+                dumps(model.metadata()), headers={VERSION_HEADER: model.version}, media_type="application/json"
+            )
+
+        @bentoml.on_startup
+        async def follow_champion(self) -> None:
+            gc.set_threshold(*GC_THRESHOLDS)
+            log.info("model source: %s", source.description)
+            self._follower = asyncio.create_task(holder.run(), name="neuroflow-follow-champion")
+
+        @bentoml.on_shutdown
+        async def stop_following(self) -> None:
+            task = getattr(self, "_follower", None)
+            if task is not None:
+                task.cancel()
+
+        def __is_ready__(self) -> bool:
+            return holder.current is not None
+
+    # One guard for every path (the typed API, the FastAPI routes and BentoML's own pages), then our OpenAPI document.
+    service: Any = Neuroflow
+    service.add_asgi_middleware(RequestGuard, settings=settings.service)
+    service.add_asgi_middleware(OpenAPIDocument, holder=holder, document=lambda: service.openapi_spec.asdict())
+    return service, holder
+
+
 config = os.environ.get(CONFIG_ENV)
 settings = load_settings(Path(config) if config else None)
 source = model_source(settings, dict(os.environ))
-app, holder = create_app(settings, source, after_swap=freeze_heap)
-
-
-@bentoml.service(
-    name="neuroflow",
-    workers=settings.service.workers,
-    traffic={"timeout": settings.service.request_timeout_seconds},
-    logging={"access": {"enabled": settings.service.access_log}},
-    tracing={"excluded_urls": [] if settings.service.trace_requests else list(UNTRACED_PATHS)},
-    http={"host": settings.service.host, "port": settings.service.port},
-)
-@bentoml.asgi_app(app, path="/")
-class Neuroflow:
-    """Predictions from the champion model: POST /predict, GET /metadata, POST /reload."""
-
-    @bentoml.on_startup
-    async def follow_champion(self) -> None:
-        gc.set_threshold(*GC_THRESHOLDS)
-        log.info("model source: %s", source.description)
-        self._follower = asyncio.create_task(holder.run(), name="neuroflow-follow-champion")
-
-    @bentoml.on_shutdown
-    async def stop_following(self) -> None:
-        task = getattr(self, "_follower", None)
-        if task is not None:
-            task.cancel()
-
-    def __is_ready__(self) -> bool:
-        return holder.current is not None
-
-
-# BentoML's own pages (the OpenAPI document, Swagger) pass the same guard as the app's routes, which have it already.
-Neuroflow.add_asgi_middleware(RequestGuard, settings=settings.service, skip=APP_PATHS)  # type: ignore[attr-defined]
+Neuroflow, holder = build_service(settings, source)

@@ -7,15 +7,18 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from neuroflow.errors import ModelNotFoundError
 from neuroflow.models.inference import Predictor
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.notify import request_reload
 from neuroflow.pipelines.training import train_model
-from neuroflow.service.app import VERSION_HEADER, create_app
+from neuroflow.service.app import VERSION_HEADER
+from neuroflow.service.service import build_service
 from neuroflow.service.loading import LoadedModel, ready
 from neuroflow.settings import Settings, load_settings
 from neuroflow.store import ModelInfo
@@ -31,18 +34,38 @@ class MemorySource:
     follows = True
     description = "memory"
 
-    def __init__(self, predictors: dict[str, Predictor], settings: Settings) -> None:
+    def __init__(
+        self,
+        predictors: dict[str, Predictor],
+        settings: Settings,
+        champion: str | None = None,
+        example: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.predictors = predictors
+        self.example = example
         self.settings = settings
-        self.champion = "1"
+        self.champion = champion  # None: no champion until a test refreshes
 
     def current_version(self) -> str:
+        if self.champion is None:
+            raise ModelNotFoundError("no champion yet")
         return self.champion
 
     def load(self, version: str) -> LoadedModel:
         return ready(
-            ModelInfo("m", version, "champion", None, "memory"), self.predictors[version], self.settings.service
+            ModelInfo("m", version, "champion", None, "memory"),
+            self.predictors[version],
+            self.settings.service,
+            self.example,
         )
+
+
+def served_app(settings: Settings, source: MemorySource) -> tuple[Any, Any]:
+    """The BentoML service's ASGI app (typed API, FastAPI routes, guard) and its model holder, as BentoML's testing
+    guide drives a service: `Service.to_asgi()` behind a Starlette TestClient."""
+    quiet = settings.service.model_copy(update={"startup_attempts": 1, "poll_seconds": 0})  # the tests swap
+    service, holder = build_service(settings.model_copy(update={"service": quiet}), source, metrics=False)
+    return service.to_asgi(), holder
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +84,15 @@ def trained() -> dict[str, Any]:
 @pytest.fixture
 def served(trained: dict[str, Any]) -> Iterator[tuple[TestClient, MemorySource, Any]]:
     settings = load_settings(overrides={"service": {"max_rows": 50, "max_body_bytes": 4096}})
-    source = MemorySource(trained["versions"], settings)
-    app, holder = create_app(settings, source)
+    source = MemorySource(trained["versions"], settings, example=trained["records"][:3])
+    app, holder = served_app(settings, source)
     with TestClient(app, client=LOCAL) as client:
         yield client, source, holder
 
 
 def refresh(client: TestClient, holder: Any) -> Any:
     assert client.portal is not None
+    holder.source.champion = holder.source.champion or "1"
     return client.portal.call(holder.refresh)
 
 
@@ -130,7 +154,7 @@ def test_metadata_describes_the_served_model(served) -> None:
 
 def test_bearer_token_guards_prediction_and_reload(trained) -> None:
     settings = load_settings(overrides={"service": {"auth_token": TOKEN}})
-    app, holder = create_app(settings, MemorySource(trained["versions"], settings))
+    app, holder = served_app(settings, MemorySource(trained["versions"], settings))
     with TestClient(app, client=LOCAL) as client:
         refresh(client, holder)
         good = {"records": trained["records"][:1]}
@@ -146,7 +170,7 @@ def test_bearer_token_guards_prediction_and_reload(trained) -> None:
 
 def test_without_a_token_only_this_machine_may_reload(trained) -> None:
     settings = load_settings()
-    app, _ = create_app(settings, MemorySource(trained["versions"], settings))
+    app, _ = served_app(settings, MemorySource(trained["versions"], settings, champion="1"))
     with TestClient(app, client=("192.0.2.7", 50000)) as remote:
         refused = remote.post("/reload", json={})
         assert refused.status_code == 403 and refused.json()["detail"][0]["field"] == "Authorization"
@@ -252,7 +276,7 @@ def test_unknown_keys_are_named_but_not_echoed_at_any_length(served, trained) ->
 
 def test_with_a_token_everything_but_the_probes_needs_it(trained) -> None:
     settings = load_settings(overrides={"service": {"auth_token": TOKEN}})
-    app, holder = create_app(settings, MemorySource(trained["versions"], settings))
+    app, holder = served_app(settings, MemorySource(trained["versions"], settings))
     with TestClient(app, client=LOCAL) as client:
         refresh(client, holder)
         assert client.get("/metadata").status_code == 401
@@ -262,8 +286,66 @@ def test_with_a_token_everything_but_the_probes_needs_it(trained) -> None:
 def test_a_proxied_request_is_not_local_whatever_its_peer(trained) -> None:
     """Behind a reverse proxy on this machine every request's peer is 127.0.0.1; the proxy's headers give it away."""
     settings = load_settings()
-    app, _ = create_app(settings, MemorySource(trained["versions"], settings))
+    app, _ = served_app(settings, MemorySource(trained["versions"], settings, champion="1"))
     with TestClient(app, client=LOCAL) as local:
         for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
             refused = local.post("/reload", json={}, headers={header: "198.51.100.9"})
             assert refused.status_code == 403, header
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected_type", "json_type"),
+    [((0, 1), int, "integer"), ((False, True), bool, "boolean"), (("no", "yes"), str, "string")],
+)
+def test_labels_keep_the_type_of_the_training_target(labels: tuple[Any, Any], expected_type: type, json_type: str) -> None:
+    """A model trained on a 0/1 column answers 0 and 1 (not "0" and "1"), so `(prediction == y).mean()` works."""
+    frame = mixed_frame(rows=200)
+    frame["label"] = np.where(frame["label"] == "yes", labels[1], labels[0])
+    frame["label"] = frame["label"].astype({int: "int64", bool: "bool", str: "object"}[expected_type])
+    schema = infer_schema(frame, "label", "binary")
+    split = split_data(Dataset("m", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
+    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    settings = load_settings()
+    app, holder = served_app(settings, MemorySource({"1": predictor}, settings, champion="1"))
+    rows = split.test_features.head(20)
+    records = [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in rows.to_dict(orient="records")]
+    with TestClient(app, client=LOCAL) as client:
+        refresh(client, holder)
+        answers = [row["prediction"] for row in client.post("/predict", json={"records": records}).json()["predictions"]]
+        document = client.get("/docs.json").json()
+    assert all(type(answer) is expected_type for answer in answers), answers
+    assert set(answers) <= set(labels)
+    scored = predictor.predict(rows).to_frame(schema.classes)["prediction"]
+    assert list(scored) == answers and all(type(value) is expected_type for value in scored.tolist())
+    response = document["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert response["properties"]["predictions"]["items"]["properties"]["prediction"]["type"] == json_type
+
+
+def test_the_typed_api_documents_the_served_model(served, trained) -> None:
+    """/docs is Swagger titled with the model and version; /docs.json carries a real example; BentoML's /schema.json
+    lists both typed routes, which is what BentoML's clients read."""
+    client, _, holder = served
+    assert client.get("/docs.json").json()["info"]["title"] == "neuroflow (no model loaded yet)"
+    refresh(client, holder)
+    page = client.get("/docs")
+    assert page.status_code == 200 and "<title>neuroflow: m v1</title>" in page.text and "googletagmanager" not in page.text
+    assert client.get("/", follow_redirects=False).headers["location"] == "/docs"
+    document = client.get("/docs.json").json()
+    assert document["info"]["title"] == "neuroflow: m v1" and document["info"]["version"] == "1"
+    assert "<feature>" not in document["info"]["description"]
+    assert client.get("/openapi.json").json()["info"] == document["info"]
+    predict = document["paths"]["/predict"]["post"]
+    assert set(predict["responses"]) >= {"200", "400", "413", "415", "422", "503"}
+    example = predict["requestBody"]["content"]["application/json"]["example"]
+    assert example == {"records": [trained["records"][0]]}
+    real = client.post("/predict", json=example)
+    assert real.status_code == 200 and real.json()["predictions"][0]["prediction"] in ("no", "yes")
+    routes = {route["name"]: route for route in client.get("/schema.json").json()["routes"]}
+    assert set(routes) == {"predict", "metadata"}
+    assert set(routes["predict"]["input"]["properties"]["records"]["items"]["properties"]) == {
+        "age",
+        "income",
+        "city",
+        "member",
+    }
+    assert client.post("/metadata", json={}).json()["model_version"] == "1"
