@@ -18,8 +18,8 @@ from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.notify import request_reload
 from neuroflow.pipelines.training import train_model
 from neuroflow.service.app import VERSION_HEADER
-from neuroflow.service.service import build_service
 from neuroflow.service.loading import LoadedModel, ready
+from neuroflow.service.service import build_service
 from neuroflow.settings import Settings, load_settings
 from neuroflow.store import ModelInfo
 from tests.utils.factories import TINY_NETWORK, mixed_frame
@@ -297,7 +297,9 @@ def test_a_proxied_request_is_not_local_whatever_its_peer(trained) -> None:
     ("labels", "expected_type", "json_type"),
     [((0, 1), int, "integer"), ((False, True), bool, "boolean"), (("no", "yes"), str, "string")],
 )
-def test_labels_keep_the_type_of_the_training_target(labels: tuple[Any, Any], expected_type: type, json_type: str) -> None:
+def test_labels_keep_the_type_of_the_training_target(
+    labels: tuple[Any, Any], expected_type: type, json_type: str
+) -> None:
     """A model trained on a 0/1 column answers 0 and 1 (not "0" and "1"), so `(prediction == y).mean()` works."""
     frame = mixed_frame(rows=200)
     frame["label"] = np.where(frame["label"] == "yes", labels[1], labels[0])
@@ -311,7 +313,9 @@ def test_labels_keep_the_type_of_the_training_target(labels: tuple[Any, Any], ex
     records = [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in rows.to_dict(orient="records")]
     with TestClient(app, client=LOCAL) as client:
         refresh(client, holder)
-        answers = [row["prediction"] for row in client.post("/predict", json={"records": records}).json()["predictions"]]
+        answers = [
+            row["prediction"] for row in client.post("/predict", json={"records": records}).json()["predictions"]
+        ]
         document = client.get("/docs.json").json()
     assert all(type(answer) is expected_type for answer in answers), answers
     assert set(answers) <= set(labels)
@@ -328,7 +332,11 @@ def test_the_typed_api_documents_the_served_model(served, trained) -> None:
     assert client.get("/docs.json").json()["info"]["title"] == "neuroflow (no model loaded yet)"
     refresh(client, holder)
     page = client.get("/docs")
-    assert page.status_code == 200 and "<title>neuroflow: m v1</title>" in page.text and "googletagmanager" not in page.text
+    assert (
+        page.status_code == 200
+        and "<title>neuroflow: m v1</title>" in page.text
+        and "googletagmanager" not in page.text
+    )
     assert client.get("/", follow_redirects=False).headers["location"] == "/docs"
     document = client.get("/docs.json").json()
     assert document["info"]["title"] == "neuroflow: m v1" and document["info"]["version"] == "1"
