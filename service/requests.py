@@ -51,7 +51,7 @@ def accepted_range(column: ColumnSchema, multiple: float) -> tuple[float, float]
     return max(low - multiple * width, -FLOAT32_LIMIT), min(high + multiple * width, FLOAT32_LIMIT)
 
 
-def _column_type(column: ColumnSchema, unknown_categories: str, range_multiple: float) -> Any:
+def column_type(column: ColumnSchema, unknown_categories: str, range_multiple: float) -> Any:
     if column.kind == "numeric":
         low, high = accepted_range(column, range_multiple)
         annotation: Any = Annotated[float, Field(ge=low, le=high, description=_describe_numeric(column))]
@@ -83,7 +83,7 @@ def record_type(schema: DataSchema, unknown_categories: str = "reject", range_mu
         name: NotRequired[Annotated[Any, Field(description="left out in training (constant or ID-like): ignored")]]
         for name in schema.ignored
     }
-    fields |= {column.name: _column_type(column, unknown_categories, range_multiple) for column in schema.features}
+    fields |= {column.name: column_type(column, unknown_categories, range_multiple) for column in schema.features}
     record = TypedDict("Record", fields)  # type: ignore[misc]
     record.__pydantic_config__ = RECORD_CONFIG  # type: ignore[attr-defined]
     return record
@@ -140,10 +140,10 @@ class RequestParser:
                 status, title = 400, "malformed JSON"
                 problems.append(RequestProblem("body", f"not valid JSON: {item['ctx']['error']}"))
                 continue
-            problems.append(RequestProblem(json_path(item["loc"]), self._problem(item)))
+            problems.append(RequestProblem(json_path(item["loc"]), self.problem(item)))
         return RequestError(status, title, problems)
 
-    def _problem(self, item: Any) -> str:
+    def problem(self, item: Any) -> str:
         kind, location = item["type"], item["loc"]
         if kind == "missing":
             if location == ("records",):

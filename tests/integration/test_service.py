@@ -156,6 +156,63 @@ def test_answers_equal_the_keras_model(server: Server, registry: dict[str, Any])
     assert np.max(np.abs(served - expected)) <= 1e-5
 
 
+def breast_cancer_targets(rows: Any) -> np.ndarray:
+    from sklearn.datasets import load_breast_cancer
+
+    return load_breast_cancer(as_frame=True).frame.loc[rows.index, "target"].to_numpy()
+
+
+def test_bentoml_clients_call_the_typed_api(server: Server, registry: dict[str, Any]) -> None:
+    """BentoML's own clients read the typed routes from the running service and call them by name; predictions keep
+    the type of the training target (0/1 ints for breast_cancer), so comparing them with the labels just works."""
+    import asyncio
+
+    import bentoml
+
+    truth = breast_cancer_targets(registry["rows"])
+    with bentoml.SyncHTTPClient(server.url) as client:
+        assert {endpoint for endpoint in client.endpoints} == {"predict", "metadata"}
+        answer = client.predict(records=registry["records"])
+        assert client.metadata()["model_version"] == answer["model_version"] == registry["versions"][0]
+        with pytest.raises(bentoml.exceptions.BentoMLException) as refused:
+            client.predict(records=[{**registry["records"][0], "mean radius": "big"}])
+    predictions = [row["prediction"] for row in answer["predictions"]]
+    assert all(type(value) is int for value in predictions), predictions[:5]
+    assert (np.array(predictions) == truth).mean() >= 0.85
+    assert "records[0].mean radius" in str(refused.value) and refused.value.error_code == 422
+
+    async def call_async() -> dict[str, Any]:
+        async with bentoml.AsyncHTTPClient(server.url) as client:
+            return await client.predict(records=registry["records"][:5])
+
+    again = asyncio.run(call_async())["predictions"]
+    assert [row["prediction"] for row in again] == predictions[:5]
+    assert [row["probabilities"]["1"] for row in again] == pytest.approx(
+        [row["probabilities"]["1"] for row in answer["predictions"][:5]], abs=1e-6  # float32 at another batch size
+    )
+
+
+def test_docs_page_and_its_example_give_a_real_prediction(server: Server, registry: dict[str, Any]) -> None:
+    """/docs is the Swagger page, titled with the served model and version; the example request on it is a real
+    training row (the input example logged with the model), and posting it gives a real prediction."""
+    version = registry["versions"][0]
+    status, _, page = call(server.url + "/docs")
+    assert status == 200 and f"<title>neuroflow: {MODEL} v{version}</title>" in page
+    _, _, document = call(server.url + "/docs.json")
+    assert document["info"]["title"] == f"neuroflow: {MODEL} v{version}" and document["info"]["version"] == version
+    predict = document["paths"]["/predict"]["post"]
+    answer_type = predict["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer_type["properties"]["predictions"]["items"]["properties"]["prediction"]["type"] == "integer"
+    example = predict["requestBody"]["content"]["application/json"]["example"]
+    from sklearn.datasets import load_breast_cancer
+
+    training = load_breast_cancer(as_frame=True).frame.drop(columns="target")
+    row = example["records"][0]
+    assert ((training[list(row)] - list(row.values())).abs().max(axis=1) < 1e-9).any(), "not a training row"
+    status, _, answer = call(server.url + "/predict", json.dumps(example).encode())
+    assert status == 200 and answer["predictions"][0]["prediction"] in (0, 1)
+
+
 def test_metadata_openapi_and_metrics(server: Server, registry: dict[str, Any]) -> None:
     status, _, metadata = call(server.url + "/metadata")
     assert status == 200

@@ -1,0 +1,320 @@
+"""Batch scoring: a CSV or Parquet file through the registered model, every row checked as the service checks a
+request, in chunks so that memory stays flat however large the file.
+
+Plain functions (no Prefect, no BentoML): `neuroflow predict` and `scoring_flow` both call `score_file`.
+"""
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import TypeAdapter, ValidationError
+
+from neuroflow.errors import DataLoadError, SchemaMismatchError
+from neuroflow.models.inference import PREDICTION_COLUMN, Predictor
+from neuroflow.models.schema import ColumnSchema, DataSchema, category_label
+from neuroflow.service.requests import RECORD_CONFIG, RequestParser, column_type
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+VERSION_COLUMN = "model_version"
+ROW_COLUMN = "row"
+PROBLEMS_COLUMN = "problems"
+DEFAULT_CHUNK_ROWS = 100_000
+MAX_PROBLEMS_PER_ROW = 5
+TRUTH = {"true": True, "false": False}
+
+
+def file_format(path: Path, what: str) -> str:
+    """`csv` or `parquet` from a file's extension; ConfigError-worthy text otherwise (raised as DataLoadError)."""
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise DataLoadError(f"{what} {path} must end in .csv or .parquet (got {path.suffix or 'no extension'!r})")
+    return kind
+
+
+def rejects_path(output: Path) -> Path:
+    """Where rejected rows go unless told: beside the output, `<name>.rejects.csv`."""
+    return output.with_name(f"{output.stem}.rejects.csv")
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    """What a scoring run did: rows read, scored and rejected, where they went, and with which model version."""
+
+    rows: int
+    scored: int
+    rejected: int
+    output: Path
+    rejects: Path | None
+    model_name: str
+    model_version: str
+    seconds: float
+    input_digest: str
+    first_problems: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "scored": self.scored,
+            "rejected": self.rejected,
+            "output": str(self.output),
+            "rejects": str(self.rejects) if self.rejects else None,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows_per_second, 1),
+            "input_digest": self.input_digest,
+        }
+
+
+class RowChecker:
+    """The service's request checks, applied a column at a time to a chunk of a file: the same types, ranges and
+    categories (`neuroflow.service.requests.column_type`), and the same wording for what is wrong."""
+
+    def __init__(self, parser: RequestParser) -> None:
+        self.parser = parser
+        self.schema: DataSchema = parser.schema
+        self.adapters = {
+            column.name: TypeAdapter(
+                list[column_type(column, parser.unknown_categories, parser.range_multiple)],  # type: ignore[misc]
+                config=RECORD_CONFIG,
+            )
+            for column in self.schema.features
+        }
+
+    def missing_columns(self, columns: list[str]) -> list[str]:
+        """Feature columns the file lacks (every row would fail: the whole file is refused)."""
+        return [name for name in self.schema.feature_names if name not in columns]
+
+    def problems(self, frame: pd.DataFrame) -> dict[int, list[str]]:
+        """Position in `frame` → what is wrong with that row, for the rows the service would refuse."""
+        found: dict[int, list[str]] = {}
+        for column in self.schema.features:
+            values = as_request_values(frame[column.name], column)
+            try:
+                self.adapters[column.name].validate_python(values)
+            except ValidationError as error:
+                for item in error.errors(include_input=False, include_url=False):
+                    position = item["loc"][0]
+                    request_item = {**item, "loc": ("records", position, column.name, *item["loc"][1:])}
+                    text = f"{column.name}: {self.parser.problem(request_item)}"
+                    row = found.setdefault(int(position), [])
+                    if text not in row and len(row) < MAX_PROBLEMS_PER_ROW:
+                        row.append(text)
+        return found
+
+
+def as_request_values(values: pd.Series, column: ColumnSchema) -> list[Any]:
+    """A column of a file as a JSON client would send it: numbers as numbers (text that reads as a number too),
+    categories as their labels, missing values as null; anything else as it is, to be refused with its reason."""
+    if column.kind == "numeric":
+        if pd.api.types.is_bool_dtype(values):
+            values = values.astype(object)  # true/false is not a number: refused, as the service refuses it
+        elif not pd.api.types.is_numeric_dtype(values):
+            parsed = pd.to_numeric(values, errors="coerce")
+            # the number where the text reads as one; the text itself where it does not (refused with its reason)
+            values = parsed.astype(object).where(parsed.notna(), values.astype(object))
+        if values.isna().any():
+            return values.astype(object).where(values.notna(), None).tolist()
+        return values.tolist()
+    if column.kind == "boolean":
+        # a file has no types: the words true and false (any case) are the booleans; anything else is refused
+        return [
+            TRUTH.get(value.strip().lower(), value) if isinstance(value, str) else value
+            for value in values.astype(object).where(values.notna(), None).tolist()
+        ]
+    return [None if value is None or value != value else category_label(value) for value in values.tolist()]
+
+
+def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The file's rows, `chunk_rows` at a time (CSV through pandas, Parquet a row group slice at a time)."""
+    if file_format(path, "input file") == "csv":
+        with pd.read_csv(path, chunksize=chunk_rows, skipinitialspace=False) as reader:
+            yield from reader
+        return
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
+        yield batch.to_pandas()
+
+
+def count_rows(path: Path) -> int | None:
+    """The number of rows when it is known without reading the file (Parquet), else None."""
+    if file_format(path, "input file") != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+class ChunkWriter:
+    """Appends frames to a CSV or Parquet file; Parquet keeps the first chunk's column types."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.format = file_format(path, "output file")
+        self.rows = 0
+        self._parquet: Any = None
+        self._started = False
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.format == "csv":
+            frame.to_csv(self.path, mode="a" if self._started else "w", header=not self._started, index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            elif table.schema != self._parquet.schema:
+                try:
+                    table = table.cast(self._parquet.schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as error:
+                    raise DataLoadError(
+                        f"rows {self.rows + 1}-{self.rows + len(frame)} of the output do not fit the column types of "
+                        f"the first chunk ({error}); write CSV instead, or raise --chunk-rows"
+                    ) from None
+            self._parquet.write_table(table)
+        self._started = True
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        elif not self._started and self.format == "csv":
+            self.path.write_text("")
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scored_frame(chunk: pd.DataFrame, predictor: Predictor, version: str, keep: tuple[str, ...] | None) -> pd.DataFrame:
+    """The kept input columns with the prediction, one probability per class and the model version."""
+    prediction = predictor.predict(chunk).to_frame(predictor.schema.classes)
+    kept = chunk[list(keep)] if keep is not None else chunk
+    out = kept.reset_index(drop=True)
+    for name in prediction.columns:
+        out[name if name not in out.columns else f"{name}_scored"] = prediction[name].to_numpy()
+    out[VERSION_COLUMN] = version
+    return out
+
+
+def score_file(
+    predictor: Predictor,
+    parser: RequestParser,
+    model_name: str,
+    version: str,
+    data: Path,
+    output: Path,
+    rejects: Path | None = None,
+    strict: bool = False,
+    keep: tuple[str, ...] | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: Callable[[int], None] | None = None,
+) -> ScoringResult:
+    """Score `data` into `output` with the given model. Rows the service would refuse go to `rejects` (with their
+    row number and the service's reasons) and are never scored; with `strict`, the first one fails the whole run
+    and no output is left behind."""
+    started = time.perf_counter()
+    checker = RowChecker(parser)
+    rejects = rejects or rejects_path(output)
+    writer, rejected_writer = ChunkWriter(output), ChunkWriter(rejects)
+    rows = scored = rejected = 0
+    first_problems: list[str] = []
+    try:
+        for chunk in read_chunks(data, chunk_rows):
+            chunk.columns = [str(name) for name in chunk.columns]
+            if rows == 0:
+                check_columns(checker, list(chunk.columns), keep, data)
+            problems = checker.problems(chunk)
+            if problems:
+                numbers = sorted(problems)
+                if not first_problems:
+                    first_problems = [f"row {rows + i + 1}: {'; '.join(problems[i])}" for i in numbers[:5]]
+                if strict:
+                    raise SchemaMismatchError(
+                        f"{data} has rows the model cannot score (--strict): " + " | ".join(first_problems)
+                    )
+                bad = chunk.iloc[numbers].copy()
+                bad.insert(0, ROW_COLUMN, np.asarray(numbers) + rows + 1)
+                bad[PROBLEMS_COLUMN] = ["; ".join(problems[i]) for i in numbers]
+                rejected_writer.write(bad.reset_index(drop=True))
+                good = chunk.drop(index=chunk.index[numbers])
+            else:
+                good = chunk
+            if len(good):
+                writer.write(scored_frame(good, predictor, version, keep))
+            rows += len(chunk)
+            scored += len(good)
+            rejected += len(chunk) - len(good)
+            if progress is not None:
+                progress(len(chunk))
+    except BaseException:
+        writer.close()
+        rejected_writer.close()
+        if strict:
+            output.unlink(missing_ok=True)
+            rejects.unlink(missing_ok=True)
+        raise
+    writer.close()
+    rejected_writer.close()
+    if rows == 0:
+        raise DataLoadError(f"{data} holds no rows to score")
+    if rejected == 0:
+        rejects.unlink(missing_ok=True)
+    elif first_problems:
+        log.warning("%d of %d row(s) were not scored (see %s); first: %s", rejected, rows, rejects, first_problems[0])
+    return ScoringResult(
+        rows,
+        scored,
+        rejected,
+        output,
+        rejects if rejected else None,
+        model_name,
+        version,
+        time.perf_counter() - started,
+        file_digest(data),
+        first_problems,
+    )
+
+
+def check_columns(checker: RowChecker, columns: list[str], keep: tuple[str, ...] | None, data: Path) -> None:
+    """Refuse the whole file when it lacks a feature column, or when --keep names a column it does not have."""
+    missing = checker.missing_columns(columns)
+    if missing:
+        shown = ", ".join(repr(name) for name in missing[:10])
+        raise SchemaMismatchError(
+            f"{data} lacks feature column(s) {shown}{' ...' if len(missing) > 10 else ''}: the model was trained on "
+            f"them (its columns: {', '.join(repr(name) for name in checker.schema.feature_names[:10])}"
+            f"{' ...' if len(checker.schema.feature_names) > 10 else ''})"
+        )
+    unknown = [name for name in keep or () if name not in columns]
+    if unknown:
+        raise SchemaMismatchError(
+            f"--keep names column(s) {', '.join(repr(name) for name in unknown)} that {data} does not have "
+            f"(it has: {', '.join(repr(name) for name in columns[:12])}{' ...' if len(columns) > 12 else ''})"
+        )
+    if PREDICTION_COLUMN in columns:
+        log.info(
+            "the input has a %r column; the model's answer is written as %r", PREDICTION_COLUMN, "prediction_scored"
+        )

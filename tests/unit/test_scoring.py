@@ -1,0 +1,131 @@
+"""Batch scoring on tiny files: every row checked as the service checks a request, rejects kept, chunks, formats."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuroflow.errors import SchemaMismatchError
+from neuroflow.models.schema import infer_schema
+from neuroflow.pipelines.data import Dataset, split_data
+from neuroflow.pipelines.scoring import RowChecker, score_file
+from neuroflow.pipelines.training import train_model
+from neuroflow.service.requests import RequestError, RequestParser
+from tests.utils.factories import TINY_NETWORK, mixed_frame
+
+
+@pytest.fixture(scope="module")
+def model() -> dict[str, Any]:
+    frame = mixed_frame(rows=300)
+    frame["visits"] = np.random.default_rng(1).integers(0, 20, len(frame))  # whole numbers, never missing
+    schema = infer_schema(frame, "label", "binary")
+    split = split_data(Dataset("m", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
+    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    return {"frame": frame, "predictor": predictor, "parser": RequestParser(schema, max_rows=10_000)}
+
+
+def messy(frame: pd.DataFrame) -> pd.DataFrame:
+    """The training rows with one kind of mistake in every fifth row, as a file from outside would have them."""
+    rows = frame.drop(columns="label").head(100).copy().astype({"age": object, "member": object, "visits": object})
+    rows.loc[0, "age"] = "old"  # text where a number belongs
+    rows.loc[5, "income"] = 1e300  # far outside the training range
+    rows.loc[10, "city"] = "tokyo"  # a category never seen
+    rows.loc[15, "member"] = "maybe"  # not true/false
+    rows.loc[20, "visits"] = None  # missing where training never was
+    rows.loc[25, "age"] = "42.5"  # text that reads as a number: fine
+    rows.loc[30, "income"] = float("inf")
+    return rows
+
+
+def service_refuses(parser: RequestParser, record: dict[str, Any]) -> bool:
+    clean = {key: (None if not isinstance(value, str) and pd.isna(value) else value) for key, value in record.items()}
+    if isinstance(clean.get("age"), str):
+        try:
+            clean["age"] = float(clean["age"])
+        except ValueError:
+            pass
+    try:
+        parser.parse_python([clean])
+    except RequestError:
+        return True
+    return False
+
+
+def test_rows_are_refused_exactly_when_the_service_would_refuse_them(model: dict[str, Any]) -> None:
+    rows = messy(model["frame"])
+    problems = RowChecker(model["parser"]).problems(rows)
+    expected = {
+        i for i, record in enumerate(rows.to_dict(orient="records")) if service_refuses(model["parser"], record)
+    }
+    assert set(problems) == expected == {0, 5, 10, 15, 20, 30}
+    assert problems[0] == ["age: must be a number or null"]
+    assert "too far outside the range" in problems[5][0]
+    assert problems[10][0].startswith("city: a category never seen in training; expected one of: lyon, nice, paris")
+    assert problems[15] == ["member: must be true or false"]
+    assert problems[20] == ["visits: must be a number (this feature may not be missing)"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_is_scored_in_chunks_with_rejects_beside_it(model: dict[str, Any], tmp_path: Path, suffix: str) -> None:
+    rows = messy(model["frame"])
+    rows.insert(0, "customer", [f"c{i}" for i in range(len(rows))])
+    data = tmp_path / f"new{suffix}"
+    if suffix == ".csv":
+        rows.to_csv(data, index=False)
+    else:
+        rows.astype({"age": str, "member": str, "visits": str}).to_parquet(data)
+    seen: list[int] = []
+    result = score_file(
+        model["predictor"],
+        model["parser"],
+        "m",
+        "3",
+        data,
+        tmp_path / f"scored{suffix}",
+        chunk_rows=16,
+        progress=seen.append,
+    )
+    assert (result.rows, result.scored, result.rejected) == (100, 94, 6) and sum(seen) == 100 and len(seen) == 7
+    scored = pd.read_csv(result.output) if suffix == ".csv" else pd.read_parquet(result.output)
+    assert len(scored) == 94 and set(scored["model_version"].astype(str)) == {"3"}
+    assert {"customer", "prediction", "probability_no", "probability_yes"} <= set(scored.columns)
+    rejects = pd.read_csv(result.rejects)
+    assert list(rejects["row"]) == [1, 6, 11, 16, 21, 31]
+    assert list(rejects["customer"]) == ["c0", "c5", "c10", "c15", "c20", "c30"]
+    assert rejects["problems"].iloc[0] == "age: must be a number or null"
+    good = rows.drop(index=[0, 5, 10, 15, 20, 30])
+    good = good.assign(age=pd.to_numeric(good["age"]), visits=pd.to_numeric(good["visits"]))
+    expected = model["predictor"].predict(good)
+    assert list(scored["prediction"]) == list(expected.labels)
+    assert np.max(np.abs(scored["probability_yes"].to_numpy() - expected.probabilities[:, 1])) < 1e-6  # float32, other batch sizes
+
+
+def test_strict_fails_the_run_and_leaves_no_output(model: dict[str, Any], tmp_path: Path) -> None:
+    data = tmp_path / "new.csv"
+    messy(model["frame"]).to_csv(data, index=False)
+    with pytest.raises(SchemaMismatchError, match=r"row 1: age: must be a number or null"):
+        score_file(model["predictor"], model["parser"], "m", "3", data, tmp_path / "out.csv", strict=True)
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.rejects.csv").exists()
+
+
+def test_keep_and_missing_columns(model: dict[str, Any], tmp_path: Path) -> None:
+    rows = model["frame"].drop(columns="label").head(10)
+    data = tmp_path / "new.csv"
+    rows.to_csv(data, index=False)
+    result = score_file(model["predictor"], model["parser"], "m", "1", data, tmp_path / "o.parquet", keep=("city",))
+    assert list(pd.read_parquet(result.output).columns) == [
+        "city",
+        "prediction",
+        "probability_no",
+        "probability_yes",
+        "model_version",
+    ]
+    assert result.rejects is None
+    rows.drop(columns="income").to_csv(data, index=False)
+    with pytest.raises(SchemaMismatchError, match="lacks feature column"):
+        score_file(model["predictor"], model["parser"], "m", "1", data, tmp_path / "o.csv")
+    rows.to_csv(data, index=False)
+    with pytest.raises(SchemaMismatchError, match="--keep names column"):
+        score_file(model["predictor"], model["parser"], "m", "1", data, tmp_path / "o.csv", keep=("nope",))
