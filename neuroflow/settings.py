@@ -329,6 +329,17 @@ class TuningSettings(_Section):
         return self
 
 
+class ScoringSettings(_Section):
+    """Batch scoring (`neuroflow predict`, `scoring_flow`): which file, where the scored rows go, how."""
+
+    data_path: Path | None = Field(None, description="CSV or Parquet file the scheduled scoring flow scores.")
+    output_dir: Path = Field(
+        Path("scored"), description="Where the scoring flow writes <file>-<model>-v<version>-<time>.parquet."
+    )
+    chunk_rows: int = Field(100_000, ge=1, description="Rows read, checked and written at a time (memory stays flat).")
+    strict: bool = Field(False, description="Fail the whole run on a row the model cannot score (else: rejects file).")
+
+
 class Settings(BaseSettings):
     """Everything neuroflow can be told, in one place."""
 
@@ -347,6 +358,7 @@ class Settings(BaseSettings):
     promotion: PromotionSettings = PromotionSettings()
     service: ServiceSettings = ServiceSettings()
     tuning: TuningSettings = TuningSettings()
+    scoring: ScoringSettings = ScoringSettings()
     reports_dir: Path = Field(Path("reports"), description="Where data reports (Great Expectations HTML) are written.")
 
     @property

@@ -17,13 +17,14 @@ from neuroflow.pipelines import (
     profiling,
     promotion,
     registry,
+    scoring,
     smoke,
     tracking,
     tuning,
     unchanged,
     validation,
 )
-from neuroflow.pipelines.outcomes import TrainingOutcome, TuningOutcome, UnchangedOutcome
+from neuroflow.pipelines.outcomes import ScoringOutcome, TrainingOutcome, TuningOutcome, UnchangedOutcome
 from neuroflow.pipelines.runs import RunRecord, recorded_run, store_errors
 from neuroflow.settings import (
     BundledDataset,
@@ -272,4 +273,77 @@ def tuning_flow(
                 best_knobs=best.knobs,
                 trials=tuple(sorted(results, key=lambda result: result.number)),
                 statuses=statuses,
+            )
+
+
+load_scoring_model = step(scoring.load_scoring_model)
+score_file = step(scoring.score_file)
+
+
+@flow(name="scoring", persist_result=False, log_prints=True)
+def scoring_flow(
+    data_path: str | None = None,
+    output_path: str | None = None,
+    version: str | None = None,
+    alias: str | None = None,
+    model_name: str | None = None,
+    strict: bool | None = None,
+    keep: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    config_file: str | None = None,
+    settings: Settings | None = None,
+) -> ScoringOutcome:
+    """Load the registered version → score the file in chunks, every row checked as the service checks a request →
+    record the run in MLflow (input digest, rows scored and refused, output, version, duration) and in Prefect.
+
+    Args:
+        data_path: CSV or Parquet file to score, as the worker sees it (default: scoring.data_path).
+        output_path: Where the scored rows go (default: scoring.output_dir/<file>-<model>-v<version>-<time>.parquet).
+        version: Registered version to score with (default: the champion).
+        alias: Score with the version this alias points at instead.
+        model_name: Registered model (default neuroflow-<data set>).
+        strict: Fail the run on the first row the model cannot score (default: scoring.strict; else a rejects file).
+        keep: Input columns to keep beside the predictions (default: all).
+        overrides: Any other settings, nested as in a config file.
+        config_file: A YAML or TOML settings file, as the worker sees it.
+        settings: For code: a whole Settings object, instead of the fields above.
+    """
+    fields = build_overrides(scoring={"data_path": data_path, "strict": strict}, tracking={"model_name": model_name})
+    settings = resolve_settings(settings, overrides, config_file, fields)
+    if settings.scoring.data_path is None:
+        raise ConfigError("nothing to score: give data_path, or set scoring.data_path (NEUROFLOW_SCORING__DATA_PATH)")
+    data = settings.scoring.data_path.expanduser()
+    if not data.is_file():
+        raise ConfigError(f"scoring.data_path {data} does not exist (as the worker sees it)")
+    with store_errors(settings.tracking):
+        client = tracking.configure_tracking(settings.tracking)
+        with recorded_run(client, settings, "scoring") as run:
+            model = load_scoring_model(settings, version, alias)
+            output = Path(output_path) if output_path else scoring.default_output(settings.scoring, data, model)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            result = score_file(
+                model.predictor,
+                model.parser,
+                model.name,
+                model.version,
+                data,
+                output,
+                strict=settings.scoring.strict,
+                keep=tuple(keep) if keep else None,
+                chunk_rows=settings.scoring.chunk_rows,
+            )
+            tracking.log_scoring(client, run.run_id, result)
+            run.note(scoring.describe(result))
+            run.publish(scoring.describe(result) + f"\n\n[Open the MLflow run]({run.url})")
+            return ScoringOutcome(
+                run.run_id,
+                run.url,
+                model.name,
+                model.version,
+                result.rows,
+                result.scored,
+                result.rejected,
+                str(result.output),
+                str(result.rejects) if result.rejects else None,
+                result.seconds,
             )

@@ -64,3 +64,19 @@ class TuningOutcome(RegisteredOutcome):
     best_knobs: dict[str, Any] = field(default_factory=dict)
     trials: tuple[TrialResult, ...] = ()
     statuses: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoringOutcome:
+    """A scoring run: what was scored with which version, where it went, and its MLflow run."""
+
+    run_id: str
+    run_url: str
+    model_name: str
+    version: str
+    rows: int
+    scored: int
+    rejected: int
+    output: str
+    rejects: str | None
+    seconds: float

@@ -22,7 +22,8 @@ from neuroflow.settings import Settings, TrackingSettings
 from neuroflow.store import failing_fast, is_store_failure, store_failure
 from neuroflow.store import reason as short_reason
 
-RunKind = Literal["training", "tuning"]
+RunKind = Literal["training", "tuning", "scoring"]
+RUN_NAME_PREFIXES = {"training": "", "tuning": "tune-", "scoring": "score-"}
 log = logging.getLogger(__name__)
 
 
@@ -102,7 +103,7 @@ def recorded_run(client: MlflowClient, settings: Settings, kind: RunKind) -> Ite
     the run and published before it propagates."""
     started = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     prefect_url = url_for("flow-run", obj_id=prefect_run.id) if prefect_run.id else None
-    prefix = "tune-" if kind == "tuning" else ""
+    prefix = RUN_NAME_PREFIXES[kind]
     run_id = tracking.start_run(
         client,
         settings,

@@ -86,13 +86,10 @@ class RowChecker:
     def __init__(self, parser: RequestParser) -> None:
         self.parser = parser
         self.schema: DataSchema = parser.schema
-        self.adapters = {
-            column.name: TypeAdapter(
-                list[column_type(column, parser.unknown_categories, parser.range_multiple)],  # type: ignore[misc]
-                config=RECORD_CONFIG,
-            )
-            for column in self.schema.features
-        }
+        self.adapters: dict[str, TypeAdapter[Any]] = {}
+        for column in self.schema.features:
+            values: Any = list[column_type(column, parser.unknown_categories, parser.range_multiple)]  # type: ignore[misc]
+            self.adapters[column.name] = TypeAdapter(values, config=RECORD_CONFIG)
 
     def missing_columns(self, columns: list[str]) -> list[str]:
         """Feature columns the file lacks (every row would fail: the whole file is refused)."""
@@ -318,3 +315,53 @@ def check_columns(checker: RowChecker, columns: list[str], keep: tuple[str, ...]
         log.info(
             "the input has a %r column; the model's answer is written as %r", PREDICTION_COLUMN, "prediction_scored"
         )
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A registered version loaded for scoring through the safe loader, with the service's request checks."""
+
+    name: str
+    version: str
+    predictor: Predictor
+    parser: RequestParser
+
+
+def load_scoring_model(settings: Any, version: str | None = None, alias: str | None = None) -> ScoringModel:
+    """The version to score with (given, else the one `alias` points at, else the champion), loaded as the service
+    loads it: files checked against the digests on the version, data only; its checks are the service's."""
+    from neuroflow.store import champion_version, describe_version, load_version, mlflow_client
+
+    client = mlflow_client(settings.tracking, fail_fast=True)
+    name = settings.model_name
+    alias = alias or (None if version else settings.promotion.alias)
+    if version is None:
+        version = champion_version(client, name, str(alias))
+    info = describe_version(client, name, version, alias)
+    predictor = load_version(client, info, settings.tracking.trust_artifact_store)
+    service = settings.service
+    parser = RequestParser(predictor.schema, service.max_rows, service.unknown_categories, service.range_multiple)
+    return ScoringModel(name, version, predictor, parser)
+
+
+def default_output(settings: Any, data: Path, model: ScoringModel) -> Path:
+    """`<output_dir>/<file>-<model>-v<version>-<UTC time>.parquet`: a new file each run, never one overwritten."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path(settings.output_dir).expanduser() / f"{data.stem}-{model.name}-v{model.version}-{stamp}.parquet"
+
+
+def describe(result: ScoringResult) -> str:
+    """A scoring run in a few Markdown lines, for the MLflow run's description and the Prefect artifact."""
+    refused = (
+        f"**{result.rejected:,}** refused (not scored) → `{result.rejects}`"
+        + (f"; first: {result.first_problems[0]}" if result.first_problems else "")
+        if result.rejected
+        else "none refused"
+    )
+    return (
+        f"## Scored {result.scored:,} of {result.rows:,} rows with {result.model_name} v{result.model_version}\n\n"
+        f"- output: `{result.output}`\n- {refused}\n"
+        f"- {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s); input SHA-256 `{result.input_digest[:16]}…`"
+    )

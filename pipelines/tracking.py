@@ -235,6 +235,32 @@ def log_summary(client: MlflowClient, run_id: str, summary: dict[str, Any]) -> N
     note(client, run_id, describe_outcome(summary))
 
 
+def log_scoring(client: MlflowClient, run_id: str, result: Any) -> None:
+    """A scoring run as MLflow shows it: the version and input as tags (searchable in the runs list), the counts and
+    speed as metrics, and everything in `scoring.json`."""
+    for key, value in {
+        "neuroflow.scored_model_version": result.model_version,
+        "neuroflow.scored_model": result.model_name,
+        "neuroflow.input_digest": result.input_digest,
+        "neuroflow.output": str(result.output),
+    }.items():
+        client.set_tag(run_id, key, value)
+    client.log_batch(
+        run_id,
+        metrics=[
+            mlflow.entities.Metric(name, float(value), int(time.time() * 1000), 0)
+            for name, value in {
+                "rows": result.rows,
+                "rows_scored": result.scored,
+                "rows_rejected": result.rejected,
+                "scoring_seconds": result.seconds,
+                "rows_per_second": result.rows_per_second,
+            }.items()
+        ],
+    )
+    client.log_dict(run_id, result.to_json(), "scoring.json")
+
+
 def note(client: MlflowClient, run_id: str, markdown: str) -> None:
     """The run's description in the MLflow UI."""
     client.set_tag(run_id, "mlflow.note.content", markdown)

@@ -11,9 +11,8 @@ from typing import Any, ClassVar
 
 import bentoml
 from starlette.requests import Request
-from starlette.responses import Response
 
-from neuroflow.service.app import ModelHolder, ParsedBatch, parse_predict
+from neuroflow.service.app import ModelHolder, parse_predict
 from neuroflow.service.guard import ASGIApp, Receive, Scope, Send
 from neuroflow.service.requests import REQUEST_EXAMPLE_HINT
 from neuroflow.service.responses import METADATA_SCHEMA, openapi_document, response_schema
@@ -83,11 +82,6 @@ def typed_api(holder: ModelHolder, settings: ServiceSettings) -> tuple[type, typ
             return dict(METADATA_SCHEMA)
 
     return PredictInput, PredictOutput, MetadataInput, MetadataOutput
-
-
-def is_parsed(records: Any) -> bool:
-    """Whether the typed API's input arrived over HTTP (read and checked already) rather than from a Python call."""
-    return isinstance(records, ParsedBatch | Response)
 
 
 class OpenAPIDocument:

@@ -60,11 +60,9 @@ def response_type(schema: DataSchema) -> Any:
     item: dict[str, Any] = {"prediction": answer_type(schema)}
     if schema.classes:
         item["probabilities"] = TypedDict("Probabilities", dict.fromkeys(schema.classes, float))  # type: ignore[operator]
-    prediction = TypedDict("Prediction", item)  # type: ignore[operator]
-    return TypedDict(  # type: ignore[operator]
-        "PredictResponse",
-        {"model_name": str, "model_version": str, "predictions": list[prediction]},  # type: ignore[valid-type]
-    )
+    prediction: Any = TypedDict("Prediction", item)  # type: ignore[misc]
+    fields = {"model_name": str, "model_version": str, "predictions": list[prediction]}
+    return TypedDict("PredictResponse", fields)  # type: ignore[operator]
 
 
 def response_schema(schema: DataSchema | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 from starlette.responses import Response
 
-from neuroflow.service.api import OpenAPIDocument, is_parsed, typed_api
+from neuroflow.service.api import OpenAPIDocument, typed_api
 from neuroflow.service.app import (
     VERSION_HEADER,
     ModelHolder,
@@ -150,8 +150,10 @@ def build_service(
         async def predict(self, records: list[dict[str, Any]]) -> Any:
             """One prediction per record (raw feature values as in the training data), typed as the training
             target, with per-class probabilities and the model version that computed them."""
-            if is_parsed(records):
-                return records if isinstance(records, Response) else answer(records)
+            if isinstance(records, Response):  # read over HTTP and refused: the refusal names the fields
+                return records
+            if isinstance(records, ParsedBatch):  # read and checked over HTTP
+                return answer(records)
             model = holder.current
             if model is None:
                 raise ServiceUnavailable(holder.problem or "no model loaded yet")

@@ -188,7 +188,8 @@ def test_bentoml_clients_call_the_typed_api(server: Server, registry: dict[str, 
     again = asyncio.run(call_async())["predictions"]
     assert [row["prediction"] for row in again] == predictions[:5]
     assert [row["probabilities"]["1"] for row in again] == pytest.approx(
-        [row["probabilities"]["1"] for row in answer["predictions"][:5]], abs=1e-6  # float32 at another batch size
+        [row["probabilities"]["1"] for row in answer["predictions"][:5]],
+        abs=1e-6,  # float32 at another batch size
     )
 
 

@@ -1,5 +1,6 @@
 """Batch scoring on tiny files: every row checked as the service checks a request, rejects kept, chunks, formats."""
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,8 @@ def messy(frame: pd.DataFrame) -> pd.DataFrame:
 def service_refuses(parser: RequestParser, record: dict[str, Any]) -> bool:
     clean = {key: (None if not isinstance(value, str) and pd.isna(value) else value) for key, value in record.items()}
     if isinstance(clean.get("age"), str):
-        try:
+        with contextlib.suppress(ValueError):
             clean["age"] = float(clean["age"])
-        except ValueError:
-            pass
     try:
         parser.parse_python([clean])
     except RequestError:
@@ -99,7 +98,9 @@ def test_a_file_is_scored_in_chunks_with_rejects_beside_it(model: dict[str, Any]
     good = good.assign(age=pd.to_numeric(good["age"]), visits=pd.to_numeric(good["visits"]))
     expected = model["predictor"].predict(good)
     assert list(scored["prediction"]) == list(expected.labels)
-    assert np.max(np.abs(scored["probability_yes"].to_numpy() - expected.probabilities[:, 1])) < 1e-6  # float32, other batch sizes
+    assert (
+        np.max(np.abs(scored["probability_yes"].to_numpy() - expected.probabilities[:, 1])) < 1e-6
+    )  # float32, other batch sizes
 
 
 def test_strict_fails_the_run_and_leaves_no_output(model: dict[str, Any], tmp_path: Path) -> None:
