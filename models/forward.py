@@ -8,13 +8,14 @@ the same arithmetic in NumPy takes tens of microseconds. Parity with both is hel
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
 
-from neuroflow.models.preprocessing import MISSING_CATEGORY
-from neuroflow.models.schema import category_label
+from neuroflow.models.schema import MISSING_CATEGORY, category_label
+
+if TYPE_CHECKING:  # sklearn costs about a second to import; serving never needs it
+    from sklearn.compose import ColumnTransformer
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
@@ -117,7 +118,7 @@ class FeatureEncoder:
     unknown: tuple[int | None, ...] = ()  # per categorical column: the output column of unseen labels, if any
 
     @classmethod
-    def from_transform(cls, transform: ColumnTransformer) -> "FeatureEncoder":
+    def from_transform(cls, transform: "ColumnTransformer") -> "FeatureEncoder":
         numeric: list[str] = []
         medians = means = scales = np.zeros(0)
         categorical: list[str] = []

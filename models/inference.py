@@ -11,15 +11,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from neuroflow.errors import UntrustedModelError
 from neuroflow.models.forward import FeatureEncoder, ForwardPass
-from neuroflow.models.preprocessing import Preprocessing
 from neuroflow.models.schema import DataSchema, category_label, coerce_features
+
+if TYPE_CHECKING:  # sklearn costs about a second to import; serving never needs it
+    from neuroflow.models.preprocessing import Preprocessing
 
 NETWORK_FILE = "network.keras"
 WEIGHTS_FILE = "weights.npz"
@@ -111,7 +113,7 @@ class Predictor:
         forward: ForwardPass,
         target: tuple[float, float] = (0.0, 1.0),
         network: Any = None,
-        preprocessing: Preprocessing | None = None,
+        preprocessing: "Preprocessing | None" = None,
     ) -> None:
         if forward.layers and forward.layers[0].kernel.shape[0] != encoder.width:
             raise ValueError(
@@ -127,7 +129,7 @@ class Predictor:
         self.class_values = np.asarray(schema.class_values or (), dtype=object)
 
     @classmethod
-    def fitted(cls, network: Any, preprocessing: Preprocessing, forward: ForwardPass | None = None) -> "Predictor":
+    def fitted(cls, network: Any, preprocessing: "Preprocessing", forward: ForwardPass | None = None) -> "Predictor":
         """The predictor training ends with: the Keras network and the fitted preprocessing, read into plain data."""
         return cls(
             preprocessing.schema,

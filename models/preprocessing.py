@@ -9,9 +9,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from neuroflow.models.schema import DataSchema, category_label, coerce_features
+from neuroflow.models.schema import MISSING_CATEGORY, DataSchema, category_label, coerce_features
 
-MISSING_CATEGORY = "__missing__"
 # Categories seen fewer times than this in training share one "unknown" column with values never seen at all, so the
 # network learns what to do with a rare or new value instead of meeting an input it never trained on.
 MIN_CATEGORY_COUNT = 5

@@ -14,6 +14,8 @@ from neuroflow.models.spec import Task
 
 Kind = Literal["numeric", "categorical", "boolean"]
 SCHEMA_VERSION = 1
+# The label a missing category is encoded as, in training (sklearn) and serving (NumPy) alike.
+MISSING_CATEGORY = "__missing__"
 # An object column whose non-missing values parse as numbers at least this often is numeric with bad entries.
 NUMERIC_SHARE = 0.9
 

@@ -261,6 +261,11 @@ class ServiceSettings(_Section):
         5.0, gt=0, description="A request still unanswered after this gets 504 (BentoML keeps a timer per request)."
     )
     access_log: bool = Field(False, description="Log every request (costs throughput).")
+    direct_predict: bool = Field(
+        True,
+        description="Answer POST /predict with the typed API's own steps, skipping BentoML's per-request dispatch "
+        "(same answers; about a third less time per one-row request). false: through BentoML's dispatch.",
+    )
     trace_requests: bool = Field(
         False, description="OpenTelemetry spans for /predict and /metadata (BentoML's tracing settings apply)."
     )

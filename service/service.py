@@ -16,7 +16,7 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 from starlette.responses import Response
 
-from neuroflow.service.api import OpenAPIDocument, typed_api
+from neuroflow.service.api import DirectPredict, OpenAPIDocument, typed_api
 from neuroflow.service.app import (
     VERSION_HEADER,
     ModelHolder,
@@ -189,6 +189,8 @@ def build_service(
     service: Any = Neuroflow
     service.add_asgi_middleware(RequestGuard, settings=settings.service)
     service.add_asgi_middleware(OpenAPIDocument, holder=holder, document=lambda: service.openapi_spec.asdict())
+    if settings.service.direct_predict:
+        service.add_asgi_middleware(DirectPredict, holder=holder, settings=settings.service)
     return service, holder
 
 

@@ -3,8 +3,10 @@
     python benchmarks/serving/run.py [--duration 8] [--output benchmarks/serving/results]
 
 (a) `neuroflow serve` (BentoML) · (b) `mlflow models serve --env-manager local` on the same registered version ·
-(b0) MLflow's stock Keras flavor of the same network, served the same way · (c) bare FastAPI + uvicorn calling the
-same inference function (the HTTP floor) · (d) the inference function in process. Servers are pinned to core 0 and
+(b0) MLflow's stock Keras flavor of the same network, served the same way · (a0) neuroflow with /predict through
+BentoML's per-request dispatch · (e) the smallest BentoML service calling the same inference function (BentoML's
+floor) · (c) bare FastAPI + uvicorn calling the same inference function (the HTTP floor) · (d) the inference function
+in process. Servers are pinned to core 0 and
 the load generator (`hey`) to core 1; loopback only. One-row and 32-row requests at 1, 8 and 64 connections.
 """
 
@@ -143,7 +145,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per cell (default 8)")
     parser.add_argument("--connections", default="1,8,64", help="comma-separated (default 1,8,64)")
     parser.add_argument("--rows", default="1,32", help="records per request, comma-separated (default 1,32)")
-    parser.add_argument("--servers", default="a,b,b0,c", help="which servers, comma-separated (default a,b,b0,c)")
+    parser.add_argument("--servers", default="a,a0,b,b0,e,c", help="which servers, comma-separated (default a,a0,b,b0,e,c)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results", help="results/prefix")
     args = parser.parse_args()
     if shutil.which("hey") is None or shutil.which("taskset") is None:
@@ -189,15 +191,21 @@ def main() -> None:
             bodies[(kind, rows)] = work / f"{kind}-{rows}.json"
             bodies[(kind, rows)].write_text(json.dumps(payload))
 
-    servers = {
+    servers: dict[str, tuple[Any, ...]] = {
         "a neuroflow (BentoML)": ("ours", lambda port: [str(BIN / "neuroflow"), "serve", "--port", str(port),
                                                         "--tracking-uri", tracking_uri], "/predict"),
+        "a0 neuroflow, /predict through BentoML's dispatch": ("ours", lambda port: [
+            str(BIN / "neuroflow"), "serve", "--port", str(port), "--tracking-uri", tracking_uri], "/predict",
+            {"NEUROFLOW_SERVICE__DIRECT_PREDICT": "false"}),
         "b mlflow models serve (registered pyfunc)": ("pyfunc", lambda port: [
             str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}/{version}", "--env-manager", "local",
             "-h", "127.0.0.1", "-p", str(port), "-w", "1"], "/invocations"),
         "b0 mlflow models serve (stock Keras flavor)": ("keras", lambda port: [
             str(BIN / "mlflow"), "models", "serve", "-m", keras_uri, "--env-manager", "local",
             "-h", "127.0.0.1", "-p", str(port), "-w", "1"], "/invocations"),
+        "e bare BentoML service (BentoML's floor)": ("ours", lambda port: [
+            str(BIN / "bentoml"), "serve", "benchmarks.serving.bento_floor:BentoFloor", "--host", "127.0.0.1",
+            "--port", str(port)], "/predict"),
         "c bare FastAPI + uvicorn (floor)": ("ours", lambda port: [
             str(BIN / "uvicorn"), "benchmarks.serving.floor_app:app", "--host", "127.0.0.1", "--port", str(port),
             "--workers", "1", "--no-access-log", "--log-level", "warning"], "/predict"),
@@ -206,12 +214,12 @@ def main() -> None:
     results: list[Result] = []
     ready: dict[str, float] = {}
     wanted = set(args.servers.split(","))
-    for name, (kind, command, path) in servers.items():
+    for name, (kind, command, path, *extra) in servers.items():
         if name.split()[0] not in wanted:
             continue
         port = free_port()
         url = f"http://127.0.0.1:{port}{path}"
-        process = Process(name, command(port), env, ROOT, work / f"{name.split()[0]}.log")
+        process = Process(name, command(port), env | (extra[0] if extra else {}), ROOT, work / f"{name.split()[0]}.log")
         try:
             ready[name] = process.first_ok(url, bodies[(kind, row_counts[0])].read_bytes())
             print(f"==> {name}: first 200 after {ready[name]:.1f} s", flush=True)
