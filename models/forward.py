@@ -14,6 +14,8 @@ import numpy as np
 
 from neuroflow.models.schema import MISSING_CATEGORY, category_label
 
+VECTOR_ROWS = 64  # from this many rows on, categories are one-hot encoded with NumPy rather than row by row
+
 if TYPE_CHECKING:  # sklearn costs about a second to import; serving never needs it
     from sklearn.compose import ColumnTransformer
 
@@ -193,10 +195,19 @@ class FeatureEncoder:
             matrix[:, : len(self.numeric)] = (filled - self.means) / self.scales
         unknown = self.unknown or (None,) * len(self.positions)
         for column_labels, positions, bucket in zip(labels, self.positions, unknown, strict=True):
-            for row, label in enumerate(column_labels):
-                position = positions.get(MISSING_CATEGORY if label is None else label, bucket)
-                if position is not None:
-                    matrix[row, position] = 1.0
+            if rows < VECTOR_ROWS:  # a request's few records: a loop is cheaper than NumPy's set-up
+                for row, label in enumerate(column_labels):
+                    position = positions.get(MISSING_CATEGORY if label is None else label, bucket)
+                    if position is not None:
+                        matrix[row, position] = 1.0
+                continue
+            column = np.asarray(column_labels, dtype=object)
+            column = np.where(np.equal(column, None), MISSING_CATEGORY, column).astype(str)
+            uniques, inverse = np.unique(column, return_inverse=True)
+            lookup = np.array([positions.get(label, bucket) for label in uniques.tolist()], dtype=object)
+            chosen = np.where(np.equal(lookup, None), -1, lookup).astype(np.int64)[inverse]
+            hit = np.flatnonzero(chosen >= 0)
+            matrix[hit, chosen[hit]] = 1.0
         return matrix
 
     def encode_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:

@@ -155,7 +155,8 @@ class Predictor:
         coerced = coerce_features(frame, self.schema)
         numbers = coerced[list(self.encoder.numeric)].to_numpy(dtype="float64")
         labels = [
-            [None if pd.isna(value) else value for value in coerced[name].tolist()] for name in self.encoder.categorical
+            coerced[name].astype(object).where(coerced[name].notna(), None).to_numpy()
+            for name in self.encoder.categorical
         ]
         return self.encoder.encode(numbers, labels)
 

@@ -1,7 +1,6 @@
 """The schema learned from training data: one document behind the GE suite, the MLflow signature and the API."""
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -212,10 +211,7 @@ def coerce_features(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
                 )
             columns[column.name] = numbers
         else:
-            labels = values.astype(object).map(lambda v: category_label(v) if not _missing(v) else np.nan)
-            columns[column.name] = labels.astype(object)
+            present = values.astype(object)
+            known = {value: category_label(value) for value in pd.unique(present[present.notna()])}
+            columns[column.name] = present.map(known).astype(object)  # missing values are in no key: NaN
     return pd.DataFrame(columns, index=frame.index)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

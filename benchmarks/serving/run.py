@@ -145,7 +145,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per cell (default 8)")
     parser.add_argument("--connections", default="1,8,64", help="comma-separated (default 1,8,64)")
     parser.add_argument("--rows", default="1,32", help="records per request, comma-separated (default 1,32)")
-    parser.add_argument("--servers", default="a,a0,b,b0,e,c", help="which servers, comma-separated (default a,a0,b,b0,e,c)")
+    parser.add_argument(
+        "--servers", default="a,a0,b,b0,e,c", help="which servers, comma-separated (default a,a0,b,b0,e,c)"
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results", help="results/prefix")
     args = parser.parse_args()
     if shutil.which("hey") is None or shutil.which("taskset") is None:

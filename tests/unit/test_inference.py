@@ -210,6 +210,20 @@ def test_records_and_frames_predict_the_same() -> None:
     assert np.max(np.abs(from_frame.probabilities - from_records.probabilities)) <= 1e-7
 
 
+def test_a_file_of_rows_is_encoded_as_each_row_alone() -> None:
+    """Past VECTOR_ROWS rows, categories are one-hot encoded with NumPy (batch scoring); one at a time, row by row
+    (requests). Missing, known and never-seen categories land in the same input columns either way."""
+    from neuroflow.models.forward import VECTOR_ROWS
+
+    frame = mixed_frame(rows=400, seed=3).drop(columns="label")
+    frame.loc[frame.index[:7], "city"] = "tokyo"  # unseen: the unknown bucket
+    predictor, _ = _trained(mixed_frame(rows=300), "label", "binary")
+    assert len(frame) > VECTOR_ROWS
+    whole = predictor.encode(frame)
+    one_by_one = np.vstack([predictor.encode(frame.iloc[[row]]) for row in range(len(frame))])
+    assert np.array_equal(whole, one_by_one)
+
+
 def test_loading_for_serving_does_not_import_tensorflow(tmp_path: Path) -> None:
     predictor, split = _trained(mixed_frame(rows=200), "label", "binary")
     predictor.save(tmp_path / "model")

@@ -10,7 +10,6 @@ from mlflow.data.digest_utils import compute_pandas_digest
 from mlflow.tracking import MlflowClient
 
 from neuroflow.errors import ChampionNotComparableError
-from neuroflow.models.packaging import as_signature_types
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, frame_digest, split_data
 from neuroflow.pipelines.evaluation import score_registered_model
@@ -60,8 +59,8 @@ def test_dataset_schema_is_the_learned_one_and_infers_only_unknown_columns() -> 
 
 
 def test_a_model_trained_on_whole_number_columns_is_logged_loads_and_can_be_scored(tmp_path: Path) -> None:
-    """Counts and ages come as int64; MLflow refused them against the signature's doubles when logging the model, and
-    when the promotion gate scored the champion on new test rows."""
+    """Counts and ages come as int64; MLflow refused them against the signature's doubles when logging the model, when
+    the promotion gate scored the champion on new test rows, and in `pyfunc.predict` on the training file itself."""
     frame = classification_frame(rows=120)
     frame["visits"] = np.random.default_rng(0).integers(0, 40, len(frame))  # int64, no missing values
     dataset = Dataset("ints", "test", frame, "target", "binary")
@@ -75,14 +74,15 @@ def test_a_model_trained_on_whole_number_columns_is_logged_loads_and_can_be_scor
         assert example["visits"].dtype == "int64"
         logged = log_model(run_id, predictor, example, tmp_path)
         loaded = mlflow.pyfunc.load_model(logged.uri)
-        predicted = loaded.predict(as_signature_types(split.test_features, loaded.metadata.get_input_schema()))
+        predicted = loaded.predict(split.test_features)  # int64 as read, no cast
         client = MlflowClient()
         version = register_version(client, "ints", logged.uri, run_id, logged.file_digests)
         champion_score = score_registered_model(client, "ints", version, schema, split)  # as the gate scores one
     finally:
         mlflow.set_tracking_uri(None)
     assert len(predicted) == len(split.test_features)
-    assert loaded.metadata.get_input_schema().input_types_dict()["visits"].name == "double"
+    assert loaded.metadata.get_input_schema().input_types_dict()["visits"].name == "long"
+    assert loaded.metadata.get_input_schema().input_types_dict()["f0"].name == "double"
     assert champion_score is not None and 0 <= champion_score <= 1
 
 
