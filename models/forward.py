@@ -202,10 +202,11 @@ class FeatureEncoder:
                         matrix[row, position] = 1.0
                 continue
             column = np.asarray(column_labels, dtype=object)
-            column = np.where(np.equal(column, None), MISSING_CATEGORY, column).astype(str)
+            column = np.where(column == None, MISSING_CATEGORY, column).astype(str)  # noqa: E711 (elementwise)
             uniques, inverse = np.unique(column, return_inverse=True)
-            lookup = np.array([positions.get(label, bucket) for label in uniques.tolist()], dtype=object)
-            chosen = np.where(np.equal(lookup, None), -1, lookup).astype(np.int64)[inverse]
+            found = [positions.get(label, bucket) for label in uniques.tolist()]
+            lookup = np.array([-1 if position is None else position for position in found], dtype=np.int64)
+            chosen = lookup[inverse]
             hit = np.flatnonzero(chosen >= 0)
             matrix[hit, chosen[hit]] = 1.0
         return matrix

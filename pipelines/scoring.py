@@ -132,7 +132,9 @@ def as_request_values(values: pd.Series, column: ColumnSchema) -> list[Any]:
             TRUTH.get(value.strip().lower(), value) if isinstance(value, str) else value
             for value in values.astype(object).where(values.notna(), None).tolist()
         ]
-    return [None if value is None or value != value else category_label(value) for value in values.tolist()]
+    present = values.astype(object)
+    labels = {value: category_label(value) for value in pd.unique(present[present.notna()])}
+    return present.map(labels).astype(object).where(present.notna(), None).tolist()
 
 
 def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -365,3 +367,94 @@ def describe(result: ScoringResult) -> str:
         f"- output: `{result.output}`\n- {refused}\n"
         f"- {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s); input SHA-256 `{result.input_digest[:16]}…`"
     )
+
+
+def score_on_dask(
+    predictor: Predictor,
+    parser: RequestParser,
+    model_name: str,
+    version: str,
+    data: Path,
+    output: Path,
+    rejects: Path | None = None,
+    strict: bool = False,
+    keep: tuple[str, ...] | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> ScoringResult:
+    """Score a file too large for one machine on the Dask cluster the caller is connected to: the workers read its
+    partitions (dask.dataframe), check and score each with the same `RowChecker` and `scored_frame`, and write it as
+    one part of a partitioned Parquet folder (`output`, and `rejects` for the refused rows), in one pass over the data.
+    Row numbers count from the file's first data row. The workers must see `data` and `output` at the same paths."""
+    import shutil
+
+    import dask
+    import dask.dataframe as dd
+
+    started = time.perf_counter()
+    rejects = rejects or output.with_name(f"{output.name}.rejects")
+    if file_format(data, "input file") == "csv":
+        # text in: the same checks as a request; numbers are read from it as the service reads them
+        frame = dd.read_csv(data, blocksize=max(chunk_rows * 200, 1 << 20), dtype=object, keep_default_na=True)
+    else:
+        frame = dd.read_parquet(data, split_row_groups=True)
+    check_columns(RowChecker(parser), [str(name) for name in frame.columns], keep, data)
+    lengths = [int(length) for length in frame.map_partitions(len).compute()]
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
+    for folder in (output, rejects):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    tasks = [
+        dask.delayed(score_partition)(part, number, offset, parser, predictor, version, keep, output, rejects)
+        for number, (part, offset) in enumerate(zip(frame.to_delayed(), offsets, strict=True))
+    ]
+    counts = dask.compute(*tasks)
+    scored, rejected = sum(count[0] for count in counts), sum(count[1] for count in counts)
+    first_problems = [problem for count in counts for problem in count[2]][:5]
+    if rejected == 0:
+        shutil.rmtree(rejects, ignore_errors=True)
+    if strict and rejected:
+        shutil.rmtree(output, ignore_errors=True)
+        shutil.rmtree(rejects, ignore_errors=True)
+        raise SchemaMismatchError(f"{data} has rows the model cannot score (--strict): " + " | ".join(first_problems))
+    return ScoringResult(
+        sum(lengths),
+        scored,
+        rejected,
+        output,
+        rejects if rejected else None,
+        model_name,
+        version,
+        time.perf_counter() - started,
+        file_digest(data),
+        first_problems,
+    )
+
+
+def score_partition(
+    part: pd.DataFrame,
+    number: int,
+    offset: int,
+    parser: RequestParser,
+    predictor: Predictor,
+    version: str,
+    keep: tuple[str, ...] | None,
+    output: Path,
+    rejects: Path,
+) -> tuple[int, int, list[str]]:
+    """One partition, on a Dask worker: scored rows to `output/part-N.parquet`, refused ones (with their row numbers
+    and reasons) to `rejects/part-N.parquet`; returns the two counts and the first problems."""
+    part = part.reset_index(drop=True)
+    part.columns = [str(name) for name in part.columns]
+    problems = RowChecker(parser).problems(part)
+    numbers = sorted(problems)
+    name = f"part-{number:05d}.parquet"
+    if numbers:
+        bad = part.iloc[numbers].astype(str)
+        bad.insert(0, ROW_COLUMN, np.asarray(numbers, dtype="int64") + offset + 1)
+        bad[PROBLEMS_COLUMN] = ["; ".join(problems[i]) for i in numbers]
+        bad.reset_index(drop=True).to_parquet(rejects / name, index=False)
+    good = part.drop(index=numbers)
+    if len(good):
+        scored_frame(good, predictor, version, keep).to_parquet(output / name, index=False)
+    first = [f"row {offset + i + 1}: {'; '.join(problems[i])}" for i in numbers[:5]]
+    return len(good), len(numbers), first

@@ -4,7 +4,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +15,7 @@ from neuroflow.errors import ConfigError
 app = typer.Typer()
 
 SCORING = "Scoring"
+DASK = "Dask (files larger than one machine)"
 PREDICT_EXAMPLES = """\
 Examples:
 
@@ -23,6 +24,8 @@ Examples:
   neuroflow predict --data new.parquet -o scored.csv --version 3 --keep customer_id
 
   neuroflow predict --data big.csv -o scored.parquet --strict         # fail on the first row the model cannot score
+
+  neuroflow predict --data huge.csv -o scored.parquet --dask-address tcp://scheduler:8786   # a partitioned folder
 
 Rows the service would refuse go to a rejects file (default: beside the output, NAME.rejects.csv) with their row
 number and the reasons, and are not scored.
@@ -86,15 +89,34 @@ def predict(
     chunk_rows: Annotated[
         int, typer.Option(min=1, help="Rows read, checked and written at a time.", rich_help_panel=SCORING)
     ] = 100_000,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Score partitions on this Dask scheduler (tcp://HOST:8786); output: a partitioned Parquet folder.",
+            rich_help_panel=DASK,
+        ),
+    ] = None,
+    dask_workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Score partitions on a local Dask cluster of N processes.", rich_help_panel=DASK),
+    ] = None,
 ) -> None:
     """Score a file with a registered model: every row checked as the service checks a request, then the prediction,
     one probability per class and the model version added to the input's columns."""
     check_scoring_paths(data, output, rejects, version, alias)
+    if (dask_address or dask_workers) and output.suffix.lower() not in (".parquet", ".pq"):
+        raise ConfigError(f"with Dask the output is a partitioned Parquet folder: name it NAME.parquet, not {output}")
+    if dask_address and dask_workers:
+        raise ConfigError("give --dask-address (an existing cluster) or --dask-workers (a local one), not both")
     settings = request.settings()
     from neuroflow.pipelines.scoring import count_rows, load_scoring_model, score_file
 
     model = load_scoring_model(settings, version, alias)
     kept = tuple(name.strip() for name in keep.split(",") if name.strip()) if keep else None
+    if dask_address or dask_workers:
+        result = score_with_dask(model, data, output, rejects, strict, kept, chunk_rows, dask_address, dask_workers)
+        report(result)
+        return
     with progress_bar(count_rows(data), f"scoring with {model.name} v{model.version}") as advance:
         result = score_file(
             model.predictor,
@@ -109,8 +131,52 @@ def predict(
             chunk_rows,
             advance,
         )
+    report(result)
+
+
+def score_with_dask(
+    model: Any,
+    data: Path,
+    output: Path,
+    rejects: Path | None,
+    strict: bool,
+    keep: tuple[str, ...] | None,
+    chunk_rows: int,
+    address: str | None,
+    workers: int | None,
+) -> Any:
+    """Connect to the Dask cluster at `address` (or start a local one of `workers` processes) and score there."""
+    from distributed import Client, LocalCluster
+
+    from neuroflow.pipelines.scoring import score_on_dask
+
+    cluster = None if address else LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None)
+    try:
+        with Client(address or cluster) as client:
+            typer.echo(
+                f"scoring on Dask ({client.scheduler.address}, {len(client.scheduler_info()['workers'])} workers)"
+            )
+            return score_on_dask(
+                model.predictor,
+                model.parser,
+                model.name,
+                model.version,
+                data,
+                output,
+                rejects,
+                strict,
+                keep,
+                chunk_rows,
+            )
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def report(result: Any) -> None:
+    """What a scoring run did, in two lines."""
     typer.echo(
-        f"scored {result.scored:,} of {result.rows:,} rows with {model.name} v{model.version} "
+        f"scored {result.scored:,} of {result.rows:,} rows with {result.model_name} v{result.model_version} "
         f"in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s) → {result.output}"
     )
     if result.rejected:

@@ -111,6 +111,19 @@ def test_neuroflow_predict_scores_csv_and_parquet_in_chunks_with_rejects(trained
     assert np.allclose(by_csv["probability_1"], scored["probability_1"], atol=1e-9)
 
 
+def test_neuroflow_predict_on_a_local_dask_cluster(trained: dict[str, Any]) -> None:
+    """--dask-workers 2: partitions scored by two worker processes into a partitioned Parquet folder."""
+    root = trained["root"]
+    data = root / "dask.csv"
+    churn_frame(400, seed=7).drop(columns="churned").to_csv(data, index=False)
+    out = root / "dask-scored.parquet"
+    done = run_cli(["predict", "--data", str(data), "-o", str(out), "--dask-workers", "2", "--chunk-rows", "100",
+                    *model_args(trained)], root, trained["api"])  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "scoring on Dask" in done.stdout and "scored 400 of 400 rows" in done.stdout, done.stdout
+    assert out.is_dir() and len(pd.read_parquet(out)) == 400
+
+
 def test_neuroflow_predict_strict_and_command_line_mistakes(trained: dict[str, Any]) -> None:
     root = trained["root"]
     frame = churn_frame(50, seed=6).drop(columns="churned").astype({"age": object})

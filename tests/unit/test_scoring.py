@@ -130,3 +130,31 @@ def test_keep_and_missing_columns(model: dict[str, Any], tmp_path: Path) -> None
     rows.to_csv(data, index=False)
     with pytest.raises(SchemaMismatchError, match="--keep names column"):
         score_file(model["predictor"], model["parser"], "m", "1", data, tmp_path / "o.csv", keep=("nope",))
+
+
+def test_a_dask_cluster_scores_partitions_with_the_same_checks(model: dict[str, Any], tmp_path: Path) -> None:
+    """The same file on a LocalCluster: partitioned Parquet out, the same rows refused with the same numbers and
+    reasons, the same answers."""
+    from distributed import Client, LocalCluster
+
+    from neuroflow.pipelines.scoring import score_on_dask
+
+    rows = messy(model["frame"])
+    data = tmp_path / "new.csv"
+    rows.to_csv(data, index=False)
+    single = score_file(model["predictor"], model["parser"], "m", "3", data, tmp_path / "one.parquet")
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
+        result = score_on_dask(
+            model["predictor"], model["parser"], "m", "3", data, tmp_path / "many.parquet", chunk_rows=20
+        )
+    assert (result.rows, result.scored, result.rejected) == (single.rows, single.scored, single.rejected)
+    assert len(list((tmp_path / "many.parquet").glob("part-*.parquet"))) >= 1
+    scored, expected = pd.read_parquet(tmp_path / "many.parquet"), pd.read_parquet(single.output)
+    assert scored["prediction"].tolist() == expected["prediction"].tolist()
+    assert np.allclose(scored["probability_yes"], expected["probability_yes"], atol=1e-6)
+    refused = pd.read_parquet(result.rejects).sort_values("row")
+    assert refused["row"].tolist() == pd.read_csv(single.rejects)["row"].tolist() == [1, 6, 11, 16, 21, 31]
+    assert refused["problems"].tolist() == pd.read_csv(single.rejects)["problems"].tolist()
