@@ -71,7 +71,9 @@ class ModelHolder:
         """Load the source's current version if it is not the one served; a no-op otherwise."""
         async with self._lock:
             previous = self.current.version if self.current else None
+            asked = time.perf_counter()
             version = await anyio.to_thread.run_sync(self.source.current_version)
+            looked_up = time.perf_counter() - asked
             if version == previous:
                 return Outcome(previous, previous, False)
             if version in self.refused:
@@ -87,10 +89,11 @@ class ModelHolder:
             self.problem = None
             self.on_swap(loaded)
             log.info(
-                "serving %s version %s (was %s; loaded in %.2f s)",
+                "serving %s version %s (was %s; registry lookup %.2f s, download and load %.2f s)",
                 loaded.info.name,
                 loaded.version,
                 previous or "none",
+                looked_up,
                 time.perf_counter() - started,
             )
             return Outcome(previous, loaded.version, True)

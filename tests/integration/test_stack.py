@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.utils.processes import prefect_client, wait_for
@@ -225,6 +226,35 @@ def test_concurrent_trainings_take_turns_on_the_alias(stack: Stack, logged_in: A
     wait_for(serving_champion, 60, f"the service to follow the champion to v{champion}")
 
 
+def test_the_daily_scoring_deployment_scores_the_incoming_file(stack: Stack, logged_in: Any) -> None:
+    """The compose worker's second deployment: the file dropped into the `incoming` volume is scored with the
+    champion into the `scored` volume, and the MLflow UI shows what that version scored."""
+    if not logged_in.search_model_versions(f"name='{MODEL}'"):
+        pytest.skip("needs the first test's version 1")
+    from sklearn.datasets import load_breast_cancer
+
+    incoming = stack.root / "data" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    load_breast_cancer(as_frame=True).frame.drop(columns="target").head(200).to_csv(incoming / "score.csv", index=False)
+    client = prefect_client(stack.url("prefect-server") + "/api")
+    deployment = client.read_deployment_by_name("scoring/daily")
+    assert [schedule.schedule.cron for schedule in deployment.schedules] == ["0 4 * * *"]
+    run = client.create_flow_run_from_deployment(deployment.id)
+    [state] = wait_finished(stack, [run.id], timeout=300)
+    assert state.is_completed(), f"{state.message}\n--- worker\n{stack.tail('prefect-worker')}"
+    champion = logged_in.get_model_version_by_alias(MODEL, "champion").version
+    [scored] = logged_in.search_runs(
+        [logged_in.get_experiment_by_name("neuroflow").experiment_id],
+        f"tags.`neuroflow.kind` = 'scoring' and tags.`neuroflow.prefect_flow_run_id` = '{run.id}'",
+    )
+    assert scored.data.tags["neuroflow.scored_model_version"] == champion
+    assert scored.data.metrics["rows_scored"] == 200 and scored.data.metrics["rows_rejected"] == 0
+    [output] = list((stack.root / "data" / "scored").glob(f"score-{MODEL}-v{champion}-*.parquet"))
+    assert len(pd.read_parquet(output)) == 200
+    artifacts = {artifact.key for artifact in client.read_artifacts() if artifact.flow_run_id == run.id}
+    assert "scoring-summary-neuroflow-breast-cancer" in artifacts
+
+
 class Browser:
     """Debian's headless Chromium through its chromedriver (Selenium); no browser is downloaded."""
 
@@ -246,15 +276,22 @@ class Browser:
         self.driver.execute_cdp_cmd("Network.enable", {})
         self.driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
 
+    def bearer(self, token: str) -> None:
+        """Send a bearer token with every request (the service's auth), as an API tool configured with it does."""
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        self.driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {token}"}})
+
     def remember(self, url: str, settings: dict[str, str]) -> None:
         """Store UI preferences for a site in its localStorage, as a returning user has them."""
         self.driver.get(url)
         for key, value in settings.items():
             self.driver.execute_script("window.localStorage.setItem(arguments[0], arguments[1])", key, value)
 
-    def open(self, url: str, *texts: str, timeout: float = 60) -> str:
-        """Load a page and wait until every one of `texts` is visible on it; returns the page's text."""
-        self.driver.get(url)
+    def open(self, url: str | None, *texts: str, timeout: float = 60) -> str:
+        """Load a page (None: stay on this one) and wait until every one of `texts` is visible on it; returns the
+        page's text."""
+        if url is not None:
+            self.driver.get(url)
         deadline = time.monotonic() + timeout
         while True:
             body = self.driver.find_element("tag name", "body").text
@@ -263,7 +300,7 @@ class Browser:
                 return str(self.driver.find_element("tag name", "body").text)
             if time.monotonic() > deadline:
                 missing = [text for text in texts if text not in body]
-                raise AssertionError(f"{url} never showed {missing}; it shows:\n{body[:3000]}")
+                raise AssertionError(f"{url or 'the page'} never showed {missing}; it shows:\n{body[:3000]}")
             time.sleep(0.5)
 
     def close_panels(self, selector: str) -> None:
@@ -300,7 +337,13 @@ class Browser:
         self.driver.quit()
 
 
-README_PICTURES = {"mlflow-run.png", "mlflow-model.png", "mlflow-plot.png", "prefect-deployment.png"}
+README_PICTURES = {
+    "mlflow-run.png",
+    "mlflow-model.png",
+    "mlflow-plot.png",
+    "prefect-deployment.png",
+    "service-docs.png",
+}
 # The MLflow 3.17 UI opens its chat assistant beside pages on a first visit; a returning user has closed it.
 MLFLOW_ASSISTANT_CLOSE = 'button[aria-label="Close"]'
 MLFLOW_ASSISTANT_CLOSED = {
@@ -349,6 +392,26 @@ def test_a_person_finds_the_run_its_plots_and_the_champion_in_the_mlflow_ui(
         assert aliases.is_displayed()
         browser.close_panels(MLFLOW_ASSISTANT_CLOSE)
         browser.screenshot(tmp_path / "mlflow-model.png")
+    finally:
+        browser.close()
+
+
+@needs_chromium
+def test_a_person_reads_the_served_model_on_the_swagger_page(stack: Stack, logged_in: Any, tmp_path: Path) -> None:
+    """/docs in a browser: titled with the served model and version, /predict with a real training row as its
+    example and its answer typed (0/1 integers for breast_cancer)."""
+    if not logged_in.search_model_versions(f"name='{MODEL}'"):
+        pytest.skip("needs the first test's version 1")
+    version = predict(stack, breast_cancer_rows(1))[2]
+    browser = Browser(height=1500)
+    try:
+        browser.bearer(stack.env["NEUROFLOW_SERVICE__AUTH_TOKEN"])
+        browser.open(f"{stack.url('service')}/docs", f"neuroflow: {MODEL} v{version}", "/predict", "/metadata")
+        browser.driver.find_element("xpath", "//span[@data-path='/predict']").click()
+        page = browser.open(None, "Example Value", "mean radius", "422")
+        assert "googletagmanager" not in browser.driver.page_source
+        assert "Records for" in page and "Successful Response" in page
+        browser.screenshot(tmp_path / "service-docs.png")
     finally:
         browser.close()
 
