@@ -1,13 +1,13 @@
 """Serving benchmark: neuroflow's BentoML service against what a user would run instead, side by side in one run.
 
-    python benchmarks/serving/run.py [--duration 8] [--output benchmarks/serving/results]
+    python benchmarks/serving/run.py [--duration 8] [--servers a,a0,b,b0,e,e2,c] [--output .../results]
 
-(a) `neuroflow serve` (BentoML) · (b) `mlflow models serve --env-manager local` on the same registered version ·
-(b0) MLflow's stock Keras flavor of the same network, served the same way · (a0) neuroflow with /predict through
-BentoML's per-request dispatch · (e) the smallest BentoML service calling the same inference function (BentoML's
-floor) and (e2) the same with adaptive batching · (c) bare FastAPI + uvicorn calling the same inference function (the HTTP floor) · (d) the inference function
-in process. Servers are pinned to core 0 and
-the load generator (`hey`) to core 1; loopback only. One-row and 32-row requests at 1, 8 and 64 connections.
+(a) `neuroflow serve` (BentoML) · (a0) the same with /predict through BentoML's per-request dispatch ·
+(b) `mlflow models serve --env-manager local` on the same registered version · (b0) MLflow's stock Keras flavor of
+the same network, served the same way · (e) the smallest BentoML service calling the same inference function
+(BentoML's floor) and (e2) the same with adaptive batching · (c) bare FastAPI + uvicorn calling the same inference
+function (the HTTP floor) · (d) the inference function in process. Servers are pinned to core 0 and the load
+generator (`hey`) to core 1; loopback only. One-row and 32-row requests at 1, 8 and 64 connections.
 """
 
 import argparse
