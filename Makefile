@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export VENV PYTHON
 
-.PHONY: quickstart setup test-tools train test test-fast lint format ui serve bench-serving bench-training bench-cli screenshots clean
+.PHONY: quickstart setup test-tools train test test-fast lint format ui serve bench-serving bench-scoring bench-training bench-cli screenshots clean
 
 quickstart: setup ## Set everything up, train on breast_cancer, register the champion
 	$(BIN)/neuroflow train
@@ -44,6 +44,9 @@ serve: setup ## Serve the champion on http://127.0.0.1:3000
 bench-serving: setup ## Serving benchmark (a few minutes; installs Debian's hey if it is missing)
 	@command -v hey >/dev/null || apt-get install -y hey
 	$(BIN)/python benchmarks/serving/run.py
+
+bench-scoring: setup ## Batch scoring benchmark: neuroflow predict vs mlflow models predict on 1M rows, then 10M rows' peak memory (~15 min)
+	$(BIN)/python benchmarks/scoring/run.py
 
 bench-training: setup ## Training benchmark against bare scripts: the step, (a) fixed cost, (b) 1M-row job, (c) first run (~30 min); BENCH_BASELINE=REV adds neuroflow at REV
 	$(BIN)/python benchmarks/training/run.py $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE))

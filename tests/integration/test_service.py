@@ -474,6 +474,11 @@ def test_a_baked_bento_serves_with_no_registry(registry: dict[str, Any]) -> None
     )
     assert built.returncode == 0, built.stderr[-3000:]
     tag = built.stdout.split("built Bento ")[1].split()[0]
+    import yaml
+
+    name, version = tag.split(":")
+    bento = yaml.safe_load((registry["root"] / "bentoml" / "bentos" / name / version / "bento.yaml").read_text())
+    assert {route["name"] for route in bento["schema"]["routes"]} == {"predict", "metadata"}  # a typed API
     offline = service_env(registry, NEUROFLOW_TRACKING__TRACKING_URI=f"http://127.0.0.1:{free_port()}")
     baked = Server(registry["root"], offline, ["--bento", tag])
     try:

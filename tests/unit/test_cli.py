@@ -14,7 +14,7 @@ runner = CliRunner()
 def test_help_explains_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("train", "schedule", "promote", "rollback", "history", "schema", "config", "ui"):
+    for command in ("train", "schedule", "promote", "rollback", "history", "schema", "config", "ui", "predict"):
         assert command in result.output
     for command in ("train", "schedule"):  # schedule takes every training option
         help_text = runner.invoke(app, [command, "--help"]).output
@@ -43,6 +43,10 @@ def test_only_given_options_override() -> None:
         (["schedule", "--cron", "daily"], "invalid --cron 'daily'"),
         (["train", "--decimal", ",", "--thousands", ","], "data.thousands and data.decimal are both ','"),
         (["train", "--decimal", ";"], "data.decimal"),
+        (["predict", "--data", "new.csv", "-o", "out.parquet"], "--data new.csv does not exist"),
+        (["predict", "--data", "model.json", "-o", "out.txt"], "--output out.txt must end in .csv or .parquet"),
+        (["predict", "--data", "model.json", "-o", "nowhere/out.csv"], "the folder of --output"),
+        (["predict", "--data", "m.csv", "-o", "o.csv", "--version", "2", "--alias", "x"], "not both"),
     ],
 )
 def test_bad_input_is_one_clear_message(workdir: Path, args: list[str], message: str) -> None:
@@ -50,6 +54,21 @@ def test_bad_input_is_one_clear_message(workdir: Path, args: list[str], message:
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_predict_reports_mistakes_about_existing_files_before_loading_a_model(workdir: Path) -> None:
+    (workdir / "new.csv").write_text("a,b\n1,2\n")
+    (workdir / "model.json").write_text("{}")
+    cases = [
+        (["--data", "model.json", "-o", "out.csv"], "--data model.json must be a .csv or .parquet file"),
+        (["--data", "new.csv", "-o", "new.csv"], "--output is the input file"),
+        (["--data", "new.csv", "-o", "o.csv", "--dask-workers", "2"], "partitioned Parquet folder"),
+        (["--data", "new.csv", "-o", "o.parquet", "--dask-workers", "2", "--dask-address", "tcp://x:1"], "not both"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["predict", *args, "--tracking-uri", "http://127.0.0.1:9"])
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert "Traceback" not in result.output and "connection" not in result.output.lower()
 
 
 def test_config_shows_the_effective_settings(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -123,6 +123,7 @@ def test_a_new_champion_is_swapped_in_and_reported(served, trained) -> None:
     expected = trained["versions"]["2"].predict_records(trained["records"][:1]).probabilities[0][1]
     assert response.json()["predictions"][0]["probabilities"]["yes"] == pytest.approx(expected, abs=1e-12)
     assert client.post("/reload", json={}).json() == {"previous_version": "2", "model_version": "2", "changed": False}
+    assert client.get("/docs.json").json()["info"]["version"] == "2"  # the documentation follows the swap
 
 
 def test_bad_requests_get_4xx_and_the_next_good_one_succeeds(served, trained) -> None:
@@ -357,3 +358,34 @@ def test_the_typed_api_documents_the_served_model(served, trained) -> None:
         "member",
     }
     assert client.post("/metadata", json={}).json()["model_version"] == "1"
+
+
+def test_direct_predict_and_bentoml_dispatch_answer_alike(trained) -> None:
+    """`service.direct_predict` only changes who calls the typed API's two steps: good and bad requests get the same
+    status, body and version header either way."""
+    bodies = [
+        json.dumps({"records": trained["records"][:3]}).encode(),
+        b"{oops",
+        b"",
+        json.dumps({"records": []}).encode(),
+        json.dumps({"records": [{**trained["records"][0], "age": "old"}]}).encode(),
+        json.dumps({"records": [{**trained["records"][0], "colour": "red"}]}).encode(),
+        json.dumps({"records": trained["records"][:1] * 51}).encode(),
+    ]
+    answers = {}
+    for direct in (True, False):
+        settings = load_settings(
+            overrides={"service": {"max_rows": 50, "max_body_bytes": 4096, "direct_predict": direct}}
+        )
+        app, holder = served_app(settings, MemorySource(trained["versions"], settings, champion="1"))
+        with TestClient(app, client=LOCAL) as client:
+            refresh(client, holder)
+            answers[direct] = [
+                (r.status_code, r.json(), r.headers.get(VERSION_HEADER))
+                for r in (
+                    client.post("/predict", content=body, headers={"content-type": "application/json"})
+                    for body in bodies
+                )
+            ]
+    assert answers[True] == answers[False]
+    assert [status for status, _, _ in answers[True]] == [200, 400, 400, 422, 422, 422, 422]
