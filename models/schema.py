@@ -147,6 +147,13 @@ def category_label(value: Any) -> str:
     return str(value)
 
 
+def category_labels(values: pd.Series) -> np.ndarray:
+    """`category_label` of every value of a column (None where missing), computed once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    labels = np.array([category_label(value) for value in uniques] + [None], dtype=object)
+    return labels[codes]  # the sentinel -1 picks the trailing None
+
+
 def infer_column(values: pd.Series, categorical: bool = False) -> ColumnSchema:
     """Learn one column's schema from its values; `categorical` makes numbers codes of categories (1, 2, 3)."""
     kind = "categorical" if categorical else column_kind(values)
@@ -211,7 +218,8 @@ def coerce_features(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
                 )
             columns[column.name] = numbers
         else:
-            present = values.astype(object)
-            known = {value: category_label(value) for value in pd.unique(present[present.notna()])}
-            columns[column.name] = present.map(known).astype(object)  # missing values are in no key: NaN
+            labels = category_labels(values)
+            columns[column.name] = pd.Series(
+                np.where(np.equal(labels, None), np.nan, labels), index=frame.index, dtype=object
+            )
     return pd.DataFrame(columns, index=frame.index)

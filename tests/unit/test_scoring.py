@@ -66,6 +66,23 @@ def test_rows_are_refused_exactly_when_the_service_would_refuse_them(model: dict
     assert problems[20] == ["visits: must be a number (this feature may not be missing)"]
 
 
+def test_typed_columns_take_the_quick_look_and_still_agree_with_the_service(model: dict[str, Any]) -> None:
+    """Number and category columns as Parquet holds them (float64, int64, text): a vectorised look picks the rows to
+    check; the verdicts must equal the service's, row by row."""
+    rows = model["frame"].drop(columns="label").head(40).copy()
+    rows["visits"] = rows["visits"].astype("float64")
+    rows.loc[2, "visits"] = np.nan  # never missing in training
+    rows.loc[3, "visits"] = 1e9  # far outside the range
+    rows.loc[4, "city"] = None  # missing, as in training: fine
+    rows.loc[5, "city"] = "rome"  # never seen
+    rows.loc[6, "income"] = -np.inf
+    problems = RowChecker(model["parser"]).problems(rows)
+    expected = {
+        i for i, record in enumerate(rows.to_dict(orient="records")) if service_refuses(model["parser"], record)
+    }
+    assert set(problems) == expected == {2, 3, 5, 6}
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_file_is_scored_in_chunks_with_rejects_beside_it(model: dict[str, Any], tmp_path: Path, suffix: str) -> None:
     rows = messy(model["frame"])
