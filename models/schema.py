@@ -220,6 +220,8 @@ def coerce_features(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
         else:
             labels = category_labels(values)
             columns[column.name] = pd.Series(
-                np.where(np.equal(labels, None), np.nan, labels), index=frame.index, dtype=object
+                np.where(labels == None, np.nan, labels),  # noqa: E711 (elementwise: the missing values)
+                index=frame.index,
+                dtype=object,
             )
     return pd.DataFrame(columns, index=frame.index)

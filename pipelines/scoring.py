@@ -112,7 +112,7 @@ class RowChecker:
                 self.adapters[column.name].validate_python(values)
             except ValidationError as error:
                 for item in error.errors(include_input=False, include_url=False):
-                    position = int(positions[item["loc"][0]])
+                    position = int(positions[int(item["loc"][0])])
                     request_item = {**item, "loc": ("records", position, column.name, *item["loc"][1:])}
                     text = f"{column.name}: {self.parser.problem(request_item)}"
                     row = found.setdefault(position, [])
