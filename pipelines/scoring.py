@@ -317,7 +317,7 @@ def score_file(
     if rejected == 0:
         rejects.unlink(missing_ok=True)
     elif first_problems:
-        log.warning("%d of %d row(s) were not scored (see %s); first: %s", rejected, rows, rejects, first_problems[0])
+        log.info("%d of %d row(s) were not scored (see %s); first: %s", rejected, rows, rejects, first_problems[0])
     return ScoringResult(
         rows,
         scored,
