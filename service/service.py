@@ -157,8 +157,8 @@ def build_service(
             model = holder.current
             if model is None:
                 raise ServiceUnavailable(holder.problem or "no model loaded yet")
-            batch = ParsedBatch(model, model.parser.parse_python(records))
-            return answer_body(model, model.predictor.predict_records(batch.records))
+            checked = model.parser.parse_python(records)  # a call from Python: the same checks, RequestError if not
+            return answer_body(model, model.predictor.predict_records(checked))
 
         @bentoml.api(route="/metadata", input_spec=MetadataInput, output_spec=MetadataOutput)
         async def metadata(self) -> Any:

@@ -389,3 +389,29 @@ def test_direct_predict_and_bentoml_dispatch_answer_alike(trained) -> None:
             ]
     assert answers[True] == answers[False]
     assert [status for status, _, _ in answers[True]] == [200, 400, 400, 422, 422, 422, 422]
+
+
+def test_the_api_method_answers_a_call_from_python(trained) -> None:
+    """BentoML's testing guide, first depth: the service class with its model, no HTTP. The method applies the same
+    checks and gives the same answer as the route."""
+    import asyncio
+
+    from neuroflow.service.requests import RequestError
+
+    settings = load_settings()
+    service, holder = build_service(settings, MemorySource(trained["versions"], settings, champion="1"), metrics=False)
+
+    async def call() -> tuple[Any, RequestError]:
+        await holder.refresh()
+        instance = service()
+        answer = await instance.predict(records=trained["records"][:2])
+        with pytest.raises(RequestError) as refused:
+            await instance.predict(records=[{**trained["records"][0], "age": "old"}])
+        return answer, refused.value
+
+    answer, refused = asyncio.run(call())
+    expected = trained["versions"]["1"].predict_records(trained["records"][:2])
+    assert answer["model_version"] == "1" and [row["prediction"] for row in answer["predictions"]] == list(
+        expected.values
+    )
+    assert refused.status == 422 and refused.problems[0].field == "records[0].age"
