@@ -124,7 +124,7 @@ def test_preprocessing_travels_with_the_model(first: TrainingOutcome, store: Sto
     expected = np.asarray(network(scaler.transform(split.test_features).astype("float32")))[:, 0]
 
     assert np.max(np.abs(served["probability_1"].to_numpy() - expected)) <= 1e-5
-    assert list(served["prediction"]) == [("1" if p >= 0.5 else "0") for p in served["probability_1"]]
+    assert list(served["prediction"]) == [(1 if p >= 0.5 else 0) for p in served["probability_1"]]  # the target's ints
 
 
 def test_data_that_breaks_the_schema_fails_and_registers_nothing(
