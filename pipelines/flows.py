@@ -322,10 +322,7 @@ def scoring_flow(
             output = Path(output_path) if output_path else scoring.default_output(settings.scoring, data, model)
             output.parent.mkdir(parents=True, exist_ok=True)
             result = score_file(
-                model.predictor,
-                model.parser,
-                model.name,
-                model.version,
+                model,
                 data,
                 output,
                 strict=settings.scoring.strict,

@@ -253,11 +253,18 @@ def scored_frame(chunk: pd.DataFrame, predictor: Predictor, version: str, keep: 
     return out
 
 
+@dataclass(frozen=True)
+class ScoringModel:
+    """A registered version loaded for scoring through the safe loader, with the service's request checks."""
+
+    name: str
+    version: str
+    predictor: Predictor
+    parser: RequestParser
+
+
 def score_file(
-    predictor: Predictor,
-    parser: RequestParser,
-    model_name: str,
-    version: str,
+    model: ScoringModel,
     data: Path,
     output: Path,
     rejects: Path | None = None,
@@ -266,11 +273,11 @@ def score_file(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
 ) -> ScoringResult:
-    """Score `data` into `output` with the given model. Rows the service would refuse go to `rejects` (with their
+    """Score `data` into `output` with `model`. Rows the service would refuse go to `rejects` (with their
     row number and the service's reasons) and are never scored; with `strict`, the first one fails the whole run
     and no output is left behind."""
     started = time.perf_counter()
-    checker = RowChecker(parser)
+    checker = RowChecker(model.parser)
     rejects = rejects or rejects_path(output)
     writer, rejected_writer = ChunkWriter(output), ChunkWriter(rejects)
     rows = scored = rejected = 0
@@ -297,7 +304,7 @@ def score_file(
             else:
                 good = chunk
             if len(good):
-                writer.write(scored_frame(good, predictor, version, keep))
+                writer.write(scored_frame(good, model.predictor, model.version, keep))
             rows += len(chunk)
             scored += len(good)
             rejected += len(chunk) - len(good)
@@ -324,8 +331,8 @@ def score_file(
         rejected,
         output,
         rejects if rejected else None,
-        model_name,
-        version,
+        model.name,
+        model.version,
         time.perf_counter() - started,
         file_digest(data),
         first_problems,
@@ -352,16 +359,6 @@ def check_columns(checker: RowChecker, columns: list[str], keep: tuple[str, ...]
         log.info(
             "the input has a %r column; the model's answer is written as %r", PREDICTION_COLUMN, "prediction_scored"
         )
-
-
-@dataclass(frozen=True)
-class ScoringModel:
-    """A registered version loaded for scoring through the safe loader, with the service's request checks."""
-
-    name: str
-    version: str
-    predictor: Predictor
-    parser: RequestParser
 
 
 def load_scoring_model(settings: Any, version: str | None = None, alias: str | None = None) -> ScoringModel:
@@ -405,10 +402,7 @@ def describe(result: ScoringResult) -> str:
 
 
 def score_on_dask(
-    predictor: Predictor,
-    parser: RequestParser,
-    model_name: str,
-    version: str,
+    model: ScoringModel,
     data: Path,
     output: Path,
     rejects: Path | None = None,
@@ -432,14 +426,14 @@ def score_on_dask(
         frame = dd.read_csv(data, blocksize=max(chunk_rows * 200, 1 << 20), dtype=object, keep_default_na=True)
     else:
         frame = dd.read_parquet(data, split_row_groups=True)
-    check_columns(RowChecker(parser), [str(name) for name in frame.columns], keep, data)
+    check_columns(RowChecker(model.parser), [str(name) for name in frame.columns], keep, data)
     lengths = [int(length) for length in frame.map_partitions(len).compute()]
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
     for folder in (output, rejects):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     tasks = [
-        dask.delayed(score_partition)(part, number, offset, parser, predictor, version, keep, output, rejects)
+        dask.delayed(score_partition)(part, number, offset, model, keep, output, rejects)
         for number, (part, offset) in enumerate(zip(frame.to_delayed(), offsets, strict=True))
     ]
     counts = dask.compute(*tasks)
@@ -457,8 +451,8 @@ def score_on_dask(
         rejected,
         output,
         rejects if rejected else None,
-        model_name,
-        version,
+        model.name,
+        model.version,
         time.perf_counter() - started,
         file_digest(data),
         first_problems,
@@ -469,9 +463,7 @@ def score_partition(
     part: pd.DataFrame,
     number: int,
     offset: int,
-    parser: RequestParser,
-    predictor: Predictor,
-    version: str,
+    model: ScoringModel,
     keep: tuple[str, ...] | None,
     output: Path,
     rejects: Path,
@@ -480,7 +472,7 @@ def score_partition(
     and reasons) to `rejects/part-N.parquet`; returns the two counts and the first problems."""
     part = part.reset_index(drop=True)
     part.columns = [str(name) for name in part.columns]
-    problems = RowChecker(parser).problems(part)
+    problems = RowChecker(model.parser).problems(part)
     numbers = sorted(problems)
     name = f"part-{number:05d}.parquet"
     if numbers:
@@ -490,6 +482,6 @@ def score_partition(
         bad.reset_index(drop=True).to_parquet(rejects / name, index=False)
     good = part.drop(index=numbers)
     if len(good):
-        scored_frame(good, predictor, version, keep).to_parquet(output / name, index=False)
+        scored_frame(good, model.predictor, model.version, keep).to_parquet(output / name, index=False)
     first = [f"row {offset + i + 1}: {'; '.join(problems[i])}" for i in numbers[:5]]
     return len(good), len(numbers), first

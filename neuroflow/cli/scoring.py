@@ -4,13 +4,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from neuroflow.cli.options import SettingsRequest, model_options, with_options
 from neuroflow.cli.output import friendly_errors
 from neuroflow.errors import ConfigError
+
+if TYPE_CHECKING:  # pandas and pydantic load only once a command needs them
+    from neuroflow.pipelines.scoring import ScoringModel
 
 app = typer.Typer()
 
@@ -118,24 +121,12 @@ def predict(
         report(result)
         return
     with progress_bar(count_rows(data), f"scoring with {model.name} v{model.version}") as advance:
-        result = score_file(
-            model.predictor,
-            model.parser,
-            model.name,
-            model.version,
-            data,
-            output,
-            rejects,
-            strict,
-            kept,
-            chunk_rows,
-            advance,
-        )
+        result = score_file(model, data, output, rejects, strict, kept, chunk_rows, advance)
     report(result)
 
 
 def score_with_dask(
-    model: Any,
+    model: "ScoringModel",
     data: Path,
     output: Path,
     rejects: Path | None,
@@ -156,18 +147,7 @@ def score_with_dask(
             typer.echo(
                 f"scoring on Dask ({client.scheduler.address}, {len(client.scheduler_info()['workers'])} workers)"
             )
-            return score_on_dask(
-                model.predictor,
-                model.parser,
-                model.name,
-                model.version,
-                data,
-                output,
-                rejects,
-                strict,
-                keep,
-                chunk_rows,
-            )
+            return score_on_dask(model, data, output, rejects, strict, keep, chunk_rows)
     finally:
         if cluster is not None:
             cluster.close()

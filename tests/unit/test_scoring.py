@@ -11,7 +11,7 @@ import pytest
 from neuroflow.errors import SchemaMismatchError
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.pipelines.scoring import RowChecker, score_file
+from neuroflow.pipelines.scoring import RowChecker, ScoringModel, score_file
 from neuroflow.pipelines.training import train_model
 from neuroflow.service.requests import RequestError, RequestParser
 from tests.utils.factories import TINY_NETWORK, mixed_frame
@@ -25,6 +25,10 @@ def model() -> dict[str, Any]:
     split = split_data(Dataset("m", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
     predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
     return {"frame": frame, "predictor": predictor, "parser": RequestParser(schema, max_rows=10_000)}
+
+
+def scoring_model(model: dict[str, Any], version: str) -> ScoringModel:
+    return ScoringModel("m", version, model["predictor"], model["parser"])
 
 
 def messy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -94,10 +98,7 @@ def test_a_file_is_scored_in_chunks_with_rejects_beside_it(model: dict[str, Any]
         rows.astype({"age": str, "member": str, "visits": str}).to_parquet(data)
     seen: list[int] = []
     result = score_file(
-        model["predictor"],
-        model["parser"],
-        "m",
-        "3",
+        scoring_model(model, "3"),
         data,
         tmp_path / f"scored{suffix}",
         chunk_rows=16,
@@ -124,7 +125,7 @@ def test_strict_fails_the_run_and_leaves_no_output(model: dict[str, Any], tmp_pa
     data = tmp_path / "new.csv"
     messy(model["frame"]).to_csv(data, index=False)
     with pytest.raises(SchemaMismatchError, match=r"row 1: age: must be a number or null"):
-        score_file(model["predictor"], model["parser"], "m", "3", data, tmp_path / "out.csv", strict=True)
+        score_file(scoring_model(model, "3"), data, tmp_path / "out.csv", strict=True)
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.rejects.csv").exists()
 
 
@@ -132,7 +133,7 @@ def test_keep_and_missing_columns(model: dict[str, Any], tmp_path: Path) -> None
     rows = model["frame"].drop(columns="label").head(10)
     data = tmp_path / "new.csv"
     rows.to_csv(data, index=False)
-    result = score_file(model["predictor"], model["parser"], "m", "1", data, tmp_path / "o.parquet", keep=("city",))
+    result = score_file(scoring_model(model, "1"), data, tmp_path / "o.parquet", keep=("city",))
     assert list(pd.read_parquet(result.output).columns) == [
         "city",
         "prediction",
@@ -143,10 +144,10 @@ def test_keep_and_missing_columns(model: dict[str, Any], tmp_path: Path) -> None
     assert result.rejects is None
     rows.drop(columns="income").to_csv(data, index=False)
     with pytest.raises(SchemaMismatchError, match="lacks feature column"):
-        score_file(model["predictor"], model["parser"], "m", "1", data, tmp_path / "o.csv")
+        score_file(scoring_model(model, "1"), data, tmp_path / "o.csv")
     rows.to_csv(data, index=False)
     with pytest.raises(SchemaMismatchError, match="--keep names column"):
-        score_file(model["predictor"], model["parser"], "m", "1", data, tmp_path / "o.csv", keep=("nope",))
+        score_file(scoring_model(model, "1"), data, tmp_path / "o.csv", keep=("nope",))
 
 
 def test_a_dask_cluster_scores_partitions_with_the_same_checks(model: dict[str, Any], tmp_path: Path) -> None:
@@ -159,14 +160,12 @@ def test_a_dask_cluster_scores_partitions_with_the_same_checks(model: dict[str, 
     rows = messy(model["frame"])
     data = tmp_path / "new.csv"
     rows.to_csv(data, index=False)
-    single = score_file(model["predictor"], model["parser"], "m", "3", data, tmp_path / "one.parquet")
+    single = score_file(scoring_model(model, "3"), data, tmp_path / "one.parquet")
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
         Client(cluster),
     ):
-        result = score_on_dask(
-            model["predictor"], model["parser"], "m", "3", data, tmp_path / "many.parquet", chunk_rows=20
-        )
+        result = score_on_dask(scoring_model(model, "3"), data, tmp_path / "many.parquet", chunk_rows=20)
     assert (result.rows, result.scored, result.rejected) == (single.rows, single.scored, single.rejected)
     assert len(list((tmp_path / "many.parquet").glob("part-*.parquet"))) >= 1
     scored, expected = pd.read_parquet(tmp_path / "many.parquet"), pd.read_parquet(single.output)
