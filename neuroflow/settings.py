@@ -272,6 +272,32 @@ class ServiceSettings(_Section):
     url: str | None = Field(
         None, description="A running service's base URL; the training flow asks it to reload after a promotion."
     )
+    prediction_log: str = Field(
+        "predictions",
+        description="Where every served prediction is recorded: a folder (Parquet files partitioned by day, relative "
+        "to the working directory), a PostgreSQL URL (postgresql://user@host/db: one table, created by the service), "
+        "or off.",
+    )
+    log_flush_seconds: float = Field(1.0, gt=0, description="How often buffered prediction records are written.")
+    log_buffer_rows: int = Field(
+        100_000, ge=1, description="Most records waiting to be written; beyond it records are dropped and counted."
+    )
+    shadow: str = Field(
+        "off",
+        description="A second version scored beside the champion off the request path and logged, never answered "
+        "with: off, latest (the newest version that is not the champion), or an alias such as challenger.",
+    )
+    live_metrics_seconds: float = Field(
+        60.0, ge=0, description="How often the live metrics gauges on /metrics are recomputed; 0 turns them off."
+    )
+
+    @field_validator("prediction_log", "shadow")
+    @classmethod
+    def _off_spelled_once(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("give a value, or off")
+        return "off" if value.lower() in ("off", "false", "no", "none", "0") else value
 
     @field_validator("auth_token")
     @classmethod
@@ -345,6 +371,31 @@ class ScoringSettings(_Section):
     strict: bool = Field(False, description="Fail the whole run on a row the model cannot score (else: rejects file).")
 
 
+class MonitoringSettings(_Section):
+    """Drift against the training data, live metrics from feedback, and drift-triggered retraining."""
+
+    window_hours: float = Field(24.0, gt=0, description="Served records of this many past hours are compared.")
+    min_rows: int = Field(50, ge=5, description="Fewer served records than this: too few for a verdict, said so.")
+    drift_share: float = Field(
+        0.3, gt=0, le=1, description="Drift is detected when at least this share of the features drifted."
+    )
+    stattest_threshold: float | None = Field(
+        None, gt=0, lt=1, description="Per-feature test threshold; default: Evidently's for each test it chooses."
+    )
+    reference_rows: int = Field(5_000, ge=100, description="Training rows kept with each model as drift reference.")
+    retrain: bool = Field(True, description="The monitoring flow runs the training deployment when drift is found.")
+    training_deployment: str = Field("training/nightly", description="The deployment drift runs (flow/deployment).")
+    cooldown_minutes: float = Field(
+        360.0, ge=0, description="No drift-triggered training within this long of the previous one for the model."
+    )
+    retrain_data: Path | None = Field(
+        None, description="Fresh data (CSV or Parquet, as the worker sees it) the triggered training runs on."
+    )
+    append_feedback: bool = Field(
+        False, description="Append the served rows that have feedback to retrain_data for the triggered training."
+    )
+
+
 class Settings(BaseSettings):
     """Everything neuroflow can be told, in one place."""
 
@@ -364,6 +415,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     tuning: TuningSettings = TuningSettings()
     scoring: ScoringSettings = ScoringSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     reports_dir: Path = Field(Path("reports"), description="Where data reports (Great Expectations HTML) are written.")
 
     @property

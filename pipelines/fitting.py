@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from neuroflow.models.schema import DataSchema
 from neuroflow.models.spec import NetworkSpec
-from neuroflow.pipelines import evaluation, smoke, tracking, training
+from neuroflow.pipelines import evaluation, monitoring, smoke, tracking, training
 from neuroflow.pipelines.data import Split
 from neuroflow.pipelines.profiling import StepClock
 
@@ -33,8 +33,10 @@ def train_and_log(
     network: NetworkSpec,
     seed: int,
     clock: StepClock | None = None,
+    reference_rows: int = 5_000,
 ) -> FittedModel:
-    """Train on the split, evaluate on its test rows, and log metrics, plots and the model to `run_id`."""
+    """Train on the split, evaluate on its test rows, and log metrics, plots, the model and the drift reference (a
+    sample of the training rows with the network's answers) to `run_id`."""
     clock = clock or StepClock()
     with clock.step("train"), tracking.epoch_logger(client, run_id) as log_epoch:
         result = training.train_model(schema, split, network, seed, [log_epoch])
@@ -49,6 +51,8 @@ def train_and_log(
         )
         example = split.test_features.head(5)
         logged = tracking.log_model(run_id, result.predictor, example, Path(workdir))
+        reference = monitoring.reference_sample(split.train_features, result.predictor, reference_rows, seed)
+        monitoring.log_reference(client, run_id, reference)
     return FittedModel(
         result, scores, logged.uri, logged.file_digests, smoke.expected_outputs(result.predictor, example)
     )

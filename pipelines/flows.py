@@ -128,7 +128,14 @@ def training_flow(
             if not force and (same := unchanged.unchanged_since(client, settings.model_name, alias, fingerprint)):
                 return report_unchanged(run, same, digest, loaded)
             fitted = train_and_log(
-                client, run.run_id, schema, split, settings.network.spec(), settings.data.seed, clock
+                client,
+                run.run_id,
+                schema,
+                split,
+                settings.network.spec(),
+                settings.data.seed,
+                clock,
+                settings.monitoring.reference_rows,
             )
             with clock.step("register_and_gate"):
                 version = register_version(

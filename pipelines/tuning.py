@@ -124,7 +124,15 @@ def run_trial(
                 for key, value in network.model_dump(mode="json").items()
             ],
         )
-        fitted = fitting.train_and_log(client, run_id, schema, split, network.spec(), settings.data.seed)
+        fitted = fitting.train_and_log(
+            client,
+            run_id,
+            schema,
+            split,
+            network.spec(),
+            settings.data.seed,
+            reference_rows=settings.monitoring.reference_rows,
+        )
         result = fitted.training
         status = "early-stopped" if result.stopped_early else "completed"
         val_loss = min(result.history["val_loss"])

@@ -6,6 +6,7 @@ beside it; BentoML adds `/livez`, `/readyz`, `/metrics` and `/docs.json`.
 """
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,8 +21,11 @@ from starlette.routing import Route
 
 from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError, UntrustedModelError
 from neuroflow.models.inference import Prediction
+from neuroflow.models.schema import category_label
+from neuroflow.predictionlog import feedback_frame, new_request_ids
 from neuroflow.service.guard import forwarded
 from neuroflow.service.loading import LoadedModel
+from neuroflow.service.recording import Recorder
 from neuroflow.service.requests import RequestError, RequestProblem, dumps
 from neuroflow.service.responses import docs_page
 from neuroflow.settings import ServiceSettings, Settings
@@ -40,6 +44,8 @@ class ModelSource(Protocol):
     description: str
 
     def current_version(self) -> str: ...
+
+    def shadow_version(self, mode: str, champion: str | None) -> str | None: ...
 
     def load(self, version: str) -> LoadedModel: ...
 
@@ -63,12 +69,39 @@ class ModelHolder:
         self.settings = settings.service
         self.on_swap = on_swap
         self.current: LoadedModel | None = None
+        self.shadow: LoadedModel | None = None  # scored beside the champion for the log, never answered with
         self.problem: str | None = "starting: no model loaded yet"
         self._lock = asyncio.Lock()
         self.refused: dict[str, str] = {}  # versions whose files failed the safe loader's checks, and why
+        self.recorder = Recorder(None, lambda: self.shadow)
 
     async def refresh(self) -> Outcome:
-        """Load the source's current version if it is not the one served; a no-op otherwise."""
+        """Load the source's current version if it is not the one served (a no-op otherwise), then the shadow."""
+        outcome = await self._refresh_champion()
+        await self.refresh_shadow()
+        return outcome
+
+    async def refresh_shadow(self) -> None:
+        """Follow `service.shadow` (the newest non-champion version, or an alias); a failure here only logs."""
+        mode = self.settings.shadow
+        if mode == "off" or not self.source.follows:
+            return
+        champion = self.current.version if self.current else None
+        try:
+            version = await anyio.to_thread.run_sync(self.source.shadow_version, mode, champion)
+            if version is None or version == champion:
+                if self.shadow is not None:
+                    log.info("no shadow now (%s names %s)", mode, version or "no version")
+                self.shadow = None
+                return
+            if (self.shadow is not None and self.shadow.version == version) or version in self.refused:
+                return
+            self.shadow = await anyio.to_thread.run_sync(self.source.load, version)
+            log.info("shadow: version %s scores every request beside the champion (%s)", version, mode)
+        except Exception as error:
+            log.warning("shadow %s not loaded (the champion serves on): %s", mode, error)
+
+    async def _refresh_champion(self) -> Outcome:
         async with self._lock:
             previous = self.current.version if self.current else None
             asked = time.perf_counter()
@@ -155,7 +188,8 @@ class ModelHolder:
 
 @dataclass(frozen=True)
 class ServiceState:
-    """What the routes read from `request.app.state.neuroflow`: the holder of the served model and the limits."""
+    """What the routes read from `request.app.state.neuroflow`: the holder of the served model and the limits (the
+    prediction log is the holder's recorder's)."""
 
     holder: ModelHolder
     settings: ServiceSettings
@@ -220,6 +254,7 @@ class ParsedBatch:
 
     model: LoadedModel
     records: list[dict[str, Any]]
+    recorder: Recorder | None = None
 
 
 async def parse_predict(request: Request, holder: ModelHolder, settings: ServiceSettings) -> ParsedBatch | Response:
@@ -228,7 +263,8 @@ async def parse_predict(request: Request, holder: ModelHolder, settings: Service
     if model is None:
         return not_ready(holder)
     try:
-        return ParsedBatch(model, model.parser.parse(await read_body(request, settings.max_body_bytes)))
+        records = model.parser.parse(await read_body(request, settings.max_body_bytes))
+        return ParsedBatch(model, records, holder.recorder)
     except RequestError as error:
         return refuse(error, model.version)
 
@@ -239,18 +275,20 @@ def answer(batch: ParsedBatch) -> Response:
     prediction = model.predictor.predict_records(batch.records)
     if (refused := unrepresentable(prediction, model.version)) is not None:
         return refused
-    return Response(
-        dumps(answer_body(model, prediction)), headers={VERSION_HEADER: model.version}, media_type="application/json"
-    )
+    ids = new_request_ids(len(batch.records))
+    body = dumps(answer_body(model, prediction, ids))
+    if batch.recorder is not None:
+        batch.recorder.served(model, ids, batch.records, prediction)
+    return Response(body, headers={VERSION_HEADER: model.version}, media_type="application/json")
 
 
-def answer_body(model: LoadedModel, prediction: Prediction) -> dict[str, Any]:
-    """The JSON answer to `/predict` (typed by `neuroflow.service.responses.response_type`)."""
-    return {
-        "model_name": model.info.name,
-        "model_version": model.version,
-        "predictions": prediction.to_records(model.schema.classes),
-    }
+def answer_body(model: LoadedModel, prediction: Prediction, ids: list[str]) -> dict[str, Any]:
+    """The JSON answer to `/predict` (typed by `neuroflow.service.responses.response_type`): each prediction with
+    the request id its record is logged under (send it back with the true label to `/feedback`)."""
+    predictions = prediction.to_records(model.schema.classes)
+    for request_id, item in zip(ids, predictions, strict=True):
+        item["request_id"] = request_id
+    return {"model_name": model.info.name, "model_version": model.version, "predictions": predictions}
 
 
 def unrepresentable(prediction: Prediction, version: str) -> Response | None:
@@ -289,6 +327,75 @@ async def reload(request: Request) -> Response:
     return Response(dumps(outcome.to_json()), media_type="application/json")
 
 
+FEEDBACK_EXAMPLE = '{"feedback": [{"request_id": "3f2a...-0", "label": 1}]}'
+
+
+def read_feedback(body: bytes, model: LoadedModel | None) -> tuple[list[str], list[Any]]:
+    """The ids and labels of a `/feedback` body, each label checked against the served model's target."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise RequestError(
+            400, "malformed JSON", [RequestProblem("body", f"send JSON like {FEEDBACK_EXAMPLE}")]
+        ) from None
+    items = payload.get("feedback") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or not items:
+        raise RequestError(
+            422, "invalid request", [RequestProblem("feedback", f"a non-empty list: {FEEDBACK_EXAMPLE}")]
+        )
+    problems, ids, labels = [], [], []
+    classes = set(model.schema.classes or ()) if model is not None else set()
+    for index, item in enumerate(items):
+        where = f"feedback[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) or "label" not in item:
+            problems.append(RequestProblem(where, 'an object with "request_id" (text) and "label"'))
+            continue
+        label = item["label"]
+        if model is not None and model.schema.task == "regression":
+            if isinstance(label, bool) or not isinstance(label, int | float):
+                problems.append(RequestProblem(f"{where}.label", "the true value, a number"))
+        elif classes and (label is None or isinstance(label, dict | list) or category_label(label) not in classes):
+            problems.append(RequestProblem(f"{where}.label", f"one of the classes {sorted(classes)}"))
+        ids.append(item["request_id"])
+        labels.append(label)
+    if problems:
+        raise RequestError(422, "invalid request", problems[:50])
+    return ids, labels
+
+
+async def feedback(request: Request) -> Response:
+    """POST /feedback: the true labels (or values) of served records, by request id; unknown ids are reported."""
+    state = state_of(request)
+    prediction_log = state.holder.recorder.log
+    if prediction_log is None:
+        problem = "the prediction log is off (service.prediction_log: off): there is nothing to join labels to"
+        return refuse(RequestError(409, "prediction log off", [RequestProblem("service.prediction_log", problem)]))
+    try:
+        ids, labels = read_feedback(await read_body(request, state.settings.max_body_bytes), state.holder.current)
+        await anyio.to_thread.run_sync(prediction_log.flush)  # records answered a moment ago are joinable now
+        known = await anyio.to_thread.run_sync(prediction_log.store.known_ids, ids)
+    except RequestError as error:
+        return refuse(error)
+    except Exception as error:
+        problem = f"{prediction_log.store.description} failed: {str(error)[:300]}"
+        return refuse(RequestError(503, "prediction log unavailable", [RequestProblem("prediction_log", problem)]))
+    unknown = [request_id for request_id in ids if request_id not in known]
+    if len(unknown) == len(ids):
+        problems = [
+            RequestProblem(f"feedback[{index}].request_id", f"no served record has the id {request_id!r}")
+            for index, request_id in enumerate(ids[:50])
+        ]
+        return refuse(RequestError(404, "unknown request ids", problems))
+    kept = [(request_id, label) for request_id, label in zip(ids, labels, strict=True) if request_id in known]
+    frame = feedback_frame([pair[0] for pair in kept], [pair[1] for pair in kept])
+    try:
+        await anyio.to_thread.run_sync(prediction_log.store.write_feedback, frame)
+    except Exception as error:
+        problem = f"{prediction_log.store.description} failed: {str(error)[:300]}"
+        return refuse(RequestError(503, "prediction log unavailable", [RequestProblem("prediction_log", problem)]))
+    return Response(dumps({"recorded": len(kept), "unknown_ids": unknown}), media_type="application/json")
+
+
 async def docs_redirect(_: Request) -> Response:
     """GET /: the Swagger page lives at /docs."""
     return RedirectResponse("/docs", status_code=307)
@@ -314,6 +421,7 @@ def create_app(
     app.add_api_route(
         "/reload", reload, methods=["POST"], summary="Load the current champion now (authenticated)", tags=["Model"]
     )
+    app.router.routes.append(Route("/feedback", feedback, methods=["POST"]))
     holder = ModelHolder(source, settings, after_swap or (lambda _: None))
     app.state.neuroflow = ServiceState(holder, settings.service)
     return app, holder

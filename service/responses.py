@@ -57,7 +57,7 @@ def answer_type(schema: DataSchema) -> type:
 def response_type(schema: DataSchema) -> Any:
     """The `/predict` answer as a TypedDict: the model's identity and one prediction per record, typed as the
     training target was, with one probability per class when classifying."""
-    item: dict[str, Any] = {"prediction": answer_type(schema)}
+    item: dict[str, Any] = {"prediction": answer_type(schema), "request_id": str}
     if schema.classes:
         item["probabilities"] = TypedDict("Probabilities", dict.fromkeys(schema.classes, float))  # type: ignore[operator]
     prediction: Any = TypedDict("Prediction", item)  # type: ignore[misc]

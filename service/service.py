@@ -16,6 +16,9 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 from starlette.responses import Response
 
+from neuroflow.errors import ModelNotFoundError
+from neuroflow.livemetrics import labelled, live_metrics
+from neuroflow.predictionlog import PredictionLog, new_request_ids, open_store, window_start
 from neuroflow.service.api import DirectPredict, OpenAPIDocument, typed_api
 from neuroflow.service.app import (
     VERSION_HEADER,
@@ -28,6 +31,7 @@ from neuroflow.service.app import (
 )
 from neuroflow.service.guard import RequestGuard
 from neuroflow.service.loading import LoadedModel, load_directory, load_registered
+from neuroflow.service.recording import Recorder
 from neuroflow.service.requests import dumps
 from neuroflow.settings import Settings, load_settings
 from neuroflow.store import ModelInfo, champion_version, mlflow_client
@@ -64,6 +68,18 @@ class RegistrySource:
     def current_version(self) -> str:
         return champion_version(self.client, self.name, self.alias)
 
+    def shadow_version(self, mode: str, champion: str | None) -> str | None:
+        """`latest`: the newest registered version that is not the champion; else the version `mode` (an alias)
+        points at. None when there is none."""
+        if mode == "latest":
+            versions = [int(v.version) for v in self.client.search_model_versions(f"name='{self.name}'")]
+            others = [version for version in versions if str(version) != champion]
+            return str(max(others)) if others else None
+        try:
+            return champion_version(self.client, self.name, mode)
+        except ModelNotFoundError:
+            return None
+
     def load(self, version: str) -> LoadedModel:
         return load_registered(
             self.client,
@@ -87,6 +103,9 @@ class BakedSource:
 
     def current_version(self) -> str:
         return ModelInfo.from_json(bentoml.models.get(self.tag).info.metadata).version
+
+    def shadow_version(self, mode: str, champion: str | None) -> str | None:
+        return None  # a Bento serves its one baked model
 
     def load(self, version: str) -> LoadedModel:
         model = bentoml.models.get(self.tag)
@@ -124,6 +143,70 @@ def freeze_heap(_: LoadedModel) -> None:
     gc.freeze()
 
 
+_METRICS: dict[str, Any] = {}
+
+
+def prometheus(name: str) -> Any:
+    """The service's own Prometheus metrics, made once per process after BentoML has set up its multiprocess
+    collection (so they appear on /metrics)."""
+    if not _METRICS:
+        import prometheus_client
+
+        _METRICS["dropped"] = prometheus_client.Counter(
+            "neuroflow_prediction_log_dropped", "Prediction records that could not be written to the prediction log"
+        )
+        _METRICS["shadow_failures"] = prometheus_client.Counter(
+            "neuroflow_shadow_failures", "Records the shadow version failed to score (answers are unaffected)"
+        )
+        _METRICS["live"] = prometheus_client.Gauge(
+            "neuroflow_live_metric",
+            "Live metrics from feedback over monitoring.window_hours, per role (champion/shadow) and version",
+            ["role", "model_version", "metric"],
+            multiprocess_mode="livemostrecent",
+        )
+    return _METRICS[name]
+
+
+def start_recorder(settings: Settings, holder: ModelHolder, metrics: bool) -> Recorder:
+    """The prediction log and the shadow's thread, counting what they drop on /metrics."""
+    store = open_store(settings.service.prediction_log)
+    dropped = prometheus("dropped").inc if metrics else None
+    prediction_log = None
+    if store is not None:
+        prediction_log = PredictionLog(
+            store, settings.service.log_flush_seconds, settings.service.log_buffer_rows, dropped
+        )
+        log.info("prediction log: %s", store.description)
+    failures = prometheus("shadow_failures").inc if metrics else None
+    return Recorder(prediction_log, lambda: holder.shadow, failures).start()
+
+
+def live_scores(settings: Settings, prediction_log: PredictionLog, model: LoadedModel) -> dict[tuple[str, str], Any]:
+    """The live metrics of every version with labelled records in the monitoring window."""
+    records = prediction_log.store.read(model.info.name, window_start(settings.monitoring.window_hours))
+    joined = labelled(records, prediction_log.store.read_feedback())
+    return live_metrics(joined, model.schema.task, model.schema.classes)
+
+
+async def keep_live_gauges(settings: Settings, holder: ModelHolder) -> None:
+    """Every `service.live_metrics_seconds`: the served records with feedback, scored per version, as gauges."""
+    gauge = prometheus("live")
+    prediction_log = holder.recorder.log
+    assert prediction_log is not None
+    while True:
+        await asyncio.sleep(settings.service.live_metrics_seconds)
+        model = holder.current
+        if model is None:
+            continue
+        try:
+            scores = await asyncio.to_thread(live_scores, settings, prediction_log, model)
+            for (role, version), values in scores.items():
+                for metric, value in values.items():
+                    gauge.labels(role, version, metric).set(value)
+        except Exception as error:
+            log.warning("live metrics not updated: %s", str(error)[:300])
+
+
 def build_service(
     settings: Settings, source: RegistrySource | BakedSource | Any, metrics: bool = True
 ) -> tuple[Any, ModelHolder]:
@@ -158,7 +241,10 @@ def build_service(
             if model is None:
                 raise ServiceUnavailable(holder.problem or "no model loaded yet")
             checked = model.parser.parse_python(records)  # a call from Python: the same checks, RequestError if not
-            return answer_body(model, model.predictor.predict_records(checked))
+            prediction = model.predictor.predict_records(checked)
+            ids = new_request_ids(len(checked))
+            holder.recorder.served(model, ids, checked, prediction)
+            return answer_body(model, prediction, ids)
 
         @bentoml.api(route="/metadata", input_spec=MetadataInput, output_spec=MetadataOutput)
         async def metadata(self) -> Any:
@@ -174,13 +260,18 @@ def build_service(
         async def follow_champion(self) -> None:
             gc.set_threshold(*GC_THRESHOLDS)
             log.info("model source: %s", source.description)
+            holder.recorder = start_recorder(settings, holder, metrics)
             self._follower = asyncio.create_task(holder.run(), name="neuroflow-follow-champion")
+            self._gauges = None
+            if metrics and holder.recorder.log is not None and settings.service.live_metrics_seconds > 0:
+                self._gauges = asyncio.create_task(keep_live_gauges(settings, holder), name="neuroflow-live-metrics")
 
         @bentoml.on_shutdown
         async def stop_following(self) -> None:
-            task = getattr(self, "_follower", None)
-            if task is not None:
-                task.cancel()
+            for task in (getattr(self, "_follower", None), getattr(self, "_gauges", None)):
+                if task is not None:
+                    task.cancel()
+            await asyncio.to_thread(holder.recorder.close)  # SIGTERM included: nothing buffered is lost
 
         def __is_ready__(self) -> bool:
             return holder.current is not None

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 import neuroflow
-from neuroflow.cli import registry, scoring, serving, training, ui
+from neuroflow.cli import monitoring, registry, scoring, serving, training, ui
 from neuroflow.cli.output import exit_with, install_fast_exit
 
 app = typer.Typer(
@@ -27,7 +27,7 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for group in (training, registry, serving, scoring, ui):
+for group in (training, registry, serving, scoring, monitoring, ui):
     app.add_typer(group.app)
 
 

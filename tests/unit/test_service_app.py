@@ -387,6 +387,8 @@ def test_direct_predict_and_bentoml_dispatch_answer_alike(trained) -> None:
                     for body in bodies
                 )
             ]
+    ids = [item.pop("request_id") for direct in (True, False) for item in answers[direct][0][1]["predictions"]]
+    assert len(set(ids)) == 6 and ids[0].endswith("-0") and ids[1] == ids[0][:-1] + "1"  # one id per record
     assert answers[True] == answers[False]
     assert [status for status, _, _ in answers[True]] == [200, 400, 400, 422, 422, 422, 422]
 

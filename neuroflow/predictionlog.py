@@ -1,0 +1,365 @@
+"""The prediction log: every served record, its answer and its later label, in a store pandas can read.
+
+Two stores, chosen by `service.prediction_log`: a folder of Parquet files partitioned by day (the embedded default,
+nothing to start), or one table in PostgreSQL (created on first use). The service writes through `PredictionLog`, a
+buffer emptied by a background thread, so a request never waits for the store; monitoring and feedback read and
+write the stores directly. No BentoML and no Prefect here.
+"""
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from neuroflow.errors import ConfigError
+from neuroflow.settings import redact
+
+log = logging.getLogger("neuroflow.predictionlog")
+
+PREDICTIONS_TABLE = "neuroflow_predictions"
+FEEDBACK_TABLE = "neuroflow_feedback"
+LOG_COLUMNS = (
+    "request_id",
+    "served_at",
+    "model_name",
+    "model_version",
+    "role",
+    "features",
+    "prediction",
+    "probabilities",
+)
+FEEDBACK_COLUMNS = ("request_id", "label", "received_at")
+WARN_EVERY_SECONDS = 60.0
+CHAMPION, SHADOW = "champion", "shadow"
+
+
+def new_request_ids(count: int) -> list[str]:
+    """One id per record of a request: the request's own id and the record's position (`3f2a...-0`)."""
+    base = uuid.uuid4().hex
+    return [f"{base}-{index}" for index in range(count)]
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request as answered, queued as it is; turned into rows by the writer thread, off the request path."""
+
+    request_ids: Sequence[str]
+    model_name: str
+    model_version: str
+    records: Sequence[dict[str, Any]]
+    answers: Any  # a sequence or a NumPy array of the answers, in the target's type
+    probabilities: np.ndarray | None = None
+    classes: Sequence[str] | None = None
+    role: str = CHAMPION
+    served_at: float = field(default_factory=time.time)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        at = datetime.fromtimestamp(self.served_at, UTC)
+        probabilities: list[str | None] = [None] * len(self.request_ids)
+        if self.probabilities is not None and self.classes:
+            probabilities = [
+                json.dumps(dict(zip(self.classes, row, strict=True))) for row in self.probabilities.tolist()
+            ]
+        answers = self.answers.tolist() if isinstance(self.answers, np.ndarray) else list(self.answers)
+        return [
+            (rid, at, self.model_name, self.model_version, self.role, json.dumps(record), json.dumps(answer), chances)
+            for rid, record, answer, chances in zip(self.request_ids, self.records, answers, probabilities, strict=True)
+        ]
+
+
+def rows_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
+    frame["served_at"] = pd.to_datetime(frame["served_at"], utc=True)
+    return frame
+
+
+class PredictionStore(Protocol):
+    """Where prediction records and feedback live."""
+
+    description: str
+
+    def write(self, frame: pd.DataFrame) -> None: ...
+
+    def read(
+        self, model_name: str | None = None, since: datetime | None = None, last: int | None = None
+    ) -> pd.DataFrame: ...
+
+    def known_ids(self, ids: Sequence[str]) -> set[str]: ...
+
+    def write_feedback(self, frame: pd.DataFrame) -> None: ...
+
+    def read_feedback(self) -> pd.DataFrame: ...
+
+
+class ParquetStore:
+    """`<folder>/predictions/day=YYYY-MM-DD/*.parquet` and `<folder>/feedback/*.parquet`: readable with
+    `pd.read_parquet(folder / "predictions")`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.description = f"Parquet files under {self.folder}"
+
+    def write(self, frame: pd.DataFrame) -> None:
+        for day, rows in frame.groupby(frame["served_at"].dt.strftime("%Y-%m-%d"), sort=False):
+            part = self.folder / "predictions" / f"day={day}"
+            part.mkdir(parents=True, exist_ok=True)
+            rows.to_parquet(part / f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet", index=False)
+
+    def read(
+        self, model_name: str | None = None, since: datetime | None = None, last: int | None = None
+    ) -> pd.DataFrame:
+        files = []
+        for day_folder in sorted((self.folder / "predictions").glob("day=*")):
+            if since is not None and day_folder.name[4:] < since.strftime("%Y-%m-%d"):
+                continue
+            files.extend(sorted(day_folder.glob("*.parquet")))
+        if not files:
+            return rows_frame([])
+        frame = pd.concat([pd.read_parquet(file) for file in files], ignore_index=True)
+        if model_name is not None:
+            frame = frame[frame["model_name"] == model_name]
+        if since is not None:
+            frame = frame[frame["served_at"] >= pd.Timestamp(since)]
+        frame = frame.sort_values("served_at", kind="stable")
+        if last is not None:
+            frame = latest_records(frame, last)
+        return frame.reset_index(drop=True)
+
+    def known_ids(self, ids: Sequence[str]) -> set[str]:
+        wanted = set(ids)
+        return set(self.read()["request_id"]) & wanted
+
+    def write_feedback(self, frame: pd.DataFrame) -> None:
+        folder = self.folder / "feedback"
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(folder / f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet", index=False)
+
+    def read_feedback(self) -> pd.DataFrame:
+        files = sorted((self.folder / "feedback").glob("*.parquet"))
+        if not files:
+            return pd.DataFrame(columns=list(FEEDBACK_COLUMNS))
+        return pd.concat([pd.read_parquet(file) for file in files], ignore_index=True)
+
+
+def latest_records(frame: pd.DataFrame, last: int) -> pd.DataFrame:
+    """The rows of the `last` most recently served champion records, with any shadow rows of the same requests."""
+    champion_ids = frame.loc[frame["role"] == CHAMPION, "request_id"].tail(last)
+    return frame[frame["request_id"].isin(set(champion_ids))]
+
+
+class PostgresStore:
+    """Two tables in PostgreSQL, created on first use; one row per record."""
+
+    CONNECT_TIMEOUT_SECONDS = 3
+
+    def __init__(self, url: str) -> None:
+        self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.description = f"PostgreSQL {redact(self.url)}"
+        self._created = False
+
+    def connect(self) -> Any:
+        import psycopg
+
+        connection = psycopg.connect(
+            self.url, connect_timeout=self.CONNECT_TIMEOUT_SECONDS, options="-c statement_timeout=30000"
+        )
+        if not self._created:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {PREDICTIONS_TABLE} (request_id text NOT NULL, served_at timestamptz "
+                    "NOT NULL, model_name text NOT NULL, model_version text NOT NULL, role text NOT NULL, features "
+                    "jsonb NOT NULL, prediction jsonb, probabilities jsonb)"
+                )
+                cursor.execute(
+                    f"CREATE INDEX IF NOT EXISTS {PREDICTIONS_TABLE}_served ON {PREDICTIONS_TABLE} "
+                    "(model_name, served_at)"
+                )
+                cursor.execute(f"CREATE INDEX IF NOT EXISTS {PREDICTIONS_TABLE}_id ON {PREDICTIONS_TABLE} (request_id)")
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {FEEDBACK_TABLE} (request_id text NOT NULL, label jsonb NOT NULL, "
+                    "received_at timestamptz NOT NULL)"
+                )
+            connection.commit()
+            self._created = True
+        return connection
+
+    def write(self, frame: pd.DataFrame) -> None:
+        with self.connect() as connection, connection.cursor() as cursor:
+            columns = ", ".join(LOG_COLUMNS)
+            with cursor.copy(f"COPY {PREDICTIONS_TABLE} ({columns}) FROM STDIN") as copy:
+                for row in frame.itertuples(index=False):
+                    copy.write_row(tuple(row))
+
+    def read(
+        self, model_name: str | None = None, since: datetime | None = None, last: int | None = None
+    ) -> pd.DataFrame:
+        where, params = ["TRUE"], []
+        if model_name is not None:
+            where.append("model_name = %s")
+            params.append(model_name)
+        if since is not None:
+            where.append("served_at >= %s")
+            params.append(since)
+        columns = "request_id, served_at, model_name, model_version, role, features::text, prediction::text, " + (
+            "probabilities::text"
+        )
+        sql = f"SELECT {columns} FROM {PREDICTIONS_TABLE} WHERE {' AND '.join(where)} ORDER BY served_at"
+        if last is not None:
+            sql = (
+                f"SELECT {columns} FROM {PREDICTIONS_TABLE} WHERE request_id IN (SELECT request_id FROM "
+                f"{PREDICTIONS_TABLE} WHERE {' AND '.join(where)} AND role = 'champion' ORDER BY served_at DESC "
+                f"LIMIT {int(last)}) ORDER BY served_at"
+            )
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            frame = rows_frame(cursor.fetchall())
+        return frame
+
+    def known_ids(self, ids: Sequence[str]) -> set[str]:
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT request_id FROM {PREDICTIONS_TABLE} WHERE request_id = ANY(%s)", [list(ids)]
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+    def write_feedback(self, frame: pd.DataFrame) -> None:
+        with self.connect() as connection, connection.cursor() as cursor:
+            with cursor.copy(f"COPY {FEEDBACK_TABLE} ({', '.join(FEEDBACK_COLUMNS)}) FROM STDIN") as copy:
+                for row in frame.itertuples(index=False):
+                    copy.write_row(tuple(row))
+
+    def read_feedback(self) -> pd.DataFrame:
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(f"SELECT request_id, label::text, received_at FROM {FEEDBACK_TABLE}")
+            return pd.DataFrame(cursor.fetchall(), columns=list(FEEDBACK_COLUMNS))
+
+
+def open_store(location: str) -> PredictionStore | None:
+    """The store `service.prediction_log` names, or None when it is off."""
+    if location == "off":
+        return None
+    if location.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return PostgresStore(location.replace("postgres://", "postgresql://", 1))
+    if "://" in location:
+        raise ConfigError(f"service.prediction_log {redact(location)!r}: give a folder, a postgresql:// URL, or off")
+    return ParquetStore(Path(location).expanduser())
+
+
+def window_start(hours: float, now: datetime | None = None) -> datetime:
+    return (now or datetime.now(UTC)) - timedelta(hours=hours)
+
+
+class PredictionLog:
+    """A buffer of served requests that a background thread writes to the store every `flush_seconds`.
+
+    `record` never blocks and never raises: when the buffer is full, or the store is slow, full or down, records are
+    dropped, counted (`on_drop`) and a warning is logged at most once a minute."""
+
+    def __init__(
+        self,
+        store: PredictionStore,
+        flush_seconds: float = 1.0,
+        max_rows: int = 100_000,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.flush_seconds = flush_seconds
+        self.max_rows = max_rows
+        self.on_drop = on_drop or (lambda _: None)
+        self.dropped = 0
+        self.written = 0
+        self._queue: deque[Served] = deque()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_warning = 0.0
+        self._unwarned = 0
+
+    def start(self) -> "PredictionLog":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="neuroflow-prediction-log", daemon=True)
+            self._thread.start()
+        return self
+
+    def record(self, served: Served) -> None:
+        count = len(served.request_ids)
+        with self._lock:
+            if self._pending + count > self.max_rows:
+                full = True
+            else:
+                full = False
+                self._pending += count
+                self._queue.append(served)
+        if full:
+            self._drop(count, f"the buffer holds {self.max_rows:,} records already (the store is behind)")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+
+    def flush(self) -> int:
+        """Write everything buffered now; returns how many records were written."""
+        with self._flushing:
+            taken: list[Served] = []
+            with self._lock:
+                while self._queue:
+                    taken.append(self._queue.popleft())
+                self._pending = 0
+            if not taken:
+                return 0
+            rows = [row for served in taken for row in served.rows()]
+            try:
+                self.store.write(rows_frame(rows))
+            except Exception as error:
+                self._drop(len(rows), redact(str(error)).strip().splitlines()[0][:300] if str(error) else repr(error))
+                return 0
+            self.written += len(rows)
+            return len(rows)
+
+    def _drop(self, count: int, why: str) -> None:
+        self.dropped += count
+        self._unwarned += count
+        try:
+            self.on_drop(count)
+        except Exception:  # a metrics hiccup must not reach a request
+            log.debug("could not count dropped records", exc_info=True)
+        now = time.monotonic()
+        if now - self._last_warning >= WARN_EVERY_SECONDS:
+            log.warning(
+                "prediction log: %d record(s) could not be written to %s (%s); requests are still answered. "
+                "Dropped so far: %d (neuroflow_prediction_log_dropped_total on /metrics)",
+                self._unwarned,
+                self.store.description,
+                why,
+                self.dropped,
+            )
+            self._last_warning = now
+            self._unwarned = 0
+
+    def close(self) -> None:
+        """Stop the thread and write what is still buffered (called on shutdown, SIGTERM included)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        written = self.flush()
+        if written:
+            log.info("prediction log: flushed %d buffered record(s) on shutdown", written)
+
+
+def feedback_frame(request_ids: Iterable[str], labels: Iterable[Any]) -> pd.DataFrame:
+    """Feedback rows as stored: the id, the label as JSON, the time it arrived."""
+    now = datetime.now(UTC)
+    ids, values = list(request_ids), [json.dumps(label) for label in labels]
+    return pd.DataFrame({"request_id": ids, "label": values, "received_at": [now] * len(ids)})
