@@ -203,7 +203,8 @@ class PostgresStore:
     def read(
         self, model_name: str | None = None, since: datetime | None = None, last: int | None = None
     ) -> pd.DataFrame:
-        where, params = ["TRUE"], []
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
         if model_name is not None:
             where.append("model_name = %s")
             params.append(model_name)
@@ -233,10 +234,14 @@ class PostgresStore:
             return {row[0] for row in cursor.fetchall()}
 
     def write_feedback(self, frame: pd.DataFrame) -> None:
-        with self.connect() as connection, connection.cursor() as cursor:
-            with cursor.copy(f"COPY {FEEDBACK_TABLE} ({', '.join(FEEDBACK_COLUMNS)}) FROM STDIN") as copy:
-                for row in frame.itertuples(index=False):
-                    copy.write_row(tuple(row))
+        columns = ", ".join(FEEDBACK_COLUMNS)
+        with (
+            self.connect() as connection,
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {FEEDBACK_TABLE} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in frame.itertuples(index=False):
+                copy.write_row(tuple(row))
 
     def read_feedback(self) -> pd.DataFrame:
         with self.connect() as connection, connection.cursor() as cursor:

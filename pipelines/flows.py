@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
@@ -14,9 +15,11 @@ from neuroflow.models.schema import DataSchema
 from neuroflow.pipelines import (
     data,
     fitting,
+    monitoring,
     profiling,
     promotion,
     registry,
+    retraining,
     scoring,
     smoke,
     tracking,
@@ -24,8 +27,14 @@ from neuroflow.pipelines import (
     unchanged,
     validation,
 )
-from neuroflow.pipelines.outcomes import ScoringOutcome, TrainingOutcome, TuningOutcome, UnchangedOutcome
-from neuroflow.pipelines.runs import RunRecord, recorded_run, store_errors
+from neuroflow.pipelines.outcomes import (
+    MonitoringOutcome,
+    ScoringOutcome,
+    TrainingOutcome,
+    TuningOutcome,
+    UnchangedOutcome,
+)
+from neuroflow.pipelines.runs import RunRecord, artifact_key, recorded_run, store_errors
 from neuroflow.settings import (
     BundledDataset,
     Settings,
@@ -351,3 +360,72 @@ def scoring_flow(
                 str(result.rejects) if result.rejects else None,
                 result.seconds,
             )
+
+
+judge_window = step(monitoring.monitor)
+trigger_training = step(retraining.trigger_training)
+
+
+@flow(name="monitoring", persist_result=False, log_prints=True)
+def monitoring_flow(
+    last: Annotated[int, Field(ge=1)] | None = None,
+    since: str | None = None,
+    version: str | None = None,
+    model_name: str | None = None,
+    retrain: bool | None = None,
+    overrides: dict[str, Any] | None = None,
+    config_file: str | None = None,
+    settings: Settings | None = None,
+) -> MonitoringOutcome:
+    """Judge the served records against the training data (an MLflow monitoring run with the Evidently report) →
+    publish the verdict → when drift is found, run the training deployment, whose new version meets the same gate.
+
+    Args:
+        last: Judge the last N served records (default: those of the last monitoring.window_hours).
+        since: Judge the records since this time: ISO, or a span back from now such as 6h.
+        version: The version whose records to judge (default: the one serving most recently).
+        model_name: Registered model (default neuroflow-<data set>).
+        retrain: Run the training deployment on drift (default: monitoring.retrain).
+        overrides: Any other settings, nested as in a config file, e.g. {"monitoring": {"drift_share": 0.5}}.
+        config_file: A YAML or TOML settings file, as the worker sees it.
+        settings: For code: a whole Settings object, instead of the fields above.
+    """
+    fields = build_overrides(tracking={"model_name": model_name}, monitoring={"retrain": retrain})
+    settings = resolve_settings(settings, overrides, config_file, fields)
+    try:
+        moment = monitoring.parse_since(since) if since else None
+    except ValueError:
+        raise ConfigError(f"since {since!r}: give an ISO time such as 2026-12-01T08:00, or 30m, 6h, 2d") from None
+    with store_errors(settings.tracking):
+        result = judge_window(settings, moment, last, version)
+    retraining_run, retraining_note = None, ""
+    if result.drift_detected and settings.monitoring.retrain and result.target:
+        retraining_run, retraining_note = trigger_training(
+            settings, result.target, list(result.drifted_features), result.model_version
+        )
+        log.info("%s", retraining_note)
+    elif result.drift_detected:
+        retraining_note = "not retraining: monitoring.retrain is off"
+    markdown = f"## {settings.model_name}: {result.verdict}\n\n{result.paragraph()}"
+    if retraining_note:
+        markdown += f"\n\n**Retraining:** {retraining_note}."
+    if result.run_url:
+        markdown += f"\n\n[Open the monitoring run and its drift report in MLflow]({result.run_url})"
+    create_markdown_artifact(
+        key=artifact_key("monitoring", settings.model_name),
+        markdown=markdown,
+        description=f"Drift verdict for {settings.model_name}",
+    )
+    log.info("%s", result.paragraph())
+    return MonitoringOutcome(
+        settings.model_name,
+        result.model_version,
+        result.verdict,
+        result.drift_detected,
+        result.drifted_features,
+        result.share_drifted,
+        result.rows,
+        result.run_url,
+        retraining_run,
+        retraining_note,
+    )

@@ -110,6 +110,7 @@ class MonitoringResult:
     shadow: dict[str, Any] | None = None
     report_path: str | None = None
     run_url: str | None = None
+    target: str | None = None
 
     @property
     def enough_rows(self) -> bool:
@@ -200,7 +201,7 @@ def evidently() -> Any:
     import pandas.core.dtypes.common as common
 
     if not hasattr(common, "infer_dtype_from_object"):
-        common.infer_dtype_from_object = lambda dtype: np.dtype(dtype).type  # type: ignore[attr-defined]
+        common.infer_dtype_from_object = lambda dtype: np.dtype(dtype).type
     import evidently as library
 
     return library
@@ -407,7 +408,7 @@ def monitor(
             html,
         )
         url = log_monitoring(client, settings, result, info.run_id, html if html.exists() else None)
-    return _replace(result, run_url=url, report_path=None)
+    return _replace(result, run_url=url, report_path=None, target=schema.target.name)
 
 
 def log_monitoring(client: Any, settings: Any, result: MonitoringResult, trained_run: str, html: Path | None) -> str:

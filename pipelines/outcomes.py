@@ -80,3 +80,19 @@ class ScoringOutcome:
     output: str
     rejects: str | None
     seconds: float
+
+
+@dataclass(frozen=True)
+class MonitoringOutcome:
+    """A look at the served records: the verdict, the MLflow run with the report, and any training it started."""
+
+    model_name: str
+    model_version: str | None
+    verdict: str
+    drift_detected: bool
+    drifted_features: tuple[str, ...]
+    share_drifted: float
+    rows: int
+    run_url: str | None
+    retraining_run_id: str | None = None
+    retraining: str = ""

@@ -82,6 +82,7 @@ class Stack:
             "POSTGRES_PASSWORD": "unused",
             "MLFLOW_DB": f"nf_stack_{suffix}_mlflow",
             "PREFECT_DB": f"nf_stack_{suffix}_prefect",
+            "PREDICTIONS_DB": f"nf_stack_{suffix}_predictions",
             "MLFLOW_PORT": str(ports["mlflow"]),
             "PREFECT_PORT": str(ports["prefect-server"]),
             "SERVICE_PORT": str(ports["service"]),
@@ -146,7 +147,7 @@ class Stack:
         subprocess.run(["bash", init], env=env, check=True, capture_output=True, timeout=60)
 
     def query(self, database: str, sql: str) -> str:
-        """One value from one of the stack's PostgreSQL databases (MLFLOW_DB or PREFECT_DB)."""
+        """One value from one of the stack's PostgreSQL databases (MLFLOW_DB, PREFECT_DB or PREDICTIONS_DB)."""
         result = subprocess.run(
             ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", self.env[database], "-tAc", sql],
             capture_output=True,
@@ -157,7 +158,7 @@ class Stack:
         return result.stdout.strip()
 
     def drop_databases(self) -> None:
-        for database in (self.env["MLFLOW_DB"], self.env["PREFECT_DB"]):
+        for database in (self.env["MLFLOW_DB"], self.env["PREFECT_DB"], self.env["PREDICTIONS_DB"]):
             subprocess.run(
                 [
                     "psql",
