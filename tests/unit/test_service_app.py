@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -45,6 +46,10 @@ class MemorySource:
         self.example = example
         self.settings = settings
         self.champion = champion  # None: no champion until a test refreshes
+        self.shadow: str | None = None  # what service.shadow resolves to
+
+    def shadow_version(self, mode: str, champion: str | None) -> str | None:
+        return self.shadow
 
     def current_version(self) -> str:
         if self.champion is None:
@@ -417,3 +422,94 @@ def test_the_api_method_answers_a_call_from_python(trained) -> None:
         expected.values
     )
     assert refused.status == 422 and refused.problems[0].field == "records[0].age"
+
+
+class FailingPredictor:
+    """A shadow version that cannot score anything."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+
+    def predict_records(self, records: Any) -> Any:
+        raise RuntimeError("the shadow broke")
+
+
+def logged_app(trained: dict[str, Any], folder: Any, **service: Any) -> tuple[Any, MemorySource, Any]:
+    settings = load_settings(overrides={"service": {"prediction_log": str(folder), **service}})
+    source = MemorySource(trained["versions"], settings, champion="1")
+    app, holder = served_app(settings, source)
+    return app, source, holder
+
+
+def test_every_answer_is_logged_and_feedback_joins_it_by_request_id(trained, tmp_path) -> None:
+    from neuroflow.predictionlog import ParquetStore
+
+    app, _, holder = logged_app(trained, tmp_path)
+    with TestClient(app, client=LOCAL) as client:
+        refresh(client, holder)
+        answer = client.post("/predict", json={"records": trained["records"][:3]}).json()
+        ids = [item["request_id"] for item in answer["predictions"]]
+        label = answer["predictions"][0]["prediction"]
+        good = client.post("/feedback", json={"feedback": [{"request_id": ids[0], "label": label}]})
+        assert good.status_code == 200 and good.json() == {"recorded": 1, "unknown_ids": []}
+        mixed = client.post(
+            "/feedback",
+            json={"feedback": [{"request_id": ids[1], "label": "no"}, {"request_id": "nope-0", "label": "no"}]},
+        )
+        assert mixed.status_code == 200 and mixed.json() == {"recorded": 1, "unknown_ids": ["nope-0"]}
+        unknown = client.post("/feedback", json={"feedback": [{"request_id": "made-up-0", "label": "yes"}]})
+        assert unknown.status_code == 404
+        assert unknown.json()["detail"][0]["field"] == "feedback[0].request_id"
+        wrong = client.post("/feedback", json={"feedback": [{"request_id": ids[2], "label": "maybe"}]})
+        assert wrong.status_code == 422 and wrong.json()["detail"][0]["field"] == "feedback[0].label"
+        assert client.post("/feedback", json={"records": []}).status_code == 422
+    store = ParquetStore(tmp_path)
+    frame = store.read("m")
+    assert list(frame["request_id"]) == ids and set(frame["model_version"]) == {"1"}
+    assert json.loads(frame["features"].iloc[0])["city"] == trained["records"][0]["city"]
+    assert sorted(store.read_feedback()["request_id"]) == sorted(ids[:2])  # nothing invented for unknown ids
+
+
+def test_with_the_log_off_answers_still_carry_ids_and_feedback_says_why(trained) -> None:
+    app, _, holder = logged_app(trained, "off")
+    with TestClient(app, client=LOCAL) as client:
+        refresh(client, holder)
+        answer = client.post("/predict", json={"records": trained["records"][:1]}).json()
+        assert answer["predictions"][0]["request_id"].endswith("-0")
+        refused = client.post("/feedback", json={"feedback": [{"request_id": "x-0", "label": "yes"}]})
+        assert refused.status_code == 409 and "prediction_log" in refused.text
+
+
+def test_the_shadow_is_logged_beside_the_champion_and_never_answers(trained, tmp_path) -> None:
+    from neuroflow.predictionlog import ParquetStore
+
+    app, source, holder = logged_app(trained, tmp_path, shadow="latest")
+    source.shadow = "2"
+    with TestClient(app, client=LOCAL) as client:
+        refresh(client, holder)
+        assert holder.shadow is not None and holder.shadow.version == "2"
+        response = client.post("/predict", json={"records": trained["records"][:4]})
+        assert response.status_code == 200 and response.json()["model_version"] == "1"
+        expected = trained["versions"]["1"].predict_records(trained["records"][:4])
+        assert [row["prediction"] for row in response.json()["predictions"]] == list(expected.labels)
+    frame = ParquetStore(tmp_path).read("m")  # the shadow's queue and the log were emptied at shutdown
+    shadow = frame[frame["role"] == "shadow"]
+    assert len(shadow) == 4 and set(shadow["model_version"]) == {"2"}
+    assert set(shadow["request_id"]) == set(frame.loc[frame["role"] == "champion", "request_id"])
+
+
+def test_a_failing_shadow_never_fails_a_request(trained, tmp_path) -> None:
+    app, source, holder = logged_app(trained, tmp_path, shadow="latest")
+    source.shadow = "2"
+    with TestClient(app, client=LOCAL) as client:
+        refresh(client, holder)
+        holder.shadow = ready(
+            ModelInfo("m", "2", None, None, "memory"), FailingPredictor(holder.current.schema), load_settings().service
+        )
+        for _ in range(5):
+            assert client.post("/predict", json={"records": trained["records"][:2]}).status_code == 200
+        deadline = time.monotonic() + 10
+        while holder.recorder.shadow_failures < 10 and time.monotonic() < deadline:
+            holder.recorder.score_shadow()  # the background thread may hold the last request a moment longer
+            time.sleep(0.05)
+        assert holder.recorder.shadow_failures == 10
