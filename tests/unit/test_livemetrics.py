@@ -57,7 +57,7 @@ def test_multiclass_auc_is_the_macro_one_against_rest() -> None:
     matrix = rng.dirichlet([1, 1, 1], 150)
     matrix[np.arange(150), truth] += 0.5
     matrix /= matrix.sum(axis=1, keepdims=True)
-    rows = log_rows(matrix.argmax(axis=1).tolist(), [dict(zip("abc", row.tolist())) for row in matrix])
+    rows = log_rows(matrix.argmax(axis=1).tolist(), [dict(zip("abc", row.tolist(), strict=True)) for row in matrix])
     rows["prediction"] = [json.dumps("abc"[i]) for i in matrix.argmax(axis=1)]
     joined = labelled(rows, feedback({f"r-{i}": "abc"[v] for i, v in enumerate(truth)}))
     scores = live_metrics(joined, "multiclass", ("a", "b", "c"))[("champion", "1")]
