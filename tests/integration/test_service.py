@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from neuroflow.models.inference import Predictor
 from neuroflow.pipelines.flows import training_flow
 from neuroflow.pipelines.registry import promote_version
 from tests.integration.conftest import Store
-from tests.utils.processes import free_port, stop_group
+from tests.utils.processes import free_port, stop_group, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -492,10 +493,20 @@ def test_a_baked_bento_serves_with_no_registry(registry: dict[str, Any]) -> None
 @pytest.mark.parametrize("how", ["SIGTERM to neuroflow alone", "Ctrl+C to the process group"])
 def test_stopping_neuroflow_serve_stops_the_server_behind_it(registry: dict[str, Any], how: str) -> None:
     """A process manager stops `neuroflow serve` with SIGTERM to it alone; a terminal with SIGINT to the group.
-    Either way the BentoML server it runs must not be left serving on the port."""
-    running = Server(registry["root"], service_env(registry))
+    Either way the BentoML server it runs must not be left serving on the port.
+    The prediction log's buffer (written hourly here) is flushed on the way out: every answered record is in it."""
+    from neuroflow.predictionlog import ParquetStore
+
+    folder = registry["root"] / f"log-{how[:6]}"
+    env = service_env(
+        registry, NEUROFLOW_SERVICE__PREDICTION_LOG=str(folder), NEUROFLOW_SERVICE__LOG_FLUSH_SECONDS="3600"
+    )
+    running = Server(registry["root"], env)
     try:
         running.wait()
+        answered = [running.predict(registry["records"][:2])[2] for _ in range(5)]
+        ids = [item["request_id"] for answer in answered for item in answer["predictions"]]
+        assert ParquetStore(folder).read().empty  # still buffered: nothing is written before the hour
         if how.startswith("SIGTERM"):
             running.process.terminate()
         else:
@@ -503,6 +514,33 @@ def test_stopping_neuroflow_serve_stops_the_server_behind_it(registry: dict[str,
         assert running.process.wait(timeout=60) == 0, running.text()[-3000:]
         with pytest.raises(OSError):  # nothing answers on the port any more
             call(running.url + "/readyz")
+        assert sorted(ParquetStore(folder).read()["request_id"]) == sorted(ids), running.text()[-3000:]
+    finally:
+        running.stop()
+
+
+def test_a_prediction_log_that_is_down_costs_no_request(registry: dict[str, Any]) -> None:
+    """The log's PostgreSQL does not answer: every request still gets its 200, and the records that could not be
+    written are counted on /metrics and warned about once."""
+    env = service_env(
+        registry,
+        NEUROFLOW_SERVICE__PREDICTION_LOG=f"postgresql://postgres:secret-pw@127.0.0.1:{free_port()}/none",
+        NEUROFLOW_SERVICE__LOG_FLUSH_SECONDS="0.2",
+    )
+    running = Server(registry["root"], env)
+    try:
+        running.wait()
+        statuses = [running.predict(registry["records"][:3])[0] for _ in range(10)]
+        assert statuses == [200] * 10
+
+        def dropped() -> float | None:
+            text = call(running.url + "/metrics")[2]
+            found = re.search(r"^neuroflow_prediction_log_dropped_total (\S+)$", text, re.M)
+            return float(found.group(1)) if found and float(found.group(1)) >= 30 else None
+
+        assert wait_for(dropped, 30, "the dropped records on /metrics") == 30
+        log = running.text()
+        assert log.count("could not be written") == 1 and "secret-pw" not in log
     finally:
         running.stop()
 
