@@ -8,9 +8,11 @@ import base64
 import itertools
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -71,7 +73,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(16),
         NEUROFLOW_SERVICE__AUTH_TOKEN=secrets.token_hex(16),
         NEUROFLOW_SERVICE__POLL_SECONDS="5",
+        NEUROFLOW_SERVICE__LIVE_METRICS_SECONDS="2",
         NEUROFLOW_NETWORK__EPOCHS="8",
+        NEUROFLOW_MONITORING__RETRAIN_DATA="/data/incoming/fresh.csv",
     )
     try:
         stack.create_databases()
@@ -190,23 +194,175 @@ def test_the_scheduled_deployment_trains_registers_and_the_service_serves_it(sta
     stack.timings["served_after_run"] = time.monotonic() - started
 
 
+def breast_cancer_frame() -> pd.DataFrame:
+    from sklearn.datasets import load_breast_cancer
+
+    return load_breast_cancer(as_frame=True).frame
+
+
+def shifted(frame: pd.DataFrame, columns: list[str], deviations: float = 3.0) -> pd.DataFrame:
+    """The same rows with `columns` moved by a few standard deviations (the world changed; labels did not)."""
+    moved = frame.copy()
+    for column in columns:
+        moved[column] = moved[column] + deviations * frame[column].std()
+    return moved
+
+
+def serve_rows(stack: Stack, frame: pd.DataFrame, batch: int = 25) -> tuple[list[str], list[str]]:
+    """Send the rows' features to /predict; the request ids and versions of the answers, in order."""
+    features = frame.drop(columns="target")
+    ids, versions = [], []
+    for start in range(0, len(features), batch):
+        rows = [
+            {key: float(value) for key, value in row.items()}
+            for row in features.iloc[start : start + batch].to_dict("records")
+        ]
+        status, body, version = predict(stack, rows)
+        assert status == 200, body
+        ids += [item["request_id"] for item in body["predictions"]]
+        versions.append(str(version))
+    return ids, versions
+
+
+def neuroflow_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """A `neuroflow` command as an operator runs it beside the worker (its environment: servers, log, secrets)."""
+    command = [str(Path(sys.executable).with_name("neuroflow")), *args]
+    return subprocess.run(
+        command,
+        cwd=stack.working_dir("prefect-worker"),
+        env=stack.environment("prefect-worker"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_loop_drift_retrains_through_the_gate_and_the_service_follows(
+    stack: Stack, logged_in: Any, tmp_path: Path
+) -> None:
+    """Served records land in PostgreSQL; in-distribution traffic is no drift; labels come back as live metrics;
+    shifted traffic is drift, the hourly monitoring deployment runs the training deployment on fresh data, the new
+    version meets the gate, and the service answers with it once it wins. A second look in the cool-down retrains
+    nothing."""
+    champion = logged_in.get_model_version_by_alias(MODEL, "champion").version
+    frame = breast_cancer_frame()
+    calm = frame.sample(200, random_state=7)
+    started = time.monotonic()
+    ids, versions = serve_rows(stack, calm)
+    assert set(versions) == {champion}
+    logged = wait_for(
+        lambda: int(stack.query("PREDICTIONS_DB", "SELECT count(*) FROM neuroflow_predictions")) >= 200 or None,
+        30,
+        "the served records in PostgreSQL",
+    )
+    assert logged
+
+    looked = neuroflow_cli(stack, "monitor", "--last", "200", "--json")
+    assert looked.returncode == 0, looked.stderr[-3000:]
+    verdict = json.loads(looked.stdout.strip().splitlines()[-1])
+    assert verdict["drift_detected"] is False and verdict["verdict"] == "no drift", verdict
+    assert verdict["rows"] == 200 and verdict["model_version"] == champion
+    stack.timings["monitor_cli"] = time.monotonic() - started
+
+    # Labels come back: half through the service, half in bulk from a file.
+    token = stack.env["NEUROFLOW_SERVICE__AUTH_TOKEN"]
+    labels = calm["target"].astype(int).tolist()
+    body = {"feedback": [{"request_id": i, "label": y} for i, y in zip(ids[:100], labels[:100], strict=True)]}
+    request = urllib.request.Request(
+        stack.url("service") + "/feedback",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read()) == {"recorded": 100, "unknown_ids": []}
+    bulk = tmp_path / "labels.csv"
+    pd.DataFrame({"id": [*ids[100:], "never-served-0"], "truth": [*labels[100:], 1]}).to_csv(bulk, index=False)
+    loaded = neuroflow_cli(stack, "feedback", "--data", str(bulk), "--id-column", "id", "--target", "truth")
+    assert loaded.returncode == 0 and "recorded 100 label(s)" in loaded.stdout, loaded.stderr[-2000:]
+    assert "never-served-0" in loaded.stderr
+
+    def live_accuracy() -> float | None:
+        with urllib.request.urlopen(stack.url("service") + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        found = re.search(
+            rf'^neuroflow_live_metric{{(?=[^}}]*metric="accuracy")(?=[^}}]*model_version="{champion}")'
+            rf'(?=[^}}]*role="champion")[^}}]*}} (\S+)$',
+            text,
+            re.M,
+        )
+        return float(found.group(1)) if found else None
+
+    assert wait_for(live_accuracy, 60, "the live accuracy gauge") >= 0.85
+
+    # The world moves: 15 of 30 features by 3 standard deviations. Fresh labelled data of the new world is on disk.
+    moved = list(frame.columns[:15])
+    incoming = stack.root / "data" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    shifted(frame, moved).to_csv(incoming / "fresh.csv", index=False)
+    serve_rows(stack, shifted(frame.sample(200, random_state=8), moved))
+    client = prefect_client(stack.url("prefect-server") + "/api")
+    monitoring = client.read_deployment_by_name("monitoring/hourly")
+    assert [schedule.schedule.cron for schedule in monitoring.schedules] == ["0 * * * *"]
+    looks = [client.create_flow_run_from_deployment(monitoring.id, parameters={"last": 200})]
+    [state] = wait_finished(stack, [looks[0].id], timeout=300)
+    assert state.is_completed(), f"{state.message}\n--- worker\n{stack.tail('prefect-worker')}"
+    stack.timings["monitoring_run"] = time.monotonic() - started
+
+    [look] = logged_in.search_runs(
+        [logged_in.get_experiment_by_name("neuroflow").experiment_id],
+        "tags.`neuroflow.kind` = 'monitoring' and tags.`neuroflow.drift` = 'drift'",
+    )
+    assert look.data.tags["neuroflow.monitored_model_version"] == champion
+    assert look.data.metrics["share_drifted"] >= 0.3
+    assert "drift_report.html" in {artifact.path for artifact in logged_in.list_artifacts(look.info.run_id)}
+    artifacts = {artifact.key for artifact in client.read_artifacts() if artifact.flow_run_id == looks[0].id}
+    assert "monitoring-neuroflow-breast-cancer" in artifacts
+
+    def retrainings() -> list[Any]:
+        return [run for run in client.read_flow_runs() if "neuroflow-drift-retrain" in (run.tags or [])]
+
+    [retraining] = wait_for(retrainings, 60, "the drift-triggered training run")
+    [trained] = wait_finished(stack, [retraining.id], timeout=420)
+    assert trained.is_completed(), f"{trained.message}\n--- worker\n{stack.tail('prefect-worker')}"
+    stack.timings["retraining_run"] = time.monotonic() - started
+    assert retraining.parameters["data_path"].endswith("fresh.csv")
+
+    [new] = [v for v in logged_in.search_model_versions(f"name='{MODEL}'") if int(v.version) > int(champion)]
+    assert new.tags["neuroflow.champion_version_at_decision"] == champion  # judged by the same gate
+    now = logged_in.get_model_version_by_alias(MODEL, "champion").version
+    if now == new.version:  # it won on the new world's held-out rows: the service follows it
+        wait_for(lambda: predict(stack, breast_cancer_rows(1))[2] == new.version, 60, "the service to follow")
+    else:
+        assert now == champion
+    stack.timings["loop_total"] = time.monotonic() - started
+
+    # A second look at the same drift, inside the cool-down: judged and published, but no second training.
+    looks.append(client.create_flow_run_from_deployment(monitoring.id, parameters={"last": 200, "version": champion}))
+    [again] = wait_finished(stack, [looks[1].id], timeout=300)
+    assert again.is_completed(), f"{again.message}\n--- worker\n{stack.tail('prefect-worker')}"
+    assert len(retrainings()) == 1
+    assert "cool-down" in stack.tail("prefect-worker", 20_000)
+
+
 def test_concurrent_trainings_take_turns_on_the_alias(stack: Stack, logged_in: Any) -> None:
     from neuroflow.pipelines.registry import HISTORY_TAG, lock_name
 
     if not logged_in.search_model_versions(f"name='{MODEL}'"):
         pytest.skip("needs the first test's version 1")
     started = time.monotonic()
+    before = len(logged_in.search_model_versions(f"name='{MODEL}'"))
     runs = [run_deployment(stack, {"data": {"seed": seed}}) for seed in (1, 2, 3)]
     states = wait_finished(stack, [run.id for run in runs], timeout=600)
     stack.timings["three_concurrent_runs"] = time.monotonic() - started
     assert all(state.is_completed() for state in states), [state.message for state in states]
 
     versions = logged_in.search_model_versions(f"name='{MODEL}'")
-    assert sorted(int(version.version) for version in versions) == [1, 2, 3, 4]
-    assert len({version.run_id for version in versions}) == 4
+    assert sorted(int(version.version) for version in versions) == list(range(1, before + 4))
+    assert len({version.run_id for version in versions}) == before + 3
     assert not logged_in.search_registered_models(f"name='{lock_name(MODEL, 'champion')}'")
     # Both servers keep their state in PostgreSQL, not in a file beside them.
-    assert stack.query("MLFLOW_DB", f"SELECT count(*) FROM model_versions WHERE name = '{MODEL}'") == "4"
+    assert stack.query("MLFLOW_DB", f"SELECT count(*) FROM model_versions WHERE name = '{MODEL}'") == str(before + 3)
     flow_runs = stack.query("PREFECT_DB", "SELECT count(*) FROM flow_run WHERE state_type = 'COMPLETED'")
     assert int(flow_runs) >= 4
 
