@@ -6,8 +6,10 @@
 (b) `mlflow models serve --env-manager local` on the same registered version · (b0) MLflow's stock Keras flavor of
 the same network, served the same way · (e) the smallest BentoML service calling the same inference function
 (BentoML's floor) and (e2) the same with adaptive batching · (c) bare FastAPI + uvicorn calling the same inference
-function (the HTTP floor) · (d) the inference function in process. Servers are pinned to core 0 and the load
-generator (`hey`) to core 1; loopback only. One-row and 32-row requests at 1, 8 and 64 connections.
+function (the HTTP floor) · (d) the inference function in process · the prediction log's cost: (a) with the log on
+(Parquet, the default) and off, both running, loaded in alternating rounds (one-row requests, 8 connections).
+Servers are pinned to core 0 and the load generator (`hey`) to core 1; loopback only. One-row and 32-row requests at
+1, 8 and 64 connections.
 """
 
 import argparse
@@ -145,6 +147,12 @@ def main() -> None:
     parser.add_argument("--connections", default="1,8,64", help="comma-separated (default 1,8,64)")
     parser.add_argument("--rows", default="1,32", help="records per request, comma-separated (default 1,32)")
     parser.add_argument("--servers", default="a,a0,b,b0,e,e2,c", help="servers, comma-separated (default: all of them)")
+    parser.add_argument(
+        "--log-rounds",
+        type=int,
+        default=5,
+        help="rounds of the prediction log's cost: `a` with the log on and off, alternating (0: skip)",
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results", help="results/prefix")
     args = parser.parse_args()
     if shutil.which("hey") is None or shutil.which("taskset") is None:
@@ -213,6 +221,7 @@ def main() -> None:
             "--workers", "1", "--no-access-log", "--log-level", "warning"], "/predict"),
     }  # fmt: skip
     env["NEUROFLOW_BENCH_MODEL_DIR"] = str(model_dir / "artifacts")
+    env["NEUROFLOW_SERVICE__PREDICTION_LOG"] = str(work / "predictions")  # on, as by default; not in the checkout
     results: list[Result] = []
     ready: dict[str, float] = {}
     wanted = set(args.servers.split(","))
@@ -237,9 +246,13 @@ def main() -> None:
         finally:
             process.stop()
 
+    log_cost = None
+    if args.log_rounds and "a" in wanted:
+        serve = [str(BIN / "neuroflow"), "serve", "--tracking-uri", tracking_uri, "--port"]
+        log_cost = logging_cost(serve, env, work, bodies[("ours", 1)], args.log_rounds, args.duration)
     timings = in_process(predictor, records[:1], frame.iloc[:1])
     timings32 = {"predict_records, 32 rows": in_process_records(predictor, records)}
-    report = summarise(results, ready, timings | timings32, args)
+    report = summarise(results, ready, timings | timings32, args, log_cost)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.with_suffix(".json").write_text(json.dumps(report, indent=2))
     args.output.with_suffix(".md").write_text(markdown(report))
@@ -281,11 +294,70 @@ def cell(results: list[Result], prefix: str, rows: int, connections: int) -> Res
     return None
 
 
-def summarise(results: list[Result], ready: dict[str, float], timings: dict[str, float], args: Any) -> dict[str, Any]:
+def logging_cost(
+    serve: list[str], env: dict[str, str], work: Path, body: Path, rounds: int, duration: float
+) -> dict[str, Any]:
+    """One-row throughput at 8 connections of `neuroflow serve` with the prediction log on and off: both servers
+    up at once on the server core, loaded in turn (the order alternating each round); medians of the rounds."""
+    from neuroflow.pipelines.processes import free_port
+
+    folder = work / "log-cost"
+    variants = {
+        "on": {"NEUROFLOW_SERVICE__PREDICTION_LOG": str(folder)},
+        "off": {"NEUROFLOW_SERVICE__PREDICTION_LOG": "off"},
+    }
+    processes, urls = {}, {}
+    try:
+        for name, extra in variants.items():
+            port = free_port()
+            urls[name] = f"http://127.0.0.1:{port}/predict"
+            processes[name] = Process(f"log {name}", [*serve, str(port)], env | extra, ROOT, work / f"log-{name}.log")
+        for name, process in processes.items():
+            process.first_ok(urls[name], body.read_bytes())
+            load(urls[name], body, 8, 2.0)  # warm-up
+        measured: dict[str, list[Result]] = {"on": [], "off": []}
+        for round_number in range(rounds):
+            for name in ("on", "off") if round_number % 2 == 0 else ("off", "on"):
+                result = load(urls[name], body, 8, duration)
+                measured[name].append(result)
+                print(f"    log {name:<3} round {round_number + 1}: {result.requests_per_second:8.0f} req/s  "
+                      f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
+    finally:
+        for process in processes.values():
+            process.stop()
+    written = 0
+    if (folder / "predictions").exists():
+        import pandas as pd
+
+        written = len(pd.read_parquet(folder / "predictions"))
+    on, off = (statistics.median(r.requests_per_second for r in measured[name]) for name in ("on", "off"))
+    return {
+        "rounds": rounds,
+        "median_rps_on": on,
+        "median_rps_off": off,
+        "ratio": on / off,
+        "p99_on_ms": statistics.median(r.p99_ms for r in measured["on"]),
+        "p99_off_ms": statistics.median(r.p99_ms for r in measured["off"]),
+        "errors": sum(r.errors for runs in measured.values() for r in runs),
+        "records_logged": written,
+        "requests_answered_with_log_on": sum(r.requests for r in measured["on"]),
+    }
+
+
+def summarise(
+    results: list[Result],
+    ready: dict[str, float],
+    timings: dict[str, float],
+    args: Any,
+    log_cost: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The targets, all ratios against the servers measured in this same run (one-row requests, 8 connections)."""
     a, b, c = (cell(results, key, 1, 8) for key in ("a", "b", "c"))
     ready_of = {name.split()[0]: value for name, value in ready.items()}
     checks: dict[str, Any] = {}
+    if log_cost is not None:
+        ratio = log_cost["ratio"]
+        checks["throughput_log_on_over_off"] = {"value": ratio, "target": ">= 0.95", "met": ratio >= 0.95}
     if a and c:
         ratio = a.requests_per_second / c.requests_per_second
         checks["throughput_a_over_c"] = {"value": ratio, "target": ">= 0.8", "met": ratio >= 0.8}
@@ -308,6 +380,7 @@ def summarise(results: list[Result], ready: dict[str, float], timings: dict[str,
         "ready_s": ready,
         "in_process_us": timings,
         "checks": checks,
+        "prediction_log_cost": log_cost,
     }
 
 
@@ -329,6 +402,15 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["| --- | ---: | ---: | --- |"]
     for name, check in report["checks"].items():
         lines.append(f"| {name} | {check['value']:.2f} | {check['target']} | {'yes' if check['met'] else 'NO'} |")
+    cost = report.get("prediction_log_cost")
+    if cost:
+        lines += [
+            "",
+            f"Prediction log cost (a, one-row requests, 8 connections, median of {cost['rounds']} alternating rounds): "
+            f"{cost['median_rps_on']:.0f} req/s with the log on, {cost['median_rps_off']:.0f} off "
+            f"({cost['ratio']:.2f}x); p99 {cost['p99_on_ms']:.2f} vs {cost['p99_off_ms']:.2f} ms; "
+            f"{cost['records_logged']:,} records written for {cost['requests_answered_with_log_on']:,} answered.",
+        ]
     lines += ["", "| (d) in process, one row unless said | median µs |", "| --- | ---: |"]
     for name, micros in report["in_process_us"].items():
         lines.append(f"| {name} | {micros:.1f} |")

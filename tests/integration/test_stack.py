@@ -494,6 +494,7 @@ class Browser:
 
 
 README_PICTURES = {
+    "drift-report.png",
     "mlflow-run.png",
     "mlflow-model.png",
     "mlflow-plot.png",
@@ -588,5 +589,24 @@ def test_a_person_finds_the_deployment_and_its_schedule_in_the_prefect_ui(stack:
         if runs:
             browser.open(f"{stack.url('prefect-server')}/runs/flow-run/{runs[0].id}", runs[0].name)
             browser.screenshot(tmp_path / "prefect-flow-run.png")
+    finally:
+        browser.close()
+
+
+@needs_chromium
+def test_a_person_reads_the_drift_report_offline(stack: Stack, logged_in: Any, tmp_path: Path) -> None:
+    """The monitoring run's HTML report, downloaded from MLflow and opened from disk with no network: Evidently's
+    verdict, the drifted columns and their tests."""
+    experiment = logged_in.get_experiment_by_name("neuroflow").experiment_id
+    looks = logged_in.search_runs([experiment], "tags.`neuroflow.drift` = 'drift'", order_by=["start_time ASC"])
+    if not looks:
+        pytest.skip("needs the loop test's monitoring run")
+    report = Path(logged_in.download_artifacts(looks[0].info.run_id, "drift_report.html", str(tmp_path)))
+    assert '<script src="http' not in report.read_text()
+    browser = Browser(height=1300)
+    try:
+        page = browser.open(report.as_uri(), "Dataset Drift is detected", "Share of Drifted Columns", "K-S p_value")
+        assert "Drift in column 'prediction'" in page
+        browser.screenshot(tmp_path / "drift-report.png")
     finally:
         browser.close()

@@ -139,3 +139,17 @@ def test_overrides_merge_within_sections_and_given_fields_win() -> None:
     assert merge_overrides(base, extra) == {"network": {"epochs": 9, "dropout": 0.1}, "reports_dir": "old"}
     assert merge_overrides(base, {"reports_dir": "new"})["reports_dir"] == "new"
     assert merge_overrides({}, {"data": {"seed": 1}}) == {"data": {"seed": 1}}
+
+
+def test_the_prediction_logs_database_password_never_reaches_a_runs_parameters() -> None:
+    """Every run logs the settings as parameters (monitoring runs included); the log's PostgreSQL URL shows as
+    `postgresql://***@host/db` there, while the service still connects with it."""
+    from neuroflow.pipelines.tracking import flatten_settings
+
+    url = "postgresql://neuroflow:s3cret-pw@postgres:5432/predictions"
+    settings = load_settings(overrides={"service": {"prediction_log": url}})
+    assert settings.service.prediction_log == url
+    parameters = flatten_settings(settings)
+    assert parameters["service.prediction_log"] == "postgresql://***@postgres:5432/predictions"
+    assert not [key for key, value in parameters.items() if "s3cret-pw" in value]
+    assert load_settings(overrides={"service": {"prediction_log": " OFF "}}).service.prediction_log == "off"
