@@ -21,7 +21,7 @@ train: setup
 	$(BIN)/neuroflow train
 
 test: setup test-tools ## The whole test suite: unit, integration (real flows, servers, the compose stack) and quality
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 test-fast: setup ## Unit tests only
 	$(BIN)/python -m pytest -m "not integration and not slow"

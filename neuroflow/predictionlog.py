@@ -6,12 +6,12 @@ buffer emptied by a background thread, so a request never waits for the store; m
 write the stores directly. No BentoML and no Prefect here.
 """
 
+import itertools
 import json
 import logging
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from neuroflow.errors import ConfigError
@@ -43,15 +44,21 @@ WARN_EVERY_SECONDS = 60.0
 CHAMPION, SHADOW = "champion", "shadow"
 
 
+_ID_PREFIX = uuid.uuid4().hex[:16]  # this process's; the counter below makes each request's id unique within it
+_ID_COUNTER = itertools.count(1)
+
+
 def new_request_ids(count: int) -> list[str]:
     """One id per record of a request: the request's own id and the record's position (`3f2a...-0`)."""
-    base = uuid.uuid4().hex
+    base = f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+    if count == 1:
+        return [f"{base}-0"]
     return [f"{base}-{index}" for index in range(count)]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Served:
-    """One request as answered, queued as it is; turned into rows by the writer thread, off the request path."""
+    """One request as answered, queued as it is; turned into columns by the writer thread, off the request path."""
 
     request_ids: Sequence[str]
     model_name: str
@@ -63,21 +70,65 @@ class Served:
     role: str = CHAMPION
     served_at: float = field(default_factory=time.time)
 
-    def rows(self) -> list[tuple[Any, ...]]:
-        at = datetime.fromtimestamp(self.served_at, UTC)
-        probabilities: list[str | None] = [None] * len(self.request_ids)
-        if self.probabilities is not None and self.classes:
-            probabilities = [
-                json.dumps(dict(zip(self.classes, row, strict=True))) for row in self.probabilities.tolist()
-            ]
-        answers = self.answers.tolist() if isinstance(self.answers, np.ndarray) else list(self.answers)
-        return [
-            (rid, at, self.model_name, self.model_version, self.role, json.dumps(record), json.dumps(answer), chances)
-            for rid, record, answer, chances in zip(self.request_ids, self.records, answers, probabilities, strict=True)
-        ]
+
+LogColumns = dict[str, list[Any]]
+
+
+def log_columns(batch: Sequence[Served]) -> LogColumns:
+    """Requests as the log's columns (features, prediction and probabilities as JSON text; the time in seconds)."""
+    ids: list[str] = []
+    at: list[float] = []
+    names: list[str] = []
+    versions: list[str] = []
+    roles: list[str] = []
+    features: list[str] = []
+    predictions: list[str] = []
+    chances: list[str | None] = []
+    for served in batch:
+        count = len(served.request_ids)
+        ids.extend(served.request_ids)
+        at.extend([served.served_at] * count)
+        names.extend([served.model_name] * count)
+        versions.extend([served.model_version] * count)
+        roles.extend([served.role] * count)
+        features.extend([orjson.dumps(record).decode() for record in served.records])
+        answers = served.answers.tolist() if isinstance(served.answers, np.ndarray) else list(served.answers)
+        predictions.extend([orjson.dumps(answer).decode() for answer in answers])
+        if served.probabilities is not None and served.classes:
+            classes = served.classes
+            chances.extend(
+                [orjson.dumps(dict(zip(classes, row, strict=True))).decode() for row in served.probabilities.tolist()]
+            )
+        else:
+            chances.extend([None] * count)
+    return {
+        "request_id": ids,
+        "served_at": at,
+        "model_name": names,
+        "model_version": versions,
+        "role": roles,
+        "features": features,
+        "prediction": predictions,
+        "probabilities": chances,
+    }
+
+
+def empty_columns() -> LogColumns:
+    return {name: [] for name in LOG_COLUMNS}
+
+
+def columns_table(columns: LogColumns) -> Any:
+    """The columns as an Arrow table, the time as UTC microseconds."""
+    import pyarrow as pa
+
+    seconds = np.asarray(columns["served_at"], dtype="float64")
+    arrays = {name: pa.array(values, type=pa.string()) for name, values in columns.items() if name != "served_at"}
+    arrays["served_at"] = pa.array((seconds * 1e6).astype("int64"), type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return pa.table({name: arrays[name] for name in LOG_COLUMNS})
 
 
 def rows_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Rows of the log's columns as the frame every store's `read` returns."""
     frame = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
     frame["served_at"] = pd.to_datetime(frame["served_at"], utc=True)
     return frame
@@ -88,7 +139,7 @@ class PredictionStore(Protocol):
 
     description: str
 
-    def write(self, frame: pd.DataFrame) -> None: ...
+    def write(self, columns: LogColumns) -> None: ...
 
     def read(
         self, model_name: str | None = None, since: datetime | None = None, last: int | None = None
@@ -109,11 +160,21 @@ class ParquetStore:
         self.folder = Path(folder)
         self.description = f"Parquet files under {self.folder}"
 
-    def write(self, frame: pd.DataFrame) -> None:
-        for day, rows in frame.groupby(frame["served_at"].dt.strftime("%Y-%m-%d"), sort=False):
+    def write(self, columns: LogColumns) -> None:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        table = columns_table(columns)
+        first, last = (datetime.fromtimestamp(columns["served_at"][index], UTC) for index in (0, -1))
+        if first.date() == last.date():  # one flush, one day: the usual case, no per-row work
+            parts = [(first.strftime("%Y-%m-%d"), table)]
+        else:
+            days = pc.strftime(table["served_at"], format="%Y-%m-%d")
+            parts = [(day, table.filter(pc.equal(days, day))) for day in pc.unique(days).to_pylist()]
+        for day, rows in parts:
             part = self.folder / "predictions" / f"day={day}"
             part.mkdir(parents=True, exist_ok=True)
-            rows.to_parquet(part / f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet", index=False)
+            pq.write_table(rows, part / f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet")
 
     def read(
         self, model_name: str | None = None, since: datetime | None = None, last: int | None = None
@@ -193,12 +254,17 @@ class PostgresStore:
             self._created = True
         return connection
 
-    def write(self, frame: pd.DataFrame) -> None:
-        with self.connect() as connection, connection.cursor() as cursor:
-            columns = ", ".join(LOG_COLUMNS)
-            with cursor.copy(f"COPY {PREDICTIONS_TABLE} ({columns}) FROM STDIN") as copy:
-                for row in frame.itertuples(index=False):
-                    copy.write_row(tuple(row))
+    def write(self, columns: LogColumns) -> None:
+        times = [datetime.fromtimestamp(moment, UTC) for moment in columns["served_at"]]
+        rows = zip(*[times if name == "served_at" else columns[name] for name in LOG_COLUMNS], strict=True)
+        names = ", ".join(LOG_COLUMNS)
+        with (
+            self.connect() as connection,
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {PREDICTIONS_TABLE} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
 
     def read(
         self, model_name: str | None = None, since: datetime | None = None, last: int | None = None
@@ -283,7 +349,7 @@ class PredictionLog:
         self.on_drop = on_drop or (lambda _: None)
         self.dropped = 0
         self.written = 0
-        self._queue: deque[Served] = deque()
+        self._columns = empty_columns()
         self._pending = 0
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -299,14 +365,35 @@ class PredictionLog:
         return self
 
     def record(self, served: Served) -> None:
+        """Queue one answered request. Its values are turned into the log's text columns here, a few microseconds a
+        record, so the writer thread only hands finished columns to the store: a thread that converted thousands
+        of records at a time would hold the interpreter lock for tens of milliseconds and stall the server's loop."""
         count = len(served.request_ids)
-        with self._lock:
-            if self._pending + count > self.max_rows:
-                full = True
-            else:
-                full = False
-                self._pending += count
-                self._queue.append(served)
+        if count == 1:  # the common one-record request, without the general path's lists
+            answer = served.answers[0]
+            features = orjson.dumps(served.records[0], option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            prediction = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            chances = None
+            if served.probabilities is not None and served.classes:
+                chances = orjson.dumps(
+                    dict(zip(served.classes, served.probabilities[0].tolist(), strict=True))
+                ).decode()
+            row = (served.request_ids[0], served.served_at, served.model_name, served.model_version, served.role)
+            with self._lock:
+                full = self._pending + 1 > self.max_rows
+                if not full:
+                    self._pending += 1
+                    columns = self._columns
+                    for name, value in zip(LOG_COLUMNS, (*row, features, prediction, chances), strict=True):
+                        columns[name].append(value)
+        else:
+            encoded = log_columns((served,))
+            with self._lock:
+                full = self._pending + count > self.max_rows
+                if not full:
+                    self._pending += count
+                    for name, values in encoded.items():
+                        self._columns[name].extend(values)
         if full:
             self._drop(count, f"the buffer holds {self.max_rows:,} records already (the store is behind)")
 
@@ -317,21 +404,19 @@ class PredictionLog:
     def flush(self) -> int:
         """Write everything buffered now; returns how many records were written."""
         with self._flushing:
-            taken: list[Served] = []
             with self._lock:
-                while self._queue:
-                    taken.append(self._queue.popleft())
+                columns, self._columns = self._columns, empty_columns()
                 self._pending = 0
-            if not taken:
+            count = len(columns["request_id"])
+            if not count:
                 return 0
-            rows = [row for served in taken for row in served.rows()]
             try:
-                self.store.write(rows_frame(rows))
+                self.store.write(columns)
             except Exception as error:
-                self._drop(len(rows), redact(str(error)).strip().splitlines()[0][:300] if str(error) else repr(error))
+                self._drop(count, redact(str(error)).strip().splitlines()[0][:300] if str(error) else repr(error))
                 return 0
-            self.written += len(rows)
-            return len(rows)
+            self.written += count
+            return count
 
     def _drop(self, count: int, why: str) -> None:
         self.dropped += count

@@ -146,7 +146,7 @@ class MonitoringResult:
             f"features drifted ({self.share_drifted:.0%}; the threshold is {self.drift_share_threshold:.0%})"
         )
         if self.drifted_features:
-            shown = ", ".join(self.drifted_features[:8]) + (" ..." if drifted > 8 else "")
+            shown = ", ".join(self.drifted_features[:8]) + (f" and {drifted - 8} more" if drifted > 8 else "")
             text += f": {shown}"
         if self.prediction_drift is not None:
             text += f". Predictions {'drifted' if self.prediction_drift.drifted else 'did not drift'}"

@@ -409,7 +409,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"Prediction log cost (a, one-row requests, 8 connections, median of {cost['rounds']} alternating rounds): "
             f"{cost['median_rps_on']:.0f} req/s with the log on, {cost['median_rps_off']:.0f} off "
             f"({cost['ratio']:.2f}x); p99 {cost['p99_on_ms']:.2f} vs {cost['p99_off_ms']:.2f} ms; "
-            f"{cost['records_logged']:,} records written for {cost['requests_answered_with_log_on']:,} answered.",
+            f"{cost['records_logged']:,} records written, warm-ups included, for "
+            f"{cost['requests_answered_with_log_on']:,} measured answers.",
         ]
     lines += ["", "| (d) in process, one row unless said | median µs |", "| --- | ---: |"]
     for name, micros in report["in_process_us"].items():

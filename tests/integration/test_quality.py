@@ -5,6 +5,7 @@ The seeds run through the steps the training flow runs (load, schema, split, tra
 test rows), in two worker processes at a time. `pytest -s` prints the min / median / max table the README quotes.
 """
 
+import multiprocessing
 import statistics
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -36,7 +37,8 @@ def score_seed(dataset: str, seed: int) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def scores() -> dict[str, list[dict[str, float]]]:
     jobs = [(dataset, seed) for dataset in BARS for seed in SEEDS]
-    with ProcessPoolExecutor(2) as pool:
+    # Spawned, not forked: a fork of a process that runs threads (pytest-xdist's, Prefect's) can deadlock in the child.
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = list(pool.map(score_seed, *zip(*jobs, strict=True)))
     table: dict[str, list[dict[str, float]]] = {dataset: [] for dataset in BARS}
     for (dataset, _), result in zip(jobs, results, strict=True):
