@@ -125,3 +125,30 @@ def test_since_takes_a_time_or_a_span() -> None:
     assert datetime.now(UTC) - parse_since("6h") == pytest.approx(timedelta(hours=6), abs=timedelta(seconds=5))
     with pytest.raises(ValueError):
         parse_since("yesterday")
+
+
+def test_retraining_data_is_the_fresh_file_with_the_labelled_served_rows_appended(tmp_path: Path) -> None:
+    from neuroflow.pipelines.retraining import training_data
+    from neuroflow.predictionlog import ParquetStore, PredictionLog, Served, feedback_frame
+    from neuroflow.settings import load_settings
+
+    fresh = tmp_path / "fresh.csv"
+    table(30, 6)[[*FEATURES, "target"]].to_csv(fresh, index=False)
+    served = table(5, 7)
+    log = PredictionLog(ParquetStore(tmp_path / "log"))
+    records = served[FEATURES].to_dict("records")
+    ids = [f"s{index}-0" for index in range(5)]
+    log.record(Served(ids, "neuroflow-m", "1", records, np.zeros(5, dtype=int)))
+    log.flush()
+    ParquetStore(tmp_path / "log").write_feedback(feedback_frame(ids[:3], [1, 0, 1]))  # two never labelled
+    base = {"service": {"prediction_log": str(tmp_path / "log")}, "tracking": {"model_name": "neuroflow-m"}}
+    settings = load_settings(overrides=base | {"monitoring": {"retrain_data": str(fresh), "append_feedback": True}})
+    combined = training_data(settings, "target", tmp_path / "retraining")
+    assert combined is not None and combined != fresh
+    frame = pd.read_csv(combined)
+    assert len(frame) == 33 and list(frame.columns) == [*FEATURES, "target"]
+    assert frame["target"].tail(3).tolist() == [1, 0, 1]
+    assert frame["f0"].tail(3).tolist() == pytest.approx(served["f0"].head(3).tolist())
+    plain = load_settings(overrides=base | {"monitoring": {"retrain_data": str(fresh)}})
+    assert training_data(plain, "target", tmp_path / "retraining") == fresh
+    assert training_data(load_settings(overrides=base), "target", tmp_path / "retraining") is None
