@@ -100,6 +100,8 @@ def test_the_example_config_in_the_repo_loads() -> None:
     settings = load_settings(example)
     assert settings.data.dataset == "wine"
     assert settings.network.dropout == 0.1
+    loop = load_settings(example.with_name("loop.yaml"))
+    assert loop.service.shadow == "latest" and loop.monitoring.drift_share == 0.3
 
 
 def test_a_reference_schema_names_the_model_a_run_joins(tmp_path: Path) -> None:
