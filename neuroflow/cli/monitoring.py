@@ -16,11 +16,11 @@ DRIFT_EXIT_CODE = 3
 
 MONITOR_EXAMPLES = """Examples:
 
-  neuroflow monitor                              # the champion's records of the last 24 h (monitoring.window_hours)
+  neuroflow monitor                               # the champion's records of the last 24 h (monitoring.window_hours)
 
-  neuroflow monitor --last 500 --json                 # the last 500 records; a JSON object on stdout
+  neuroflow monitor --last 500 --json             # the last 500 records; a JSON object on stdout
 
-  neuroflow monitor --since 6h --fail-on-drift        # exit code 3 when drift is found (for CI and schedulers)
+  neuroflow monitor --since 6h --fail-on-drift    # exit code 3 when drift is found (for CI and schedulers)
 
   neuroflow monitor --since 2026-12-01T08:00 --model-name churn --version 4
 

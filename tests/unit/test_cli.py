@@ -14,7 +14,8 @@ runner = CliRunner()
 def test_help_explains_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("train", "schedule", "promote", "rollback", "history", "schema", "config", "ui", "predict"):
+    commands = ("train", "schedule", "promote", "rollback", "history", "schema", "config", "ui", "predict", "monitor")
+    for command in (*commands, "feedback"):
         assert command in result.output
     for command in ("train", "schedule"):  # schedule takes every training option
         help_text = runner.invoke(app, [command, "--help"]).output
@@ -68,6 +69,28 @@ def test_predict_reports_mistakes_about_existing_files_before_loading_a_model(wo
     for args, message in cases:
         result = runner.invoke(app, ["predict", *args, "--tracking-uri", "http://127.0.0.1:9"])
         assert result.exit_code == 1 and message in result.output, result.output
+        assert "Traceback" not in result.output and "connection" not in result.output.lower()
+
+
+def test_monitor_and_feedback_report_mistakes_before_reading_any_store(workdir: Path) -> None:
+    (workdir / "labels.csv").write_text("id,truth\nabc-0,1\n")
+    (workdir / "labels.json").write_text("{}")
+    cases = [
+        (["monitor", "--last", "5", "--since", "1h"], "give --last N or --since TIME, not both"),
+        (["monitor", "--since", "yesterday"], "--since 'yesterday': give an ISO time"),
+        (["feedback", "--data", "missing.csv"], "--data missing.csv does not exist"),
+        (["feedback", "--data", "labels.json"], "give a .csv or .parquet file"),
+        (
+            ["feedback", "--data", "labels.csv", "--id-column", "request_id", "--target", "truth"],
+            "no column 'request_id'",
+        ),
+        (["feedback", "--data", "labels.csv", "--id-column", "id", "--target", "truth"], "prediction log is off"),
+    ]
+    for args, message in cases:
+        extra = ["--tracking-uri", "http://127.0.0.1:9"] if args[0] == "monitor" else []
+        env = {"NEUROFLOW_SERVICE__PREDICTION_LOG": "off"}
+        result = runner.invoke(app, [*args, *extra], env=env)
+        assert result.exit_code == 1 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output and "connection" not in result.output.lower()
 
 
