@@ -299,6 +299,14 @@ class ServiceSettings(_Section):
             raise ValueError("give a value, or off")
         return "off" if value.lower() in ("off", "false", "no", "none", "0") else value
 
+    @field_validator("prediction_log")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        databases = ("postgresql://", "postgres://", "postgresql+psycopg://")
+        if "://" in value and not value.startswith(databases):
+            raise ValueError(f"{redact(value)!r}: give a folder, a postgresql:// URL, or off")
+        return value
+
     @field_validator("auth_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:

@@ -110,6 +110,10 @@ def test_the_setting_names_the_store() -> None:
     assert isinstance(store, PostgresStore) and "secret" not in store.description
     with pytest.raises(ConfigError, match="postgresql://"):
         open_store("mysql://user:secret@db/predictions")
+    from neuroflow.settings import load_settings
+
+    with pytest.raises(ConfigError, match=r"service.prediction_log: 'mysql://\*\*\*@db/p': give a folder"):
+        load_settings(overrides={"service": {"prediction_log": "mysql://user:secret@db/p"}})
 
 
 @pytest.fixture
