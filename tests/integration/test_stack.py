@@ -607,6 +607,9 @@ def test_a_person_reads_the_drift_report_offline(stack: Stack, logged_in: Any, t
     try:
         page = browser.open(report.as_uri(), "Dataset Drift is detected", "Share of Drifted Columns", "K-S p_value")
         assert "Drift in column 'prediction'" in page
+        browser.driver.find_element("xpath", "//*[normalize-space(text())='Drift Score']").click()  # drifted first
+        table = browser.open(None, "Drift Score").split("Drift Score", 1)[1]
+        assert table.split("\n")[2].startswith("Detected"), table[:300]  # the smallest p-value: a drifted column
         browser.screenshot(tmp_path / "drift-report.png")
     finally:
         browser.close()
