@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as prefect_run
 from pydantic import Field
 
 from neuroflow.errors import ConfigError, TrainingError
@@ -397,7 +398,11 @@ def monitoring_flow(
     except ValueError:
         raise ConfigError(f"since {since!r}: give an ISO time such as 2026-12-01T08:00, or 30m, 6h, 2d") from None
     with store_errors(settings.tracking):
-        result = judge_window(settings, moment, last, version)
+        looked_by = {
+            "neuroflow.prefect_flow_run_id": str(prefect_run.id),
+            "neuroflow.prefect_flow_run": str(prefect_run.name),
+        }
+        result = judge_window(settings, moment, last, version, looked_by)
     retraining_run, retraining_note = None, ""
     if result.drift_detected and settings.monitoring.retrain and result.target:
         retraining_run, retraining_note = trigger_training(

@@ -364,11 +364,15 @@ def load_schema(client: Any, run_id: str) -> DataSchema:
 
 
 def monitor(
-    settings: Any, since: datetime | None = None, last: int | None = None, version: str | None = None
+    settings: Any,
+    since: datetime | None = None,
+    last: int | None = None,
+    version: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> MonitoringResult:
     """Judge a window of the served records of `settings.model_name` against the served version's training data,
     and record the look as an MLflow monitoring run (the HTML report, the verdict, the live metrics) linked to the
-    version."""
+    version (`tags` go on that run: the Prefect flow run that looked, when a flow did)."""
     from neuroflow.errors import ConfigError
     from neuroflow.pipelines import tracking
     from neuroflow.predictionlog import open_store
@@ -407,11 +411,18 @@ def monitor(
             window,
             html,
         )
-        url = log_monitoring(client, settings, result, info.run_id, html if html.exists() else None)
+        url = log_monitoring(client, settings, result, info.run_id, html if html.exists() else None, tags)
     return _replace(result, run_url=url, report_path=None, target=schema.target.name)
 
 
-def log_monitoring(client: Any, settings: Any, result: MonitoringResult, trained_run: str, html: Path | None) -> str:
+def log_monitoring(
+    client: Any,
+    settings: Any,
+    result: MonitoringResult,
+    trained_run: str,
+    html: Path | None,
+    tags: dict[str, str] | None = None,
+) -> str:
     """The look as an MLflow run of kind `monitoring`: metrics, the HTML report, the verdict as its description;
     the monitored version gets a tag pointing at it. Returns the run's URL."""
     import mlflow
@@ -429,7 +440,8 @@ def log_monitoring(client: Any, settings: Any, result: MonitoringResult, trained
             "neuroflow.monitored_run_id": trained_run,
             "neuroflow.drift": result.verdict,
             "mlflow.source.name": "neuroflow monitor",
-        },
+        }
+        | (tags or {}),
     )
     succeeded = False
     try:
