@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from neuroflow.models.inference import Prediction
-from neuroflow.predictionlog import SHADOW, PredictionLog, Served
+from neuroflow.predictionlog import CHAMPION, SHADOW, PredictionLog, Served
 from neuroflow.service.loading import LoadedModel
 
 log = logging.getLogger("neuroflow.service")
@@ -51,18 +51,7 @@ class Recorder:
         self, model: LoadedModel, ids: Sequence[str], records: Sequence[dict[str, Any]], prediction: Prediction
     ) -> None:
         """The champion answered these records: queue them for the log and the shadow."""
-        if self.log is not None:
-            self.log.record(
-                Served(
-                    ids,
-                    model.info.name,
-                    model.version,
-                    records,
-                    prediction.answers,
-                    prediction.probabilities,
-                    model.schema.classes,
-                )
-            )
+        self._log(model, ids, records, prediction, CHAMPION)
         if self._thread is not None and self.shadow() is not None:
             self._shadow_queue.append((ids, records))
             self._wake.set()
@@ -87,21 +76,31 @@ class Recorder:
                 self._shadow_failed(len(ids), model, error)
                 continue
             scored += len(ids)
-            if self.log is not None:
-                self.log.record(
-                    Served(
-                        ids,
-                        model.info.name,
-                        model.version,
-                        records,
-                        prediction.answers,
-                        prediction.probabilities,
-                        model.schema.classes,
-                        role=SHADOW,
-                    )
-                )
+            self._log(model, ids, records, prediction, SHADOW)
         self.shadow_scored += scored
         return scored
+
+    def _log(
+        self,
+        model: LoadedModel,
+        ids: Sequence[str],
+        records: Sequence[dict[str, Any]],
+        prediction: Prediction,
+        role: str,
+    ) -> None:
+        """One version's answers to one request, into the prediction log (when it is on)."""
+        if self.log is not None:
+            served = Served(
+                ids,
+                model.info.name,
+                model.version,
+                records,
+                prediction.answers,
+                prediction.probabilities,
+                model.schema.classes,
+                role,
+            )
+            self.log.record(served)
 
     def _shadow_failed(self, count: int, model: LoadedModel, error: Exception) -> None:
         self.shadow_failures += count
