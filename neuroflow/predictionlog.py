@@ -74,47 +74,22 @@ class Served:
 LogColumns = dict[str, list[Any]]
 
 
-def log_columns(batch: Sequence[Served]) -> LogColumns:
-    """Requests as the log's columns (features, prediction and probabilities as JSON text; the time in seconds)."""
-    ids: list[str] = []
-    at: list[float] = []
-    names: list[str] = []
-    versions: list[str] = []
-    roles: list[str] = []
-    features: list[str] = []
-    predictions: list[str] = []
-    chances: list[str | None] = []
-    for served in batch:
-        count = len(served.request_ids)
-        ids.extend(served.request_ids)
-        at.extend([served.served_at] * count)
-        names.extend([served.model_name] * count)
-        versions.extend([served.model_version] * count)
-        roles.extend([served.role] * count)
-        features.extend([orjson.dumps(record).decode() for record in served.records])
-        answers = served.answers.tolist() if isinstance(served.answers, np.ndarray) else list(served.answers)
-        predictions.extend([orjson.dumps(answer).decode() for answer in answers])
-        if served.probabilities is not None and served.classes:
-            classes = served.classes
-            chances.extend(
-                [orjson.dumps(dict(zip(classes, row, strict=True))).decode() for row in served.probabilities.tolist()]
-            )
-        else:
-            chances.extend([None] * count)
-    return {
-        "request_id": ids,
-        "served_at": at,
-        "model_name": names,
-        "model_version": versions,
-        "role": roles,
-        "features": features,
-        "prediction": predictions,
-        "probabilities": chances,
-    }
-
-
-def empty_columns() -> LogColumns:
-    return {name: [] for name in LOG_COLUMNS}
+def log_rows(served: Served) -> list[tuple[Any, ...]]:
+    """One request's records as rows of the log's columns (`LOG_COLUMNS`): the values as JSON text, the time in
+    seconds."""
+    answers = served.answers.tolist() if isinstance(served.answers, np.ndarray) else list(served.answers)
+    if served.probabilities is not None and served.classes:
+        classes = served.classes
+        chances: list[str | None] = [
+            orjson.dumps(dict(zip(classes, row, strict=True))).decode() for row in served.probabilities.tolist()
+        ]
+    else:
+        chances = [None] * len(answers)
+    head = (served.served_at, served.model_name, served.model_version, served.role)
+    return [
+        (request_id, *head, orjson.dumps(record).decode(), orjson.dumps(answer).decode(), chance)
+        for request_id, record, answer, chance in zip(served.request_ids, served.records, answers, chances, strict=True)
+    ]
 
 
 def columns_table(columns: LogColumns) -> Any:
@@ -349,8 +324,7 @@ class PredictionLog:
         self.on_drop = on_drop or (lambda _: None)
         self.dropped = 0
         self.written = 0
-        self._columns = empty_columns()
-        self._pending = 0
+        self._rows: list[tuple[Any, ...]] = []  # log_rows of the answered requests, until the next flush
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         self._stop = threading.Event()
@@ -365,35 +339,15 @@ class PredictionLog:
         return self
 
     def record(self, served: Served) -> None:
-        """Queue one answered request. Its values are turned into the log's text columns here, a few microseconds a
-        record, so the writer thread only hands finished columns to the store: a thread that converted thousands
-        of records at a time would hold the interpreter lock for tens of milliseconds and stall the server's loop."""
-        count = len(served.request_ids)
-        if count == 1:  # the common one-record request, without the general path's lists
-            answer = served.answers[0]
-            features = orjson.dumps(served.records[0], option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            prediction = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            chances = None
-            if served.probabilities is not None and served.classes:
-                chances = orjson.dumps(
-                    dict(zip(served.classes, served.probabilities[0].tolist(), strict=True))
-                ).decode()
-            row = (served.request_ids[0], served.served_at, served.model_name, served.model_version, served.role)
-            with self._lock:
-                full = self._pending + 1 > self.max_rows
-                if not full:
-                    self._pending += 1
-                    columns = self._columns
-                    for name, value in zip(LOG_COLUMNS, (*row, features, prediction, chances), strict=True):
-                        columns[name].append(value)
-        else:
-            encoded = log_columns((served,))
-            with self._lock:
-                full = self._pending + count > self.max_rows
-                if not full:
-                    self._pending += count
-                    for name, values in encoded.items():
-                        self._columns[name].extend(values)
+        """Queue one answered request. Its values are turned into the log's text here, a few microseconds a record,
+        so the writer thread only hands finished rows to the store: a thread that converted thousands of records at
+        a time would hold the interpreter lock for tens of milliseconds and stall the server's loop."""
+        rows = log_rows(served)
+        count = len(rows)
+        with self._lock:
+            full = len(self._rows) + count > self.max_rows
+            if not full:
+                self._rows.extend(rows)
         if full:
             self._drop(count, f"the buffer holds {self.max_rows:,} records already (the store is behind)")
 
@@ -405,11 +359,11 @@ class PredictionLog:
         """Write everything buffered now; returns how many records were written."""
         with self._flushing:
             with self._lock:
-                columns, self._columns = self._columns, empty_columns()
-                self._pending = 0
-            count = len(columns["request_id"])
+                rows, self._rows = self._rows, []
+            count = len(rows)
             if not count:
                 return 0
+            columns = dict(zip(LOG_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
             try:
                 self.store.write(columns)
             except Exception as error:
