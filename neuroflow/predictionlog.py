@@ -154,11 +154,7 @@ class ParquetStore:
     def read(
         self, model_name: str | None = None, since: datetime | None = None, last: int | None = None
     ) -> pd.DataFrame:
-        files = []
-        for day_folder in sorted((self.folder / "predictions").glob("day=*")):
-            if since is not None and day_folder.name[4:] < since.strftime("%Y-%m-%d"):
-                continue
-            files.extend(sorted(day_folder.glob("*.parquet")))
+        files = self._files(since)
         if not files:
             return rows_frame([])
         frame = pd.concat([pd.read_parquet(file) for file in files], ignore_index=True)
@@ -171,9 +167,20 @@ class ParquetStore:
             frame = latest_records(frame, last)
         return frame.reset_index(drop=True)
 
+    def _files(self, since: datetime | None = None) -> list[Path]:
+        """The log's files, oldest day first; only the days from `since` on."""
+        files = []
+        for day_folder in sorted((self.folder / "predictions").glob("day=*")):
+            if since is not None and day_folder.name[4:] < since.strftime("%Y-%m-%d"):
+                continue
+            files.extend(sorted(day_folder.glob("*.parquet")))
+        return files
+
     def known_ids(self, ids: Sequence[str]) -> set[str]:
-        wanted = set(ids)
-        return set(self.read()["request_id"]) & wanted
+        wanted, found = set(ids), set()
+        for file in self._files():  # the id column only
+            found |= wanted.intersection(pd.read_parquet(file, columns=["request_id"])["request_id"])
+        return found
 
     def write_feedback(self, frame: pd.DataFrame) -> None:
         folder = self.folder / "feedback"
