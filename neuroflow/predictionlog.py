@@ -24,6 +24,7 @@ import pandas as pd
 
 from neuroflow.errors import ConfigError
 from neuroflow.settings import redact
+from neuroflow.store import reason
 
 log = logging.getLogger("neuroflow.predictionlog")
 
@@ -374,7 +375,7 @@ class PredictionLog:
             try:
                 self.store.write(columns)
             except Exception as error:
-                self._drop(count, redact(str(error)).strip().splitlines()[0][:300] if str(error) else repr(error))
+                self._drop(count, reason(error))
                 return 0
             self.written += count
             return count

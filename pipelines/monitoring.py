@@ -22,7 +22,7 @@ from neuroflow.livemetrics import decode, labelled, live_metrics
 from neuroflow.models.inference import Predictor
 from neuroflow.models.schema import DataSchema
 from neuroflow.predictionlog import CHAMPION, SHADOW, PredictionStore, window_start
-from neuroflow.settings import MonitoringSettings, redact
+from neuroflow.settings import MonitoringSettings
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ def monitor(
     from neuroflow.errors import ConfigError
     from neuroflow.pipelines import tracking
     from neuroflow.predictionlog import open_store
-    from neuroflow.store import describe_version
+    from neuroflow.store import describe_version, reason
 
     store = open_store(settings.service.prediction_log)
     if store is None:
@@ -387,8 +387,7 @@ def monitor(
         records = select_window(store, settings.model_name, since, last, hours)
         feedback = store.read_feedback()
     except Exception as error:
-        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-        raise MonitoringError(f"could not read the prediction log ({store.description}): {redact(first)}") from None
+        raise MonitoringError(f"could not read the prediction log ({store.description}): {reason(error)}") from None
     client = tracking.configure_tracking(settings.tracking)
     if records.empty and version is None:
         return MonitoringResult(settings.model_name, None, 0, settings.monitoring.min_rows, window)

@@ -22,13 +22,14 @@ from starlette.routing import Route
 from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError, UntrustedModelError
 from neuroflow.models.inference import Prediction
 from neuroflow.models.schema import category_label
-from neuroflow.predictionlog import feedback_frame, new_request_ids
+from neuroflow.predictionlog import PredictionLog, feedback_frame, new_request_ids
 from neuroflow.service.guard import forwarded
 from neuroflow.service.loading import LoadedModel
 from neuroflow.service.recording import Recorder
 from neuroflow.service.requests import RequestError, RequestProblem, dumps
 from neuroflow.service.responses import docs_page
 from neuroflow.settings import ServiceSettings, Settings
+from neuroflow.store import reason
 
 log = logging.getLogger("neuroflow.service")
 
@@ -363,6 +364,12 @@ def read_feedback(body: bytes, model: LoadedModel | None) -> tuple[list[str], li
     return ids, labels
 
 
+def log_unavailable(prediction_log: PredictionLog, error: Exception) -> Response:
+    """503 naming the prediction log's store and why it failed."""
+    problem = f"{prediction_log.store.description} failed: {reason(error)}"
+    return refuse(RequestError(503, "prediction log unavailable", [RequestProblem("prediction_log", problem)]))
+
+
 async def feedback(request: Request) -> Response:
     """POST /feedback: the true labels (or values) of served records, by request id; unknown ids are reported."""
     state = state_of(request)
@@ -377,8 +384,7 @@ async def feedback(request: Request) -> Response:
     except RequestError as error:
         return refuse(error)
     except Exception as error:
-        problem = f"{prediction_log.store.description} failed: {str(error)[:300]}"
-        return refuse(RequestError(503, "prediction log unavailable", [RequestProblem("prediction_log", problem)]))
+        return log_unavailable(prediction_log, error)
     unknown = [request_id for request_id in ids if request_id not in known]
     if len(unknown) == len(ids):
         problems = [
@@ -391,8 +397,7 @@ async def feedback(request: Request) -> Response:
     try:
         await anyio.to_thread.run_sync(prediction_log.store.write_feedback, frame)
     except Exception as error:
-        problem = f"{prediction_log.store.description} failed: {str(error)[:300]}"
-        return refuse(RequestError(503, "prediction log unavailable", [RequestProblem("prediction_log", problem)]))
+        return log_unavailable(prediction_log, error)
     return Response(dumps({"recorded": len(kept), "unknown_ids": unknown}), media_type="application/json")
 
 

@@ -34,7 +34,7 @@ from neuroflow.service.loading import LoadedModel, load_directory, load_register
 from neuroflow.service.recording import Recorder
 from neuroflow.service.requests import dumps
 from neuroflow.settings import Settings, load_settings
-from neuroflow.store import ModelInfo, champion_version, mlflow_client
+from neuroflow.store import ModelInfo, champion_version, mlflow_client, reason
 
 log = logging.getLogger("neuroflow.service")
 BAKED_MODEL_ENV = "NEUROFLOW_BAKED_MODEL"  # a BentoML model tag, set by `neuroflow build` in the Bento
@@ -204,7 +204,7 @@ async def keep_live_gauges(settings: Settings, holder: ModelHolder) -> None:
                 for metric, value in values.items():
                     gauge.labels(role, version, metric).set(value)
         except Exception as error:
-            log.warning("live metrics not updated: %s", str(error)[:300])
+            log.warning("live metrics not updated: %s", reason(error))
 
 
 def build_service(

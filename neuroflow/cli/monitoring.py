@@ -99,6 +99,7 @@ def feedback(
     import pandas as pd
 
     from neuroflow.predictionlog import feedback_frame, open_store
+    from neuroflow.store import reason
 
     frame = pd.read_csv(data) if data.suffix.lower() == ".csv" else pd.read_parquet(data)
     frame.columns = [str(name).strip() for name in frame.columns]
@@ -114,7 +115,7 @@ def feedback(
     try:
         known = store.known_ids(ids)
     except Exception as error:
-        raise ConfigError(f"could not read the prediction log ({store.description}): {str(error)[:300]}") from None
+        raise ConfigError(f"could not read the prediction log ({store.description}): {reason(error)}") from None
     kept = [index for index, request_id in enumerate(ids) if request_id in known]
     unknown = [request_id for request_id in ids if request_id not in known]
     if kept:
