@@ -9,10 +9,11 @@ import json
 import logging
 import math
 import tempfile
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from neuroflow.predictionlog import CHAMPION, SHADOW, PredictionStore, window_st
 from neuroflow.settings import MonitoringSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 PREDICTION = "prediction"
@@ -50,21 +52,26 @@ def log_reference(client: Any, run_id: str, frame: pd.DataFrame) -> None:
         client.log_artifact(run_id, str(path), str(Path(REFERENCE_ARTIFACT).parent))
 
 
-def load_reference(client: Any, run_id: str) -> pd.DataFrame:
-    """The reference sample a version's training run logged (MonitoringError if it has none)."""
+def read_run_file(client: Any, run_id: str, artifact_path: str, read: Callable[[Path], T]) -> T:
+    """One artifact of a run, downloaded to a scratch folder and read there as data (`read`: JSON, Parquet)."""
     import mlflow
 
-    with tempfile.TemporaryDirectory(prefix="neuroflow-reference-") as scratch:
-        try:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=scratch, tracking_uri=client.tracking_uri
-            )
-        except Exception as error:
-            raise MonitoringError(
-                f"run {run_id} has no drift reference ({REFERENCE_ARTIFACT}): it was trained before neuroflow kept "
-                f"one; retrain the model to monitor it ({str(error)[:200]})"
-            ) from None
-        return pd.read_parquet(path)
+    with tempfile.TemporaryDirectory(prefix="neuroflow-monitor-") as scratch:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=artifact_path, dst_path=scratch, tracking_uri=client.tracking_uri
+        )
+        return read(Path(path))
+
+
+def load_reference(client: Any, run_id: str) -> pd.DataFrame:
+    """The reference sample a version's training run logged (MonitoringError if it has none)."""
+    try:
+        return read_run_file(client, run_id, REFERENCE_ARTIFACT, pd.read_parquet)
+    except Exception as error:
+        raise MonitoringError(
+            f"run {run_id} has no drift reference ({REFERENCE_ARTIFACT}): it was trained before neuroflow kept "
+            f"one; retrain the model to monitor it ({str(error)[:200]})"
+        ) from None
 
 
 def served_frame(records: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
@@ -301,7 +308,7 @@ def monitor_window(
     live = live_by_version(records, feedback, schema)
     shadow = shadow_agreement(records, schema.task)
     if len(served) < settings.min_rows:
-        return _replace(base, live=live, shadow=shadow)
+        return replace(base, live=live, shadow=shadow)
     current = served_frame(served, schema)
     title = f"{model_name} v{version}: served records ({window}) against the training data"
     tests, prediction = measure_drift(reference, current, schema, settings, html_path, title)
@@ -309,7 +316,7 @@ def monitor_window(
     share = len(drifted) / len(tests) if tests else 0.0
     names = [column.name for column in schema.features]
     missing = float(current[names].isna().to_numpy().mean()) if names else 0.0
-    return _replace(
+    return replace(
         base,
         drift_detected=bool(tests) and share >= settings.drift_share,
         share_drifted=share,
@@ -322,12 +329,6 @@ def monitor_window(
         shadow=shadow,
         report_path=str(html_path) if html_path is not None else None,
     )
-
-
-def _replace(result: MonitoringResult, **changes: Any) -> MonitoringResult:
-    from dataclasses import replace
-
-    return replace(result, **changes)
 
 
 def served_version(records: pd.DataFrame, asked: str | None) -> str:
@@ -345,8 +346,6 @@ def parse_since(text: str) -> datetime:
     text = text.strip()
     units = {"m": 60, "h": 3600, "d": 86400}
     if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-        from datetime import timedelta
-
         return datetime.now(UTC) - timedelta(seconds=float(text[:-1]) * units[text[-1]])
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -354,13 +353,7 @@ def parse_since(text: str) -> datetime:
 
 def load_schema(client: Any, run_id: str) -> DataSchema:
     """The schema a version was trained with (`schema/schema.json` on its run), read as JSON."""
-    import mlflow
-
-    with tempfile.TemporaryDirectory(prefix="neuroflow-schema-") as scratch:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="schema/schema.json", dst_path=scratch, tracking_uri=client.tracking_uri
-        )
-        return DataSchema.from_dict(json.loads(Path(path).read_text()))
+    return read_run_file(client, run_id, "schema/schema.json", DataSchema.load)
 
 
 def monitor(
@@ -411,7 +404,7 @@ def monitor(
             html,
         )
         url = log_monitoring(client, settings, result, info.run_id, html if html.exists() else None, tags)
-    return _replace(result, run_url=url, report_path=None, target=schema.target.name)
+    return replace(result, run_url=url, report_path=None, target=schema.target.name)
 
 
 def log_monitoring(
