@@ -18,7 +18,7 @@ import pandas as pd
 
 from neuroflow.errors import UntrustedModelError
 from neuroflow.models.forward import FeatureEncoder, ForwardPass
-from neuroflow.models.schema import DataSchema, category_label, coerce_features
+from neuroflow.models.schema import DataSchema, category_label, coerce_features, expand_record_dates
 
 if TYPE_CHECKING:  # sklearn costs about a second to import; serving never needs it
     from neuroflow.models.preprocessing import Preprocessing
@@ -166,6 +166,8 @@ class Predictor:
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Prediction:
         """Predict from validated records (the service's fast path: no pandas, no sklearn, no Keras)."""
+        if self.schema.dates:
+            records = expand_record_dates(records, self.schema.dates)
         return self.decode(self.raw_outputs(self.encoder.encode_records(records)))
 
     def decode(self, outputs: np.ndarray) -> Prediction:

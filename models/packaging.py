@@ -23,7 +23,7 @@ from neuroflow.models.schema import BOOLEAN_DTYPES, INTEGER_DTYPES, ColumnSchema
 MODEL_CODE = Path(neuroflow.models.__file__).with_name("mlflow_model.py")
 # What of `neuroflow` the model's code imports besides `neuroflow.models`: no settings, no CLI, no flows.
 SHARED_MODULES = ("__init__.py", "errors.py", "runtime.py")
-SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean"}
+SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean", "datetime": "string"}
 # What the logged model needs at load time; pinned to what trained it, so MLflow need not infer it.
 RUNTIME_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas", "numpy")
 

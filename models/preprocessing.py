@@ -51,9 +51,9 @@ class Preprocessing:
 
 
 def build_feature_transform(schema: DataSchema) -> ColumnTransformer:
-    """Median-impute and standardise numbers; impute and one-hot encode categories, rare and unseen ones together."""
-    numeric = [column.name for column in schema.features if column.kind == "numeric"]
-    categorical = [column.name for column in schema.features if column.kind != "numeric"]
+    """Median-impute and standardise numbers (a date's derived numbers too); impute and one-hot encode categories,
+    rare and unseen ones together."""
+    numeric, categorical = schema.numeric_inputs, schema.categorical_inputs
     transformers = []
     if numeric:
         transformers.append(

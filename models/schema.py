@@ -1,7 +1,10 @@
 """The schema learned from training data: one document behind the GE suite, the MLflow signature and the API."""
 
 import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,12 +14,19 @@ import pandas as pd
 from neuroflow.errors import SchemaMismatchError
 from neuroflow.models.spec import Task
 
-Kind = Literal["numeric", "categorical", "boolean"]
+Kind = Literal["numeric", "categorical", "boolean", "datetime"]
 SCHEMA_VERSION = 1
 # The label a missing category is encoded as, in training (sklearn) and serving (NumPy) alike.
 MISSING_CATEGORY = "__missing__"
 # An object column whose non-missing values parse as numbers at least this often is numeric with bad entries.
 NUMERIC_SHARE = 0.9
+# A date or a time as ISO 8601 writes it: 2024-03-01, 2024-03-01T08:30, 2024-03-01 08:30:00.5+01:00, ...Z.
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+ISO_DATE = re.compile(DATE_PATTERN)
+# What a date column becomes for the network: plain calendar numbers, and the cyclic ones as points on a circle, so
+# that 31 December sits next to 1 January. `TIME_PARTS` are added when the training values carry a time of day.
+DATE_PARTS = ("year", "month", "day_of_week", "day_of_year", "day_of_year_sin", "day_of_year_cos")
+TIME_PARTS = ("hour", "hour_sin", "hour_cos")
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,14 @@ class ColumnSchema:
     maximum: float | None = None
     integer: bool = False
     categories: tuple[str, ...] | None = None
+    parts: tuple[str, ...] | None = None  # a date column's derived numbers (`DATE_PARTS`, `TIME_PARTS`)
+
+    @property
+    def inputs(self) -> list[str]:
+        """The columns this feature becomes before encoding: itself, or a date's derived numbers (`date.month`)."""
+        if self.kind == "datetime":
+            return [f"{self.name}.{part}" for part in self.parts or DATE_PARTS]
+        return [self.name]
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,20 @@ class DataSchema:
         return [column.name for column in self.features]
 
     @property
+    def numeric_inputs(self) -> list[str]:
+        """The numbers the encoder standardises: numeric features and every date's derived numbers."""
+        return [name for column in self.features if column.kind in ("numeric", "datetime") for name in column.inputs]
+
+    @property
+    def categorical_inputs(self) -> list[str]:
+        """The columns the encoder one-hot encodes: categories and booleans."""
+        return [column.name for column in self.features if column.kind in ("categorical", "boolean")]
+
+    @property
+    def dates(self) -> tuple[ColumnSchema, ...]:
+        return tuple(column for column in self.features if column.kind == "datetime")
+
+    @property
     def class_values(self) -> tuple[Any, ...] | None:
         """The classes as values of the training target's own type: a 0/1 column gives 0 and 1, a boolean one
         False and True, text stays text. `classes` holds the same labels as strings (the keys everywhere else)."""
@@ -73,8 +105,14 @@ class DataSchema:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DataSchema":
         def column(raw: dict[str, Any]) -> ColumnSchema:
-            categories = raw.get("categories")
-            return ColumnSchema(**{**raw, "categories": tuple(categories) if categories is not None else None})
+            categories, parts = raw.get("categories"), raw.get("parts")
+            return ColumnSchema(
+                **{
+                    **raw,
+                    "categories": tuple(categories) if categories is not None else None,
+                    "parts": tuple(parts) if parts is not None else None,
+                }
+            )
 
         classes = data.get("classes")
         return cls(
@@ -123,16 +161,106 @@ def _is_mostly_numeric(values: pd.Series) -> bool:
     return bool(parsed.notna().mean() >= NUMERIC_SHARE)
 
 
+def _is_mostly_dates(values: pd.Series, sample: int = 10_000) -> bool:
+    present = values.dropna().head(sample)
+    if present.empty:
+        return False
+    text = present.astype(str).str.strip()
+    return bool(text.str.fullmatch(DATE_PATTERN[1:-1]).mean() >= NUMERIC_SHARE)
+
+
 def column_kind(values: pd.Series) -> Kind:
-    """Numeric for numbers (and for text columns that are nearly all numbers), boolean, else categorical."""
+    """Numeric for numbers (and for text columns that are nearly all numbers), boolean, datetime for timestamps and
+    ISO 8601 text (2024-03-01, 2024-03-01T08:30Z), else categorical."""
     if pd.api.types.is_bool_dtype(values):
         return "boolean"
     if pd.api.types.is_numeric_dtype(values):
         return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime"
     present = values.dropna()
     if not present.empty and present.map(lambda value: isinstance(value, bool | np.bool_)).all():
         return "boolean"
-    return "numeric" if _is_mostly_numeric(values) else "categorical"
+    if _is_mostly_numeric(values):
+        return "numeric"
+    if not present.empty and present.map(lambda value: isinstance(value, datetime | pd.Timestamp)).all():
+        return "datetime"
+    return "datetime" if _is_mostly_dates(values) else "categorical"
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Timestamps in UTC (a time without a zone is taken as UTC); NaT where a value is missing or not a date."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values if getattr(values.dt, "tz", None) is not None else values.dt.tz_localize("UTC")
+        return parsed.dt.tz_convert("UTC")
+    text = values.astype(object).where(values.notna(), None)
+    text = text.map(lambda value: value.strip() if isinstance(value, str) else value)
+    matches = text.map(lambda value: value is None or not isinstance(value, str) or bool(ISO_DATE.match(value)))
+    text = text.where(matches, None)  # pandas reads more than ISO 8601; the service reads only that
+    return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+
+
+def date_parts(fields: np.ndarray, parts: Sequence[str]) -> dict[str, np.ndarray]:
+    """The derived numbers of dates, named by `parts`, from their calendar fields: rows year, month, weekday (Monday
+    0), day of year and hour of day (with fractions), one column per date, NaN where missing."""
+    year, month, weekday, day_of_year, hour = np.asarray(fields, dtype="float64")
+    turn = 2 * np.pi
+    every = {
+        "year": year,
+        "month": month,
+        "day_of_week": weekday,
+        "day_of_year": day_of_year,
+        "day_of_year_sin": np.sin(turn * (day_of_year - 1) / 365.25),
+        "day_of_year_cos": np.cos(turn * (day_of_year - 1) / 365.25),
+        "hour": hour,
+        "hour_sin": np.sin(turn * hour / 24),
+        "hour_cos": np.cos(turn * hour / 24),
+    }
+    return {part: np.asarray(every[part], dtype="float64") for part in parts}
+
+
+def frame_date_parts(timestamps: pd.Series, parts: Sequence[str]) -> dict[str, np.ndarray]:
+    """`date_parts` of parsed (UTC) timestamps."""
+    fields = timestamps.dt
+    hour = fields.hour + fields.minute / 60 + fields.second / 3600
+    columns = (fields.year, fields.month, fields.dayofweek, fields.dayofyear, hour)
+    return date_parts(np.vstack([series.to_numpy(dtype="float64", na_value=np.nan) for series in columns]), parts)
+
+
+def parse_iso(value: str) -> datetime:
+    """One ISO 8601 date or time as an aware UTC datetime (no zone means UTC); ValueError when it is not one."""
+    if not ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date or time, such as 2024-03-01 or 2024-03-01T08:30:00Z")
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def record_date_parts(values: Sequence[str | None], parts: Sequence[str]) -> dict[str, np.ndarray]:
+    """`date_parts` of a request's ISO strings (None where missing), without pandas."""
+    fields = np.full((5, len(values)), np.nan)
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        moment = parse_iso(value)
+        fields[:, index] = (
+            moment.year,
+            moment.month,
+            moment.weekday(),
+            moment.timetuple().tm_yday,
+            moment.hour + moment.minute / 60 + moment.second / 3600,
+        )
+    return date_parts(fields, parts)
+
+
+def expand_record_dates(records: Sequence[Mapping[str, Any]], dates: Sequence[ColumnSchema]) -> list[dict[str, Any]]:
+    """Validated records with each date's derived numbers added (`date.month`, ...), as the encoder reads them."""
+    expanded = [dict(record) for record in records]
+    for column in dates:
+        derived = record_date_parts([record[column.name] for record in records], column.parts or DATE_PARTS)
+        for part, numbers in derived.items():
+            for record, number in zip(expanded, numbers.tolist(), strict=True):
+                record[f"{column.name}.{part}"] = number
+    return expanded
 
 
 def whole_numbers(values: pd.Series) -> bool:
@@ -159,6 +287,13 @@ def infer_column(values: pd.Series, categorical: bool = False) -> ColumnSchema:
     kind = "categorical" if categorical else column_kind(values)
     nullable = bool(values.isna().any())
     name, dtype = str(values.name), str(values.dtype)
+    if kind == "datetime":
+        moments = parse_dates(values).dropna()
+        if moments.empty:
+            return ColumnSchema(name, kind, nullable, dtype, parts=DATE_PARTS)
+        timed = bool(((moments.dt.hour != 0) | (moments.dt.minute != 0) | (moments.dt.second != 0)).any())
+        first, last = (moment.timestamp() for moment in (moments.min(), moments.max()))
+        return ColumnSchema(name, kind, nullable, dtype, first, last, parts=DATE_PARTS + (TIME_PARTS if timed else ()))
     if kind == "numeric":
         numbers = pd.to_numeric(values, errors="coerce").dropna()
         if numbers.empty:
@@ -199,17 +334,28 @@ def infer_schema(
 
 
 def coerce_features(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
-    """Select the schema's feature columns, in order, as floats (numeric) or strings (categorical/boolean).
+    """Select the schema's feature columns, in order, as floats (numeric) or strings (categorical/boolean); a date
+    column becomes its derived numbers (`ColumnSchema.inputs`).
 
     Raises SchemaMismatchError naming the columns that are missing or hold text where numbers belong.
     """
     missing = [name for name in schema.feature_names if name not in frame.columns]
     if missing:
-        raise SchemaMismatchError(f"missing feature column(s): {', '.join(missing)}")
+        raise SchemaMismatchError(f"missing feature column(s): {', '.join(map(repr, missing))}")
     columns: dict[str, pd.Series] = {}
     for column in schema.features:
         values = frame[column.name]
-        if column.kind == "numeric":
+        if column.kind == "datetime":
+            moments = parse_dates(values)
+            bad = values[moments.isna() & values.notna()]
+            if not bad.empty:
+                raise SchemaMismatchError(
+                    f"column {column.name!r} must hold ISO 8601 dates or times (2024-03-01, 2024-03-01T08:30:00Z) "
+                    f"but has {bad.iloc[0]!r}"
+                )
+            for part, numbers in frame_date_parts(moments, column.parts or DATE_PARTS).items():
+                columns[f"{column.name}.{part}"] = pd.Series(numbers, index=frame.index)
+        elif column.kind == "numeric":
             numbers = pd.to_numeric(values, errors="coerce").astype("float64")
             bad = values[numbers.isna() & values.notna()]
             if not bad.empty:

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from neuroflow.errors import DataLoadError
 from neuroflow.models.preprocessing import MIN_CATEGORY_COUNT
-from neuroflow.models.schema import DataSchema, infer_schema, whole_numbers
+from neuroflow.models.schema import MISSING_CATEGORY, DataSchema, column_kind, infer_schema, whole_numbers
 from neuroflow.models.spec import Task
 from neuroflow.pipelines.tables import check_task, infer_task, missing_column, read_table
 from neuroflow.settings import BUNDLED_DATASETS, DataSettings
@@ -91,7 +91,7 @@ def load_dataset(settings: DataSettings) -> Dataset:
     if settings.path is not None:
         path = settings.path.expanduser()
         frame = read_table(path, settings.delimiter, settings.decimal, settings.thousands)
-        target, source = str(settings.target), str(path.resolve())
+        target, source = str(settings.target).strip(), str(path.resolve())
         if target not in frame.columns:
             raise missing_column("target column", target, [str(name) for name in frame.columns], path)
         for name in frame.columns:
@@ -164,12 +164,27 @@ def split_data(dataset: Dataset, test_size: float, validation_size: float, seed:
 ID_MIN_ROWS = 50
 
 
+def shown_value(value: Any) -> str:
+    """A cell as a person would write it: 0 rather than np.float64(0.0), text in quotes."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def unlearnable_reason(values: pd.Series) -> str | None:
-    """Why a feature column cannot teach the network anything, or None if it can."""
+    """Why a feature column cannot teach the network anything, or None if it can. Dates are never ID-like: a
+    different day in every row still says which season, weekday and year it is."""
     distinct = values.nunique(dropna=True)
-    if distinct <= 1:
-        shown = repr(values.dropna().iloc[0]) if distinct else "nothing"
-        return f"constant: every row holds {shown}"
+    if distinct == 0:
+        return "empty: every value is missing"
+    if distinct == 1:
+        missing = int(values.isna().sum())
+        also = f" ({missing} missing)" if missing else ""
+        return f"constant: every row holds {shown_value(values.dropna().iloc[0])}{also}"
+    if column_kind(values) == "datetime":
+        return None
     floats = pd.api.types.is_float_dtype(values) and not whole_numbers(values)
     if len(values) >= ID_MIN_ROWS and distinct == len(values) and not floats:
         return "ID-like: a different value in every row, so it identifies rows rather than describing them"
@@ -210,16 +225,58 @@ def describe_columns(dataset: Dataset, schema: DataSchema, dropped: dict[str, st
             action = "ignored: not in the reference schema"
         elif column.kind == "numeric":
             action = "number: missing values filled with the training median, then standardised"
+        elif column.kind == "datetime":
+            action = (
+                f"date: turned into {len(column.inputs)} numbers ({', '.join(column.parts or ())}), each "
+                "standardised; missing dates get the training median of each"
+            )
         else:
             count = len(column.categories or ())
             codes = " (integer codes)" if column.kind == "categorical" and column.integer else ""
             action = (
-                f"{column.kind}{codes}: one-hot over {count} value(s)"
-                + (", missing values as their own category" if column.nullable else "")
-                + f"; values seen fewer than {MIN_CATEGORY_COUNT} times and values never seen share an 'unknown' column"
+                f"{column.kind}{codes}: {count} distinct value(s) in the data; those seen at least "
+                f"{MIN_CATEGORY_COUNT} times in the training rows get a column each, rarer and unseen ones share an "
+                "'unknown' column" + ("; a missing value is a category of its own" if column.nullable else "")
             )
         rows.append({"column": name, "kind": column.kind if column else None, "missing": missing, "action": action})
     return rows
+
+
+def describe_fitted(columns: list[dict[str, Any]], schema: DataSchema, encoder: Any) -> list[dict[str, Any]]:
+    """`describe_columns` once the preprocessing is fitted: for each category column, which values got a column of
+    their own and how many were pooled into 'unknown' (`encoder` is the fitted `FeatureEncoder`)."""
+    kinds = {column.name: column for column in schema.features}
+    fitted = dict(
+        zip(
+            encoder.categorical,
+            zip(encoder.positions, encoder.unknown or (None,) * len(encoder.positions), strict=True),
+            strict=True,
+        )
+    )
+    described = []
+    for row in columns:
+        column = kinds.get(row["column"])
+        if column is None or row["column"] not in fitted:
+            described.append(row)
+            continue
+        positions, bucket = fitted[row["column"]]
+        kept = sorted(
+            label for label, position in positions.items() if position != bucket and label != MISSING_CATEGORY
+        )
+        total = len(column.categories or ())
+        shown = ", ".join(map(repr, kept[:10])) + (", …" if len(kept) > 10 else "")
+        action = f"{column.kind}: one-hot; {len(kept)} of {total} value(s) get a column of their own ({shown})"
+        if bucket is not None:
+            action += (
+                f"; the other {total - len(kept)} (seen fewer than {MIN_CATEGORY_COUNT} times in the training rows, "
+                "or only outside them) and any value never seen share one 'unknown' column"
+            )
+        else:
+            action += "; a value never seen gets no column (all zeros)"
+        if MISSING_CATEGORY in positions:
+            action += "; a missing value is a category of its own"
+        described.append(row | {"action": action, "kept": kept, "pooled": total - len(kept)})
+    return described
 
 
 def learn_schema(

@@ -147,6 +147,8 @@ def training_flow(
                 clock,
                 settings.monitoring.reference_rows,
             )
+            columns = data.describe_fitted(columns, schema, fitted.training.predictor.encoder)
+            tracking.log_columns(client, run.run_id, columns)
             with clock.step("register_and_gate"):
                 version = register_version(
                     client,

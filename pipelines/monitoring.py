@@ -228,8 +228,9 @@ def measure_drift(
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset, DataSummaryPreset
 
+    # Dates are left out: served rows are always newer than the training rows, so a date column always "drifts".
     numeric = [column.name for column in schema.features if column.kind == "numeric"]
-    categorical = [column.name for column in schema.features if column.kind != "numeric"]
+    categorical = [column.name for column in schema.features if column.kind in ("categorical", "boolean")]
     prediction_kind = numeric if schema.task == "regression" else categorical
     definition = library.DataDefinition(
         numerical_columns=numeric + ([PREDICTION] if prediction_kind is numeric else []),

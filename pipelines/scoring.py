@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from neuroflow.errors import DataLoadError, SchemaMismatchError
 from neuroflow.models.inference import PREDICTION_COLUMN, Predictor
 from neuroflow.models.schema import ColumnSchema, DataSchema, category_label, category_labels
+from neuroflow.pipelines.tables import clean_column_names
 from neuroflow.service.requests import RECORD_CONFIG, RequestParser, accepted_range, column_type
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,10 @@ def as_request_values(values: pd.Series, column: ColumnSchema) -> list[Any]:
         if values.isna().any():
             return values.astype(object).where(values.notna(), None).tolist()
         return values.tolist()
+    if column.kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(values):  # Parquet timestamps: as a JSON client writes them
+            return [None if pd.isna(value) else value.isoformat() for value in values]
+        return values.astype(object).where(values.notna(), None).tolist()
     if column.kind == "boolean":
         # a file has no types: the words true and false (any case) are the booleans; anything else is refused
         return [
@@ -284,7 +289,7 @@ def score_file(
     first_problems: list[str] = []
     try:
         for chunk in read_chunks(data, chunk_rows):
-            chunk.columns = [str(name) for name in chunk.columns]
+            chunk.columns = clean_column_names(list(chunk.columns), data)
             if rows == 0:
                 check_columns(checker, list(chunk.columns), keep, data)
             problems = checker.problems(chunk)

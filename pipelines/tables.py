@@ -55,7 +55,23 @@ def read_table(
         raise DataLoadError(f"could not read {path}: {error}") from None
     if frame.empty:
         raise DataLoadError(f"data file {path} has a header but no data rows")
+    frame.columns = clean_column_names(list(frame.columns), path)
     return frame
+
+
+def clean_column_names(columns: Sequence[object], where: object) -> list[str]:
+    """Column names as text without surrounding whitespace (`species, island` headers pad them), refusing two that
+    become the same name."""
+    names = [str(name).strip() for name in columns]
+    seen: dict[str, str] = {}
+    for original, name in zip(columns, names, strict=True):
+        if name in seen:
+            raise DataLoadError(
+                f"{where} has two columns named {name!r} once surrounding spaces are removed "
+                f"({seen[name]!r} and {str(original)!r}); rename one of them"
+            )
+        seen[name] = str(original)
+    return names
 
 
 def detect_delimiter(path: Path, sample_bytes: int = 65536) -> str:
@@ -93,23 +109,37 @@ def read_columns(path: Path, delimiter: str | None = None) -> list[str]:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             import pyarrow.parquet as parquet
 
-            return [str(name) for name in parquet.read_schema(path).names if not str(name).startswith("__index_level_")]
-        return [str(name) for name in pd.read_csv(path, sep=delimiter or detect_delimiter(path), nrows=0).columns]
+            names = [name for name in parquet.read_schema(path).names if not str(name).startswith("__index_level_")]
+        else:
+            names = list(pd.read_csv(path, sep=delimiter or detect_delimiter(path), nrows=0).columns)
     except pd.errors.EmptyDataError:
         raise DataLoadError(f"data file {path} is empty; it needs a header row and data rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
         raise DataLoadError(f"could not read {path}: {error}") from None
+    return clean_column_names(names, path)
 
 
 def read_column(
     path: Path, name: str, delimiter: str | None = None, decimal: str = ".", thousands: str | None = None
 ) -> pd.Series:
-    """One column of a CSV or Parquet file (the target, to check it before anything slow starts)."""
+    """One column of a CSV or Parquet file (the target, to check it before anything slow starts); `name` as
+    `read_columns` gives it, without surrounding whitespace."""
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
-            return pd.read_parquet(path, columns=[name])[name]
-        separator = delimiter or detect_delimiter(path)
-        return pd.read_csv(path, sep=separator, decimal=decimal, thousands=thousands, usecols=[name])[name]
+            import pyarrow.parquet as parquet
+
+            raw = [column for column in parquet.read_schema(path).names if str(column).strip() == name]
+            frame = pd.read_parquet(path, columns=raw[:1])
+        else:
+            separator = delimiter or detect_delimiter(path)
+            frame = pd.read_csv(
+                path,
+                sep=separator,
+                decimal=decimal,
+                thousands=thousands,
+                usecols=lambda column: str(column).strip() == name,
+            )
+        return frame.iloc[:, 0].rename(name)
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
         raise DataLoadError(f"could not read column {name!r} of {path}: {error}") from None
 
@@ -128,7 +158,7 @@ def missing_column(kind: str, name: str, columns: Sequence[str], where: object) 
     """The error for a column that is not there: a did-you-mean, and the columns quoted so whitespace shows."""
     guess = closest_column(name, columns)
     hint = f" (did you mean {guess!r}?)" if guess is not None else ""
-    shown = ", ".join(columns[:12]) + (", …" if len(columns) > 12 else "")
+    shown = ", ".join(map(repr, columns[:12])) + (", …" if len(columns) > 12 else "")
     return DataLoadError(f"{kind} {name!r} is not in {where}{hint}; its columns are: {shown}")
 
 

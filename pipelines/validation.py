@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from neuroflow.errors import DataValidationError
-from neuroflow.models.schema import ColumnSchema, DataSchema
+from neuroflow.models.schema import DATE_PATTERN, ColumnSchema, DataSchema
 from neuroflow.settings import ValidationSettings
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,12 @@ def _column_expectations(column: ColumnSchema, settings: ValidationSettings, is_
                 min_value=column.minimum,
                 max_value=column.maximum,
                 mostly=1.0 if is_target else settings.range_mostly,
+            )
+        )
+    elif column.kind == "datetime" and not column.dtype.startswith("datetime"):  # text: must read as dates
+        result.append(
+            gx.expectations.ExpectColumnValuesToMatchRegex(
+                column=name, regex=DATE_PATTERN, mostly=1.0 if is_target else settings.range_mostly
             )
         )
     elif column.categories is not None:
@@ -218,5 +224,6 @@ def describe_failure(outcome: Any, frame: pd.DataFrame) -> str:
             else "out of range"
         ),
         "expect_column_values_to_be_in_set": "must be one of the categories seen in training",
+        "expect_column_values_to_match_regex": "must be an ISO 8601 date or time (2024-03-01, 2024-03-01T08:30Z)",
     }.get(config.type, config.type)
     return f"{where}: {rule}; {count} do not, e.g. {examples}" if examples else f"{where}: {rule}; {count} do not"

@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from neuroflow.models.schema import ColumnSchema, DataSchema
+from neuroflow.models.schema import DATE_PATTERN, ColumnSchema, DataSchema, parse_iso
 
 RECORD_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 MAX_REPORTED_ERRORS = 20
@@ -57,6 +57,15 @@ def column_type(column: ColumnSchema, unknown_categories: str, range_multiple: f
         annotation: Any = Annotated[float, Field(ge=low, le=high, description=_describe_numeric(column))]
     elif column.kind == "boolean":
         annotation = StrictBool
+    elif column.kind == "datetime":
+        annotation = Annotated[
+            StrictStr,
+            Field(
+                pattern=DATE_PATTERN,
+                description="an ISO 8601 date or time, such as 2024-03-01 or 2024-03-01T08:30:00Z (no zone: UTC)",
+            ),
+            AfterValidator(_check_date),
+        ]
     elif unknown_categories == "reject" and column.categories:
         codes = tuple(int(label) for label in column.categories) if column.integer else ()
         annotation = Literal[(*column.categories, *codes)]  # integer codes: 2 and "2" are the same category
@@ -67,6 +76,11 @@ def column_type(column: ColumnSchema, unknown_categories: str, range_multiple: f
             StrictStr, Field(description="a category (unknown ones go to the column's unknown bucket)")
         ]
     return annotation | None if column.nullable else annotation
+
+
+def _check_date(value: str) -> str:
+    parse_iso(value)  # the pattern passed; this refuses a day that does not exist (2024-02-30)
+    return value
 
 
 def _describe_numeric(column: ColumnSchema) -> str:
@@ -117,13 +131,37 @@ class RequestParser:
         try:
             records: list[dict[str, Any]] = self.adapter.validate_json(body)["records"]
         except ValidationError as error:
-            raise self._describe(error) from None
+            if not any(item["type"] in ("extra_forbidden", "missing") for item in error.errors()):
+                raise self._describe(error) from None
+            records = self._with_stripped_keys(body, error)
         if self.schema.ignored:
             records = [{k: v for k, v in record.items() if k not in self.schema.ignored} for record in records]
         return records
 
+    def _trim_keys(self, record: dict[str, Any]) -> dict[str, Any]:
+        known = {*self.schema.feature_names, *self.schema.ignored}
+        return {
+            (key.strip() if isinstance(key, str) and key not in known and key.strip() in known else key): value
+            for key, value in record.items()
+        }
+
+    def _with_stripped_keys(self, body: bytes, error: ValidationError) -> list[dict[str, Any]]:
+        """A body whose keys differ from the features only by surrounding spaces (" sex" for "sex", as a table's
+        header may spell them) is read as if they were trimmed; otherwise the first error stands."""
+        try:
+            payload = json.loads(body)
+            records = payload["records"]
+            trimmed = [self._trim_keys(record) for record in records]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise self._describe(error) from None
+        if trimmed == records:
+            raise self._describe(error) from None
+        return self.parse_python(trimmed)
+
     def parse_python(self, records: Any) -> list[dict[str, Any]]:
         """The same checks on records given as Python objects (a call from Python rather than over HTTP)."""
+        if isinstance(records, list) and all(isinstance(record, dict) for record in records):
+            records = [self._trim_keys(record) for record in records]
         try:
             validated: list[dict[str, Any]] = self.adapter.validate_python({"records": records})["records"]
         except ValidationError as error:
@@ -177,6 +215,10 @@ class RequestParser:
             return "must be a number or null"
         if kind == "bool_type":
             return "must be true or false"
+        if kind == "string_pattern_mismatch" or (kind == "value_error" and "ISO 8601" in item["msg"]):
+            return "must be an ISO 8601 date or time, such as 2024-03-01 or 2024-03-01T08:30:00Z"
+        if kind == "value_error":
+            return "not a date that exists (check the day and month)"
         if kind in ("string_type", "dict_type", "list_type", "model_type", "typed_dict_type"):
             return item["msg"].replace("Input should be", "must be")
         return item["msg"]

@@ -10,6 +10,7 @@ from neuroflow.models.schema import DataSchema
 from neuroflow.pipelines.data import (
     Dataset,
     describe_columns,
+    describe_fitted,
     drop_unlearnable_columns,
     infer_task,
     learn_schema,
@@ -20,7 +21,7 @@ from neuroflow.pipelines.data import (
     split_data,
 )
 from neuroflow.settings import DataSettings
-from tests.utils.factories import classification_frame, mixed_frame, regression_frame
+from tests.utils.factories import classification_frame, messy_frame, mixed_frame, regression_frame
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_number_marks_must_differ() -> None:
 
 def test_missing_target_column_names_the_columns(tmp_path: Path) -> None:
     classification_frame(rows=20).to_csv(tmp_path / "d.csv", index=False)
-    with pytest.raises(DataLoadError, match=r"target column 'label' is not in .*its columns are: f0, f1"):
+    with pytest.raises(DataLoadError, match=r"target column 'label' is not in .*its columns are: 'f0', 'f1'"):
         load_dataset(DataSettings(path=tmp_path / "d.csv", target="label"))
 
 
@@ -216,7 +217,64 @@ def test_categories_are_described_with_their_unknown_and_missing_handling() -> N
     dataset = Dataset("m", "test", frame, "label", "binary")
     report = {row["column"]: row for row in describe_columns(dataset, learn_schema(dataset, None), {})}
     assert report["city"]["action"] == (
-        "categorical: one-hot over 3 value(s), missing values as their own category; "
-        "values seen fewer than 5 times and values never seen share an 'unknown' column"
+        "categorical: 3 distinct value(s) in the data; those seen at least 5 times in the training rows get a column "
+        "each, rarer and unseen ones share an 'unknown' column; a missing value is a category of its own"
     )
     assert report["city"]["missing"] == 10
+
+
+def test_padded_headers_are_trimmed_and_the_target_found(tmp_path: Path) -> None:
+    messy_frame(rows=120).to_csv(tmp_path / "weather.csv", index=False)
+    dataset = load_dataset(DataSettings(path=tmp_path / "weather.csv", target="label"))
+    assert list(dataset.frame.columns) == ["date", "temp", "shop", "pixel", "nothing", "label"]
+    with pytest.raises(DataLoadError, match=r"its columns are: 'date', 'temp', 'shop'"):
+        load_dataset(DataSettings(path=tmp_path / "weather.csv", target="sex"))
+
+
+def test_two_headers_equal_once_trimmed_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "twice.csv").write_text("a,a ,target\n1,2,0\n3,4,1\n")
+    with pytest.raises(DataLoadError, match=r"two columns named 'a' .*\('a' and 'a '\)"):
+        load_dataset(DataSettings(path=tmp_path / "twice.csv", target="target"))
+
+
+def test_a_date_in_every_row_is_kept_as_a_date_not_dropped_as_an_id(tmp_path: Path) -> None:
+    frame = messy_frame(rows=400)
+    frame.columns = [name.strip() for name in frame.columns]
+    kept, dropped = drop_unlearnable_columns(Dataset("w", "test", frame, "label", "binary"))
+    assert dropped == {"pixel": "constant: every row holds 0", "nothing": "empty: every value is missing"}
+    schema = learn_schema(kept, None, (), dropped)
+    date = next(column for column in schema.features if column.name == "date")
+    assert date.kind == "datetime" and date.parts is not None and "day_of_year_sin" in date.parts
+    assert "hour" not in date.parts  # no time of day in the data: no hour numbers
+    report = {row["column"]: row for row in describe_columns(kept, schema, dropped)}
+    assert report["date"]["action"].startswith("date: turned into 6 numbers (year, month, day_of_week")
+    assert report["pixel"]["action"] == "dropped: constant: every row holds 0"
+
+
+def test_timestamps_with_a_time_of_day_get_hour_numbers() -> None:
+    moments = pd.date_range("2024-01-01 06:30", periods=120, freq="7h", tz="America/New_York")
+    frame = pd.DataFrame({"at": moments, "x": np.arange(120.0), "target": [0, 1] * 60})
+    schema = learn_schema(Dataset("t", "test", frame, "target", "binary"), None)
+    at = schema.features[0]
+    assert at.kind == "datetime" and at.parts is not None and at.parts[-3:] == ("hour", "hour_sin", "hour_cos")
+
+
+def test_the_fitted_description_says_which_categories_got_a_column() -> None:
+    from neuroflow.models.forward import FeatureEncoder
+    from neuroflow.models.preprocessing import fit_preprocessing
+
+    frame = messy_frame(rows=600)
+    frame.columns = [name.strip() for name in frame.columns]
+    frame["shop"] = np.where(np.arange(600) < 300, "shop-big", frame["shop"])  # one frequent value, 300 rare ones
+    dataset = Dataset("w", "test", frame.drop(columns=["pixel", "nothing"]), "label", "binary")
+    schema = learn_schema(dataset, None)
+    split = split_data(dataset, 0.2, 0.2, 0)
+    preprocessing = fit_preprocessing(schema, split.train_features, split.train_target)
+    encoder = FeatureEncoder.from_transform(preprocessing.features)
+    rows = {row["column"]: row for row in describe_fitted(describe_columns(dataset, schema, {}), schema, encoder)}
+    shop = rows["shop"]
+    assert shop["kept"] == ["shop-big"]
+    total = len(next(c for c in schema.features if c.name == "shop").categories or ())
+    assert total > 150 and shop["pooled"] == total - 1
+    assert shop["action"].startswith(f"categorical: one-hot; 1 of {total} value(s) get a column of their own")
+    assert "share one 'unknown' column" in shop["action"]

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from neuroflow.errors import UntrustedModelError
@@ -24,7 +25,7 @@ from neuroflow.models.schema import infer_schema
 from neuroflow.models.spec import NetworkSpec
 from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.training import train_model
-from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame, regression_frame
+from tests.utils.factories import TINY_NETWORK, classification_frame, messy_frame, mixed_frame, regression_frame
 
 
 def test_prediction_frame_round_trip() -> None:
@@ -265,3 +266,38 @@ def test_the_safe_loader_wants_digests_unless_the_store_is_trusted(tmp_path: Pat
         load_predictor(tmp_path / "model", unrecorded)
     assert load_predictor(tmp_path / "model", unrecorded, trust_store=True).schema == predictor.schema
     assert ModelInfo.from_json(recorded.to_json()) == recorded  # what a Bento's model metadata carries
+
+
+def test_dates_become_numbers_the_same_way_from_a_frame_a_request_and_sklearn(tmp_path: Path) -> None:
+    frame = messy_frame(rows=300)
+    frame.columns = [name.strip() for name in frame.columns]
+    frame = frame.drop(columns=["pixel", "nothing", "shop"])
+    frame["at"] = pd.date_range("2024-03-01 08:15", periods=300, freq="5h", tz="Europe/Paris")
+    predictor, split = _trained(frame, "label", "binary")
+    rows = split.test_features.head(20).copy()
+    rows.iloc[0, rows.columns.get_loc("date")] = None  # missing dates take the training medians
+    expected = predictor.preprocessing.transform(rows)
+    assert np.max(np.abs(predictor.encode(rows) - expected)) <= 1e-6
+    records = [
+        {"date": None if pd.isna(date) else date, "temp": temp, "at": moment.isoformat()}
+        for date, temp, moment in zip(rows["date"], rows["temp"], rows["at"], strict=True)
+    ]
+    from_frame = predictor.predict(rows).probabilities
+    from_records = predictor.predict_records(records).probabilities
+    assert np.max(np.abs(from_frame - from_records)) <= 1e-6
+    # the same moment written in another zone is the same input
+    moved = [{**record, "at": pd.Timestamp(record["at"]).tz_convert("UTC").isoformat()} for record in records]
+    assert np.max(np.abs(predictor.predict_records(moved).probabilities - from_records)) <= 1e-9
+    predictor.save(tmp_path / "model")
+    loaded = Predictor.from_directory(tmp_path / "model")
+    assert np.max(np.abs(loaded.predict_records(records).probabilities - from_records)) <= 1e-9
+
+
+def test_a_year_never_seen_in_training_is_still_a_number_not_an_unknown_category() -> None:
+    frame = messy_frame(rows=400)
+    frame.columns = [name.strip() for name in frame.columns]
+    predictor, _ = _trained(frame.drop(columns=["pixel", "nothing", "shop"]), "label", "binary")
+    later = predictor.encode(pd.DataFrame({"date": ["2031-07-01"], "temp": [20.0]}))
+    earlier = predictor.encode(pd.DataFrame({"date": ["2021-07-01"], "temp": [20.0]}))
+    year = predictor.encoder.numeric.index("date.year")
+    assert later[0, year] > earlier[0, year] + 5  # ten years on, in standardised units: no "unknown" bucket

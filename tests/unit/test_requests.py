@@ -4,6 +4,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from neuroflow.models.schema import DataSchema, infer_schema
@@ -146,3 +147,30 @@ def test_columns_left_out_in_training_may_come_along_and_are_set_aside(schema: D
     record = parser.json_schema()["properties"]["records"]["items"]
     assert "customer_id" in record["properties"] and "customer_id" not in record["required"]
     assert "left out in training" in record["properties"]["customer_id"]["description"]
+
+
+def test_keys_padded_with_spaces_are_read_as_the_features(schema: DataSchema) -> None:
+    parser = RequestParser(schema, max_rows=10)
+    padded = {" age": 40, "income ": 51000.5, " city ": "lyon", "member": True}
+    assert parser.parse(body(padded)) == [good_record()]
+    assert parser.parse_python([padded]) == [good_record()]
+    error = refused(parser, body({**padded, " colour": "red"}))
+    assert [problem.field for problem in error.problems] == ["records[0]. colour"]
+
+
+def test_a_date_feature_takes_iso_strings_and_names_the_field_otherwise() -> None:
+    frame = mixed_frame(rows=100)
+    frame["since"] = [f"2024-{month:02d}-15" for month in np.resize(np.arange(1, 13), 100)]
+    parser = RequestParser(infer_schema(frame, "label", "binary"), max_rows=10)
+    for good in ("2024-03-01", "2024-03-01T08:30:00Z", "2024-03-01 08:30:00.25+01:00"):
+        assert parser.parse(body({**good_record(), "since": good}))[0]["since"] == good
+    for bad, problem in (
+        ("01/03/2024", "must be an ISO 8601 date or time"),
+        ("2024-02-30", "not a date that exists"),
+        (20240301, "must be a valid string"),
+    ):
+        error = refused(parser, body({**good_record(), "since": bad}))
+        assert error.status == 422 and error.problems[0].field == "records[0].since"
+        assert problem in error.problems[0].problem, error.problems[0].problem
+    since = parser.json_schema()["properties"]["records"]["items"]["properties"]["since"]
+    assert since["type"] == "string" and "ISO 8601" in since["description"]

@@ -28,7 +28,8 @@ def test_a_mistyped_column_finds_the_one_it_meant(typed: str, meant: str | None)
 def test_the_missing_column_error_names_the_guess_and_the_columns() -> None:
     error = missing_column("target column", "Species", ["sepal_length", "species"], "iris.csv")
     assert str(error) == (
-        "target column 'Species' is not in iris.csv (did you mean 'species'?); its columns are: sepal_length, species"
+        "target column 'Species' is not in iris.csv (did you mean 'species'?); its columns are: 'sepal_length', "
+        "'species'"
     )
 
 

@@ -47,3 +47,26 @@ def mixed_frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
     for column in ("age", "income", "city", "member"):
         frame.loc[rng.choice(rows, rows // 20, replace=False), column] = None
     return frame
+
+
+def messy_frame(rows: int = 730, seed: int = 0, positives: float = 0.5) -> pd.DataFrame:
+    """A table as it comes: a daily ISO `date` (one per row, the label follows the season), a 300-value text column,
+    a constant pixel, an all-missing column, and headers padded with spaces (` temp`, ` shop`, ` label `).
+    `positives` is the share of the rarer class."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2021-01-01", periods=rows, freq="D")
+    summer = np.cos(2 * np.pi * (days.dayofyear.to_numpy() - 200) / 365.25)
+    temperature = 15 + 10 * summer + rng.normal(0, 3, rows)
+    shop = rng.choice([f"shop-{i:03d}" for i in range(300)], rows)
+    score = summer + rng.normal(0, 0.3, rows)
+    label = np.where(score > np.quantile(score, 1 - positives), "sunny", "rainy")
+    return pd.DataFrame(
+        {
+            "date": days.strftime("%Y-%m-%d"),
+            " temp": temperature,
+            " shop": shop,
+            "pixel": 0.0,
+            "nothing": np.nan,
+            " label ": label,
+        }
+    )
