@@ -224,6 +224,28 @@ class TrackingSettings(_Section):
         return f"{self.browser_url}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+class EvaluationSettings(_Section):
+    """What a training run reports beside the network's own test metrics."""
+
+    baseline: bool = Field(
+        True, description="Fit logistic/ridge regression and gradient boosting on the same split, as a yardstick."
+    )
+    importance_repeats: int = Field(
+        5, ge=0, description="Shuffles per feature for permutation importance on the test rows (0: off)."
+    )
+    bootstrap_rounds: int = Field(
+        500, ge=0, description="Resamples of the test rows for the primary metric's 95% interval (0: off)."
+    )
+
+
+class CardSettings(_Section):
+    """What the model card says that the data cannot: who the model is for, and where it must not be used."""
+
+    intended_use: str = Field("", description="What the model is for and who should use it (Markdown).")
+    limitations: str = Field("", description="Known limits, risks and cases it must not be used for (Markdown).")
+    owner: str = Field("", description="Who to ask about the model.")
+
+
 class PromotionSettings(_Section):
     """The gate a new version passes to become champion."""
 
@@ -420,6 +442,8 @@ class Settings(BaseSettings):
     validation: ValidationSettings = ValidationSettings()
     tracking: TrackingSettings = TrackingSettings()
     promotion: PromotionSettings = PromotionSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    card: CardSettings = CardSettings()
     service: ServiceSettings = ServiceSettings()
     tuning: TuningSettings = TuningSettings()
     scoring: ScoringSettings = ScoringSettings()

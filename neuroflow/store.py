@@ -38,6 +38,7 @@ class ModelInfo:
     metrics: dict[str, float] = field(default_factory=dict)
     data_digest: str | None = None
     file_digests: dict[str, str] = field(default_factory=dict)  # SHA-256 of the model's files, recorded at registration
+    card: str = ""  # the version's description: its model card (Markdown) once training has written it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +50,7 @@ class ModelInfo:
             "metrics": self.metrics,
             "data_digest": self.data_digest,
             "file_digests": self.file_digests,
+            "card": self.card,
         }
 
     @classmethod
@@ -200,6 +202,7 @@ def describe_version(client: Any, name: str, version: str, alias: str | None) ->
         f"models:/{name}/{version}",
         **_run_facts(client, model_version.run_id),
         file_digests=digests,
+        card=model_version.description or "",
     )
 
 

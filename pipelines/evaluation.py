@@ -100,6 +100,14 @@ def score_registered_model(
     """A registered version's primary metric on these test rows, loaded through the safe loader (nothing from the
     store runs here). RegistryUnavailableError when its files cannot be read; ChampionNotComparableError when it
     cannot score these rows (other columns or classes, or files the loader refuses)."""
+    scores = score_version(client, name, version, schema, split, trust_store)
+    return scores[primary_metric(schema.task).name]
+
+
+def score_version(
+    client: Any, name: str, version: str, schema: DataSchema, split: Split, trust_store: bool = False
+) -> dict[str, float]:
+    """Every test metric of a registered version on these test rows (see `score_registered_model`)."""
     with tempfile.TemporaryDirectory(prefix="neuroflow-champion-") as scratch:
         try:
             info = describe_version(client, name, version, None)
@@ -121,8 +129,7 @@ def score_registered_model(
         prediction = predictor.predict(split.test_features)
     except Exception as error:
         raise ChampionNotComparableError(f"v{version} cannot read these rows: {error}") from None
-    scores = evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
-    return scores[primary_metric(schema.task).name]
+    return evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
 
 
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:
@@ -149,9 +156,16 @@ def plot_confusion_matrix(truth: pd.Series, prediction: Prediction, classes: tup
     """Counts of true against predicted class."""
     figure, axis = plt.subplots(figsize=(4.8, 4.2))
     metrics.ConfusionMatrixDisplay.from_predictions(
-        truth.map(category_label), prediction.labels, labels=list(classes), ax=axis, colorbar=False
+        truth.map(category_label),
+        prediction.labels,
+        labels=list(classes),
+        display_labels=list(classes),
+        ax=axis,
+        colorbar=False,
     )
-    axis.set_title("confusion matrix (test)")
+    axis.set(xlabel="predicted class", ylabel="true class", title="confusion matrix (test)")
+    if len(classes) > 4:
+        plt.setp(axis.get_xticklabels(), rotation=45, ha="right")
     return _save(figure, path)
 
 
@@ -159,9 +173,18 @@ def plot_roc_curve(truth: pd.Series, prediction: Prediction, classes: tuple[str,
     """ROC curve of the positive class."""
     figure, axis = plt.subplots(figsize=(4.8, 4.2))
     positive = truth.map(category_label).to_numpy() == classes[1]
-    metrics.RocCurveDisplay.from_predictions(positive, np.asarray(prediction.probabilities)[:, 1], ax=axis)
-    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
-    axis.set_title(f"ROC curve (positive class {classes[1]})")
+    scores = np.asarray(prediction.probabilities)[:, 1]
+    false_positive, true_positive, _ = metrics.roc_curve(positive, scores)
+    area = metrics.roc_auc_score(positive, scores)
+    axis.plot(false_positive, true_positive, label=f"network (AUC = {area:.3f})")
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance (AUC = 0.500)")
+    axis.set(
+        xlabel=f"false positive rate (true {classes[0]!r} called {classes[1]!r})",
+        ylabel=f"true positive rate ({classes[1]!r} found)",
+        title=f"ROC curve, positive class {classes[1]!r} (test)",
+    )
+    axis.legend(loc="lower right")
+    axis.grid(alpha=0.3)
     return _save(figure, path)
 
 

@@ -15,12 +15,15 @@ from neuroflow.errors import ConfigError, TrainingError
 from neuroflow.models.schema import DataSchema
 from neuroflow.pipelines import (
     data,
+    evaluation,
     fitting,
+    modelcard,
     monitoring,
     profiling,
     promotion,
     registry,
     retraining,
+    review,
     scoring,
     smoke,
     tracking,
@@ -61,6 +64,7 @@ split_data = step(data.split_data)
 train_and_log = step(fitting.train_and_log)
 register_version = step(registry.register_version)
 promote = step(promotion.gate)
+review_model = step(review.review_model)
 run_trial = step(tuning.run_trial)
 
 
@@ -131,7 +135,7 @@ def training_flow(
             loaded, schema, columns = load_data(settings)
         with recorded_run(client, settings, "training") as run:
             tracking.log_columns(client, run.run_id, columns)
-            split, digest = validate_and_split(run, loaded, schema, clock)
+            split, digest, validated = validate_and_split(run, loaded, schema, clock)
             fingerprint = unchanged.training_fingerprint(loaded.frame, schema, settings)
             client.set_tag(run.run_id, unchanged.FINGERPRINT_TAG, fingerprint)
             alias = settings.promotion.alias
@@ -149,6 +153,18 @@ def training_flow(
             )
             columns = data.describe_fitted(columns, schema, fitted.training.predictor.encoder)
             tracking.log_columns(client, run.run_id, columns)
+            with clock.step("review"):
+                looked = review_model(
+                    client,
+                    run.run_id,
+                    fitted.training,
+                    fitted.scores,
+                    split,
+                    loaded.frame[loaded.target],
+                    settings.network.spec(),
+                    settings.evaluation,
+                    settings.data.seed,
+                )
             with clock.step("register_and_gate"):
                 version = register_version(
                     client,
@@ -161,6 +177,9 @@ def training_flow(
                 decision = promote(
                     client, settings, run.run_id, version, fitted.scores, schema, split, checker, fitted.example_outputs
                 )
+            tracking.link_logged_model(client, fitted.model_uri, settings.model_name, version)
+            write_model_card(run, loaded, schema, digest, validated, split, fitted, looked, version, decision)
+            tracking.name_run(client, run.run_id, loaded.name, version, decision.promoted)
             tracking.log_steps(client, run.run_id, clock.metrics())
             log.info("steps: %s", clock.summary())
             outcome = TrainingOutcome(
@@ -180,6 +199,46 @@ def training_flow(
             return outcome
 
 
+def write_model_card(
+    run: RunRecord,
+    dataset: data.Dataset,
+    schema: DataSchema,
+    digest: str,
+    validated: str,
+    split: data.Split,
+    fitted: fitting.FittedModel,
+    looked: review.Review,
+    version: str,
+    decision: registry.PromotionDecision,
+) -> None:
+    """The version's model card from what its run knows: on the run (Markdown and HTML) and as its description."""
+    settings = run.settings
+    card = modelcard.build_card(
+        model_name=settings.model_name,
+        version=version,
+        run_id=run.run_id,
+        dataset={
+            "name": dataset.name,
+            "source": dataset.source,
+            "digest": digest,
+            "rows": len(dataset.frame),
+            "split": ", ".join(f"{k.removesuffix('_rows')} {v}" for k, v in split.sizes().items()),
+        },
+        schema=schema,
+        validation=validated,
+        scores=fitted.scores,
+        interval=looked.interval,
+        baselines=looked.baselines,
+        decision=decision,
+        importance=looked.importance,
+        training=settings.network.model_dump(mode="json")
+        | {"epochs_run": fitted.training.epochs_run, "best_epoch": fitted.training.best_epoch},
+        warnings=looked.warnings,
+        card=settings.card,
+    )
+    tracking.log_model_card(run.client, run.run_id, settings.model_name, version, card)
+
+
 def report_unchanged(run: RunRecord, champion: str, digest: str, dataset: data.Dataset) -> UnchangedOutcome:
     """Say that nothing changed since the champion: in the log, on the MLflow run and in a Prefect artifact."""
     settings = run.settings
@@ -188,6 +247,7 @@ def report_unchanged(run: RunRecord, champion: str, digest: str, dataset: data.D
     )
     log.info("unchanged since v%s: %s", champion, outcome.reason)
     run.client.set_tag(run.run_id, "neuroflow.outcome", "unchanged")
+    run.client.update_run(run.run_id, name=f"{dataset.name} unchanged since v{champion}")
     run.client.set_tag(run.run_id, "neuroflow.unchanged_since", champion)
     run.note(f"**Unchanged since v{champion}**, nothing registered.\n\n{outcome.reason}\n\nData digest: `{digest}`")
     run.publish(
@@ -224,8 +284,9 @@ def load_data(settings: Settings) -> tuple[data.Dataset, DataSchema, list[dict[s
 
 def validate_and_split(
     run: RunRecord, dataset: data.Dataset, schema: DataSchema, clock: profiling.StepClock
-) -> tuple[data.Split, str]:
-    """Validate the data (a failure stops the flow with its report), split it, and log it; returns split and digest."""
+) -> tuple[data.Split, str, str]:
+    """Validate the data (a failure stops the flow with its report), split it, and log it; returns the split, the
+    digest and the validation summary."""
     settings = run.settings
     with clock.step("validate"):
         report_dir = settings.reports_dir / f"{settings.data.name}-{run.started}-{run.run_id[:8]}"
@@ -235,7 +296,7 @@ def validate_and_split(
     with clock.step("split_and_log_data"):
         split = split_data(dataset, settings.data.test_size, settings.data.validation_size, settings.data.seed)
         digest = tracking.log_data(run.client, run.run_id, dataset, schema, split.sizes())
-    return split, digest
+    return split, digest, report.summary()
 
 
 def task_runner(parallel: int, dask_address: str | None = None, dask_workers: int | None = None) -> Any:
@@ -269,7 +330,7 @@ def tuning_flow(
         dataset, schema, columns = load_data(settings)
         with recorded_run(client, settings, "tuning") as run:
             tracking.log_columns(client, run.run_id, columns)
-            split, _ = validate_and_split(run, dataset, schema, profiling.StepClock())
+            split, _, _ = validate_and_split(run, dataset, schema, profiling.StepClock())
             futures = [
                 run_trial.submit(settings, schema, split, trial, run.run_id, run.experiment_id) for trial in trials
             ]
@@ -281,8 +342,9 @@ def tuning_flow(
                 raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
             client.set_tag(run.run_id, "neuroflow.best_trial", str(best.number))
             version = register_version(client, settings.model_name, best.model_uri, best.run_id, best.file_digests)
+            test_scores = score_chosen_trial(client, settings, version, schema, split, [run.run_id, best.run_id])
             decision = promote(
-                client, settings, run.run_id, version, best.test_scores, schema, split, checker, best.example_outputs
+                client, settings, run.run_id, version, test_scores, schema, split, checker, best.example_outputs
             )
             statuses = {str(status): int(count) for status, count in frame["status"].value_counts().items()}
             run.note(tuning.describe_search(results, best, statuses, settings, version, decision))
@@ -293,6 +355,20 @@ def tuning_flow(
                 trials=tuple(sorted(results, key=lambda result: result.number)),
                 statuses=statuses,
             )
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def score_chosen_trial(
+    client: Any, settings: Settings, version: str, schema: DataSchema, split: data.Split, run_ids: list[str]
+) -> dict[str, float]:
+    """The one look at the test rows a search takes: the chosen trial, registered, scored through the safe loader;
+    its `test_*` metrics go on the search run and the trial's run."""
+    scores = evaluation.score_version(
+        client, settings.model_name, version, schema, split, settings.tracking.trust_artifact_store
+    )
+    for run_id in run_ids:
+        tracking.log_test_scores(client, run_id, scores)
+    return scores
 
 
 load_scoring_model = step(scoring.load_scoring_model)

@@ -29,9 +29,10 @@ class StepClock:
             self.peak_mb[name] = peak_rss_mb()
 
     def metrics(self) -> dict[str, float]:
-        """As MLflow metrics: `step_seconds.<step>` and `peak_rss_mb.<step>`."""
-        return {f"step_seconds.{name}": value for name, value in self.seconds.items()} | {
-            f"peak_rss_mb.{name}": value for name, value in self.peak_mb.items()
+        """As MLflow metrics under `system/` (after the test metrics in the UI): `system/step_seconds.<step>` and
+        `system/peak_rss_mb.<step>`."""
+        return {f"system/step_seconds.{name}": value for name, value in self.seconds.items()} | {
+            f"system/peak_rss_mb.{name}": value for name, value in self.peak_mb.items()
         }
 
     def summary(self) -> str:

@@ -357,16 +357,60 @@ def record_move(
     client: MlflowClient, name: str, alias: str, version: str, previous: str | None, action: str, reason: str
 ) -> None:
     """Append one move of the alias to the model's alias history."""
+    at = datetime.now(UTC).isoformat(timespec="seconds")
     entry = {
         "alias": alias,
         "version": str(version),
         "previous": previous,
         "action": action,
         "reason": reason,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": at,
     }
     history = [*alias_history(client, name), entry][-HISTORY_LIMIT:]
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    client.update_registered_model(name, description=history_markdown(name, history))
+    mark_moved_versions(client, name, alias, str(version), previous, action, at)
+
+
+def history_markdown(name: str, history: list[dict[str, Any]]) -> str:
+    """The alias history as the registered model's description: a table, newest move first."""
+    lines = [
+        f"**{name}**: every move of its aliases, newest first (also in the tag `{HISTORY_TAG}`).",
+        "",
+        "| When (UTC) | Alias | Version | Before | How | Why |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in reversed(history):
+        why = str(entry.get("reason", "")).replace("|", "/").replace("\n", " ")[:200]
+        before = f"v{entry['previous']}" if entry.get("previous") else "none"
+        lines.append(
+            f"| {entry.get('at', '')} | {entry.get('alias', '')} | v{entry['version']} | {before} | "
+            f"{entry.get('action', '')} | {why} |"
+        )
+    return "\n".join(lines)
+
+
+def mark_moved_versions(
+    client: MlflowClient, name: str, alias: str, version: str, previous: str | None, action: str, at: str
+) -> None:
+    """Tag both versions an alias move touched (`neuroflow.alias_move`), and their runs (`neuroflow.<alias>`:
+    yes / no), so the registry and the runs list show who holds the alias without opening the history."""
+    client.set_model_version_tag(name, version, "neuroflow.alias_move", f"{action} {at}: became {alias}")
+    _tag_run(client, name, version, f"neuroflow.{alias}", "yes")
+    if previous and previous != version:
+        client.set_model_version_tag(
+            name, previous, "neuroflow.alias_move", f"{action} {at}: lost {alias} to v{version}"
+        )
+        _tag_run(client, name, previous, f"neuroflow.{alias}", f"no (v{version} since {at})")
+
+
+def _tag_run(client: MlflowClient, name: str, version: str, key: str, value: str) -> None:
+    try:
+        run_id = client.get_model_version(name, version).run_id
+        if run_id:
+            client.set_tag(run_id, key, value)
+    except MlflowException as error:  # the run may be deleted; the version's own tag is what counts
+        log.warning("could not tag the run of %s v%s: %s", name, version, str(error).splitlines()[0])
 
 
 def alias_history(client: MlflowClient, name: str) -> list[dict[str, Any]]:

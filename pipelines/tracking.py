@@ -204,15 +204,25 @@ def log_validation(client: MlflowClient, run_id: str, report: ValidationReport) 
 
 
 def log_evaluation(
-    client: MlflowClient, run_id: str, scores: dict[str, float], plots: list[Path], training: dict[str, Any]
+    client: MlflowClient,
+    run_id: str,
+    scores: dict[str, float],
+    plots: list[Path],
+    training: dict[str, Any],
+    prefix: str = "test_",
 ) -> None:
-    """Test metrics as `test_*`, the plots under `plots/`, and how training went."""
-    metrics = {f"test_{name}": value for name, value in scores.items()} | {
+    """Metrics as `test_*` (or `prefix`), the plots under `plots/`, and how training went."""
+    metrics = {f"{prefix}{name}": value for name, value in scores.items()} | {
         key: float(value) for key, value in training.items()
     }
     client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in metrics.items()])
     for plot in plots:
         client.log_artifact(run_id, str(plot), "plots")
+
+
+def log_test_scores(client: MlflowClient, run_id: str, scores: dict[str, float]) -> None:
+    """Test metrics as `test_*`, on their own (a search's chosen trial, scored after the search)."""
+    client.log_batch(run_id, metrics=[mlflow.entities.Metric(f"test_{k}", v, 0, 0) for k, v in scores.items()])
 
 
 def dataset_schema(schema: DataSchema, frame: pd.DataFrame) -> Schema:
@@ -327,9 +337,32 @@ def log_smoke_test(client: MlflowClient, run_id: str, result: SmokeResult) -> No
 
 
 def log_steps(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:
-    """Per-step wall time and peak memory (`step_seconds.*`, `peak_rss_mb.*`)."""
+    """Per-step wall time and peak memory (`system/step_seconds.*`, `system/peak_rss_mb.*`)."""
     client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in metrics.items()])
 
 
 def finish_run(client: MlflowClient, run_id: str, succeeded: bool) -> None:
     client.set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
+
+
+def log_model_card(client: MlflowClient, run_id: str, name: str, version: str, card: Any) -> None:
+    """The model card as `model_card/model_card.md` and `.html` on the run, and as the version's description (the
+    registry page shows it; the service answers it at `/model-card`)."""
+    client.log_text(run_id, card.markdown(), "model_card/model_card.md")
+    client.log_text(run_id, card.html(), "model_card/model_card.html")
+    client.update_model_version(name, version, description=card.markdown())
+
+
+def name_run(client: MlflowClient, run_id: str, dataset: str, version: str, promoted: bool) -> None:
+    """A run name that says what happened, as the runs list shows it: `breast_cancer v3 promoted`."""
+    client.update_run(run_id, name=f"{dataset} v{version} {'promoted' if promoted else 'not promoted'}"[:250])
+
+
+def link_logged_model(client: MlflowClient, model_uri: str, name: str, version: str) -> None:
+    """Tag the logged model (MLflow 3's Models tab) with the registered version it became, and the version with
+    the logged model's id, so each page links to the other."""
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    if model_id is None:
+        return
+    client.set_logged_model_tags(model_id, {"neuroflow.registered_version": f"{name}/{version}"})
+    client.set_model_version_tag(name, version, "neuroflow.logged_model_id", model_id)

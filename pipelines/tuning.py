@@ -50,7 +50,7 @@ class TrialResult:
     status: str
     run_id: str | None
     val_loss: float | None = None
-    test_scores: dict[str, float] = field(default_factory=dict)
+    validation_scores: dict[str, float] = field(default_factory=dict)  # never the test rows: those are the gate's
     epochs_run: int = 0
     seconds: float = 0.0
     model_uri: str | None = None
@@ -132,6 +132,7 @@ def run_trial(
             network.spec(),
             settings.data.seed,
             reference_rows=settings.monitoring.reference_rows,
+            holdout="validation",
         )
         result = fitted.training
         status = "early-stopped" if result.stopped_early else "completed"
@@ -178,7 +179,7 @@ def trials_frame(results: list[TrialResult], metric: str) -> pd.DataFrame:
             "status": result.status,
             **{key: str(value) if isinstance(value, list | tuple) else value for key, value in result.knobs.items()},
             "val_loss": result.val_loss,
-            f"test_{metric}": result.test_scores.get(metric),
+            f"validation_{metric}": result.validation_scores.get(metric),
             "epochs": result.epochs_run,
             "seconds": round(result.seconds, 1),
             "run_id": result.run_id,

@@ -413,6 +413,27 @@ async def docs(request: Request) -> Response:
     return HTMLResponse(docs_page(title))
 
 
+async def model_card(request: Request) -> Response:
+    """GET /model-card: the served version's model card (Markdown), as the registry holds it now."""
+    holder = state_of(request).holder
+    model = holder.current
+    if model is None:
+        return not_ready(holder)
+    card = model.info.card
+    read_card = getattr(holder.source, "model_card", None)
+    if read_card is not None:
+        try:
+            card = await asyncio.to_thread(read_card, model.version) or card
+        except Exception as error:  # the registry is down: the card read at load time stands
+            log.warning("could not read the model card of v%s: %s", model.version, reason(error))
+    if not card:
+        card = (
+            f"# {model.info.name} v{model.version}\n\n"
+            "This version has no model card (it was registered before neuroflow wrote them).\n"
+        )
+    return Response(card, headers={VERSION_HEADER: model.version}, media_type="text/markdown; charset=utf-8")
+
+
 def create_app(
     settings: Settings, source: ModelSource, after_swap: Callable[[LoadedModel], None] | None = None
 ) -> tuple[FastAPI, ModelHolder]:
@@ -427,6 +448,7 @@ def create_app(
         "/reload", reload, methods=["POST"], summary="Load the current champion now (authenticated)", tags=["Model"]
     )
     app.router.routes.append(Route("/feedback", feedback, methods=["POST"]))
+    app.router.routes.append(Route("/model-card", model_card, methods=["GET"]))
     holder = ModelHolder(source, settings, after_swap or (lambda _: None))
     app.state.neuroflow = ServiceState(holder, settings.service)
     return app, holder

@@ -68,6 +68,10 @@ class RegistrySource:
     def current_version(self) -> str:
         return champion_version(self.client, self.name, self.alias)
 
+    def model_card(self, version: str) -> str:
+        """The version's description in the registry now: its model card (written after its promotion decision)."""
+        return str(self.client.get_model_version(self.name, version).description or "")
+
     def shadow_version(self, mode: str, champion: str | None) -> str | None:
         """`latest`: the newest registered version that is not the champion; else the version `mode` (an alias)
         points at. None when there is none."""

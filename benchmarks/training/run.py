@@ -138,7 +138,8 @@ def last_run(workdir: Path) -> dict[str, Any]:
     assert experiment is not None
     run = client.search_runs([experiment.experiment_id], order_by=["start_time DESC"], max_results=1)[0]
     metrics = run.data.metrics
-    steps = {k.removeprefix("step_seconds."): round(v, 2) for k, v in metrics.items() if k.startswith("step_seconds.")}
+    prefix = "system/step_seconds."
+    steps = {k.removeprefix(prefix): round(v, 2) for k, v in metrics.items() if k.startswith(prefix)}
     return {
         "steps": steps,
         "epochs": int(metrics["epochs_run"]),

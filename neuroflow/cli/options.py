@@ -147,6 +147,14 @@ def training_options(
             help="How much the primary metric must improve to take the alias (default: 0).", rich_help_panel=PROMOTION
         ),
     ] = None,
+    baseline: Annotated[
+        bool | None,
+        typer.Option(
+            "--baseline/--no-baseline",
+            help="Fit scikit-learn baselines beside the network and say whether it earns its place (default: on).",
+            rich_help_panel=PROMOTION,
+        ),
+    ] = None,
     model_name: ModelNameOption = None,
     experiment: Annotated[
         str | None, typer.Option(help="MLflow experiment (default: neuroflow).", rich_help_panel=TRACKING)
@@ -183,6 +191,7 @@ def training_options(
         },
         tracking={"model_name": model_name, "experiment": experiment, "tracking_uri": tracking_uri},
         promotion={"min_improvement": min_improvement},
+        evaluation={"baseline": baseline},
     )
     return SettingsRequest(config, overrides)
 

@@ -66,6 +66,11 @@ def test_two_parallel_trials_nest_under_one_run_and_a_failing_one_does_not_stop_
     best = min(finished, key=lambda run: run.data.metrics["best_val_loss"])
     assert champion.run_id == best.info.run_id  # the registered model is the best trial's
     assert client.get_run(outcome.run_id).data.tags["neuroflow.best_trial"] == best.data.tags["neuroflow.trial"]
+    # trials are scored on validation rows; only the chosen one is scored on the test rows, after the search
+    for run in finished:
+        assert "validation_roc_auc" in run.data.metrics
+        assert ("test_roc_auc" in run.data.metrics) is (run.info.run_id == best.info.run_id)
+    assert client.get_run(outcome.run_id).data.metrics["test_roc_auc"] == best.data.metrics["test_roc_auc"]
 
     parent = client.get_run(outcome.run_id)
     assert parent.data.metrics["trials_failed"] == 1

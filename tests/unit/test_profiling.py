@@ -18,5 +18,10 @@ def test_each_step_gets_its_time_and_the_peak_memory_after_it() -> None:
     assert clock.peak_mb["big"] >= max(clock.peak_mb["small"], resident_now - 1)
     assert peak_rss_mb() >= clock.peak_mb["big"]
     metrics = clock.metrics()
-    assert set(metrics) == {"step_seconds.small", "step_seconds.big", "peak_rss_mb.small", "peak_rss_mb.big"}
+    assert set(metrics) == {
+        "system/step_seconds.small",
+        "system/step_seconds.big",
+        "system/peak_rss_mb.small",
+        "system/peak_rss_mb.big",
+    }
     assert clock.summary().startswith("small 0.1 s (") or clock.summary().startswith("small 0.0 s (")

@@ -173,3 +173,28 @@ def test_concurrent_promotions_are_judged_one_after_the_other(client: MlflowClie
     assert not decisions["3"].promoted and decisions["3"].champion_version == "2"
     assert current_champion(client, "m", "champion") == "2"
     assert [entry["version"] for entry in alias_history(client, "m")] == ["1", "2"]
+
+
+def test_alias_moves_show_in_the_model_description_and_on_both_versions_and_their_runs(tracking_uri: str) -> None:
+    client = MlflowClient(tracking_uri)
+    experiment = client.create_experiment("moves")
+    runs = [client.create_run(experiment).info.run_id for _ in range(2)]
+    for run_id in runs:
+        register_version(client, "moved", "file:///tmp/model", run_id=run_id)
+    apply_decision(client, "moved", "champion", decide_promotion(AUC, "1", 0.90, None, None, 0.0))
+    promote_version(client, "moved", "champion", "2")
+    assert rollback(client, "moved", "champion") == "1"
+    description = client.get_registered_model("moved").description
+    lines = description.splitlines()
+    assert "| When (UTC) | Alias | Version | Before | How | Why |" in lines
+    table = [line for line in lines if line.startswith("| 20")]
+    assert [row.split(" | ")[2:5] for row in table] == [
+        ["v1", "v2", "rollback"],
+        ["v2", "v1", "promote"],
+        ["v1", "none", "auto"],
+    ]
+    first, second = (client.get_model_version("moved", v).tags["neuroflow.alias_move"] for v in ("1", "2"))
+    assert first.startswith("rollback ") and first.endswith("became champion")
+    assert second.startswith("rollback ") and second.endswith("lost champion to v1")
+    assert client.get_run(runs[0]).data.tags["neuroflow.champion"] == "yes"
+    assert client.get_run(runs[1]).data.tags["neuroflow.champion"].startswith("no (v1 since ")

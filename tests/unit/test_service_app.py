@@ -47,6 +47,7 @@ class MemorySource:
         self.settings = settings
         self.champion = champion  # None: no champion until a test refreshes
         self.shadow: str | None = None  # what service.shadow resolves to
+        self.cards: dict[str, str] = {}  # version → its model card, as loaded
 
     def shadow_version(self, mode: str, champion: str | None) -> str | None:
         return self.shadow
@@ -58,7 +59,7 @@ class MemorySource:
 
     def load(self, version: str) -> LoadedModel:
         return ready(
-            ModelInfo("m", version, "champion", None, "memory"),
+            ModelInfo("m", version, "champion", None, "memory", card=self.cards.get(version, "")),
             self.predictors[version],
             self.settings.service,
             self.example,
@@ -156,6 +157,26 @@ def test_metadata_describes_the_served_model(served) -> None:
     metadata = client.get("/metadata").json()
     assert metadata["model_version"] == "1" and metadata["task"] == "binary"
     assert [column["name"] for column in metadata["schema"]["features"]] == ["age", "income", "city", "member"]
+
+
+def test_the_model_card_is_served_as_the_registry_holds_it_now(trained) -> None:
+    settings = load_settings()
+    source = MemorySource(trained["versions"], settings, champion="1")
+    source.cards["1"] = "# Model card: m v1\n\nloaded with the model\n"
+    app, holder = served_app(settings, source)
+    with TestClient(app, client=LOCAL) as client:
+        refresh(client, holder)
+        answer = client.get("/model-card")
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/markdown")
+        assert answer.text.startswith("# Model card: m v1") and answer.headers["x-model-version"] == "1"
+        source.model_card = lambda version: f"# Model card: m v{version}\n\nwritten after the gate\n"  # type: ignore[attr-defined]
+        assert "written after the gate" in client.get("/model-card").text
+
+        def registry_down(version: str) -> str:
+            raise ConnectionError("registry down")
+
+        source.model_card = registry_down  # type: ignore[attr-defined]
+        assert "loaded with the model" in client.get("/model-card").text  # the card read at load time stands
 
 
 def test_bearer_token_guards_prediction_and_reload(trained) -> None:

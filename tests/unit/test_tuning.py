@@ -82,7 +82,8 @@ def test_the_trials_table_and_plot_show_every_trial(tmp_path: Path) -> None:
     frame = trials_frame(results, "roc_auc")
     assert list(frame["trial"]) == [1, 2, 3]
     assert list(frame["status"]) == ["completed", "failed", "early-stopped"]
-    assert {"learning_rate", "val_loss", "test_roc_auc", "run_id"} <= set(frame.columns)
+    assert {"learning_rate", "val_loss", "validation_roc_auc", "run_id"} <= set(frame.columns)
+    assert not any(name.startswith("test_") for name in frame.columns)  # the test rows are the gate's alone
     path = plot_trials(frame, tmp_path / "trials.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
 

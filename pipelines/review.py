@@ -1,0 +1,105 @@
+"""The honest report card of a trained network, written to its run: the primary metric's bootstrap interval, the
+warnings that teach, the scikit-learn baselines, and permutation importance."""
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from neuroflow.models.inference import Predictor
+from neuroflow.models.spec import NetworkSpec
+from neuroflow.pipelines import advice, baseline, importance
+from neuroflow.pipelines.data import Split
+from neuroflow.pipelines.evaluation import primary_metric
+from neuroflow.pipelines.training import TrainingResult
+from neuroflow.settings import EvaluationSettings
+
+log = logging.getLogger(__name__)
+
+IMPORTANCE_TABLE = "importance/permutation_importance.csv"
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the run learned about its own network beyond the test metrics."""
+
+    interval: advice.Interval | None
+    warnings: list[str] = field(default_factory=list)
+    baselines: baseline.BaselineReport | None = None
+    importance: pd.DataFrame | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def review_model(
+    client: MlflowClient,
+    run_id: str,
+    training: TrainingResult,
+    scores: dict[str, float],
+    split: Split,
+    target: pd.Series,
+    spec: NetworkSpec,
+    settings: EvaluationSettings,
+    seed: int,
+) -> Review:
+    """Compute the review of a trained network on its test rows and record it on `run_id`: metrics
+    (`test_<metric>_low/_high`, `baseline.*`), tags (`neuroflow.baseline`, `neuroflow.warnings`), the importance
+    table and plot."""
+    predictor: Predictor = training.predictor
+    schema = predictor.schema
+    metric = primary_metric(schema.task).name
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    interval = None
+    if settings.bootstrap_rounds:
+        prediction = predictor.predict(split.test_features)
+        interval = advice.bootstrap_interval(
+            schema, split.test_target, prediction, metric, settings.bootstrap_rounds, seed
+        )
+    seconds["bootstrap"] = time.perf_counter() - started
+    warnings = advice.training_warnings(
+        schema, target, spec, training.epochs_run, training.best_epoch, len(split.test_target), interval
+    )
+    report = None
+    if settings.baseline:
+        report = baseline.fit_baselines(schema, split, seed, scores)
+        seconds["baseline"] = report.seconds
+    started = time.perf_counter()
+    table = None
+    if settings.importance_repeats:
+        table = importance.permutation_importance(
+            predictor, split.test_features, split.test_target, settings.importance_repeats, seed
+        )
+    seconds["importance"] = time.perf_counter() - started
+    review = Review(interval, warnings, report, table, seconds)
+    log_review(client, run_id, review, metric)
+    return review
+
+
+def log_review(client: MlflowClient, run_id: str, review: Review, metric: str) -> None:
+    """The review on the run, where the MLflow UI shows it."""
+    metrics: dict[str, float] = {}
+    if review.interval is not None:
+        metrics |= {f"test_{metric}_low": review.interval.low, f"test_{metric}_high": review.interval.high}
+    if review.baselines is not None:
+        metrics |= review.baselines.metrics()
+        client.set_tag(run_id, "neuroflow.baseline", review.baselines.verdict[:5000])
+        client.log_dict(
+            run_id,
+            {"scores": review.baselines.scores, "verdict": review.baselines.verdict, "errors": review.baselines.errors},
+            "baseline/baselines.json",
+        )
+    metrics |= {f"system/review_seconds.{name}": value for name, value in review.seconds.items()}
+    client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, float(v), 0, 0) for k, v in metrics.items()])
+    client.set_tag(run_id, "neuroflow.warnings", " | ".join(review.warnings)[:5000] or "none")
+    if review.importance is not None:
+        with tempfile.TemporaryDirectory(prefix="neuroflow-importance-") as scratch:
+            table = Path(scratch) / Path(IMPORTANCE_TABLE).name
+            review.importance.to_csv(table, index=False)
+            client.log_artifact(run_id, str(table), str(Path(IMPORTANCE_TABLE).parent))
+            plot = importance.plot_importance(review.importance, metric, Path(scratch) / "permutation_importance.png")
+            client.log_artifact(run_id, str(plot), "plots")
