@@ -186,6 +186,9 @@ def training_flow(
                 **run.registered(version, decision),
                 test_metrics=fitted.scores,
                 tracking_uri=settings.tracking.tracking_uri,
+                interval=looked.interval.describe() if looked.interval else None,
+                baseline=looked.baselines.verdict if looked.baselines else None,
+                warnings=tuple(looked.warnings),
             )
             summary = asdict(outcome) | {"data_digest": digest, "prefect_flow_run_url": run.prefect_url}
             tracking.log_summary(client, run.run_id, summary)

@@ -32,6 +32,9 @@ class TrainingOutcome(RegisteredOutcome):
 
     test_metrics: dict[str, float] = field(default_factory=dict)
     tracking_uri: str = ""
+    interval: str | None = None  # the primary metric with its bootstrap interval
+    baseline: str | None = None  # the one-line verdict against the scikit-learn baselines
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

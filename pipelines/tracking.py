@@ -283,9 +283,15 @@ def describe_outcome(summary: dict[str, Any]) -> str:
         "promoted to champion" if summary["promoted"] else f"not promoted (champion: v{summary['champion_version']})"
     )
     prefect = summary.get("prefect_flow_run_url")
+    review = "".join(
+        f"{label}: {summary[key]}\n\n"
+        for key, label in (("interval", "Uncertainty"), ("baseline", "Baseline"))
+        if summary.get(key)
+    ) + "".join(f"⚠ {warning}\n\n" for warning in summary.get("warnings") or ())
     return (
         f"**{summary['model_name']} v{summary['version']}**, {verdict}.\n\n"
         f"Test: {scores}\n\n"
+        f"{review}"
         f"Promotion: {summary['decision']}\n\n"
         f"Data digest: `{summary.get('data_digest', '?')}`"
         + (f"\n\nPrefect flow run: [{prefect}]({prefect})" if prefect else "")
@@ -314,6 +320,8 @@ def summary_markdown(summary: dict[str, Any], data: dict[str, Any]) -> str:
         *(f"| {name} | {value:.4f} |" for name, value in summary["test_metrics"].items()),
         "",
         f"**Promotion decision:** {summary['decision']}",
+        *([f"\n**Baseline:** {summary['baseline']}"] if summary.get("baseline") else []),
+        *(f"\n**Warning:** {warning}" for warning in summary.get("warnings") or ()),
     ]
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """Data validation with Great Expectations: a suite generated from the schema, run through a Checkpoint
 that writes Data Docs HTML, summarised as a report the flow can fail on."""
 
+import html
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,14 @@ NUMERIC_TYPES = [
     "Float64",
 ]
 SITE_NAME = "neuroflow"
+# The report as one page: no scripts, no stylesheet or font from a CDN, so it opens from disk and in MLflow's viewer.
+PAGE_NAME = "validation.html"
+PAGE_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}"
+    "table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;"
+    "vertical-align:top}th{background:#f3f3f3}.failed td:first-child{color:#b00020;font-weight:bold}"
+    ".passed td:first-child{color:#1b7f3b}.verdict{font-size:1.2rem;font-weight:bold}"
+)
 
 
 @dataclass(frozen=True)
@@ -165,12 +174,13 @@ def validate_frame(
     result = checkpoint.run(batch_parameters={"dataframe": frame})
     outcomes = [outcome for run in result.run_results.values() for outcome in run.results]
     failures = describe_failures([outcome for outcome in outcomes if not outcome.success], frame)
-    html = sorted((report_dir / "validations").rglob("*.html"))
+    page = report_dir / PAGE_NAME
+    page.write_text(render_page(outcomes, frame, bool(result.success)))
     report = ValidationReport(
         success=bool(result.success),
         evaluated=len(outcomes),
         failures=failures,
-        html_path=html[-1] if html else report_dir / "index.html",
+        html_path=page,
         docs_dir=report_dir,
     )
     log.info("data validation: %s (report: %s)", report.summary(), report.html_path)
@@ -227,3 +237,64 @@ def describe_failure(outcome: Any, frame: pd.DataFrame) -> str:
         "expect_column_values_to_match_regex": "must be an ISO 8601 date or time (2024-03-01, 2024-03-01T08:30Z)",
     }.get(config.type, config.type)
     return f"{where}: {rule}; {count} do not, e.g. {examples}" if examples else f"{where}: {rule}; {count} do not"
+
+
+def describe_rule(config: Any) -> str:
+    """What an expectation asks, in words."""
+    kwargs = config.kwargs
+    mostly = kwargs.get("mostly")
+    share = f" (at least {mostly:.0%} of rows)" if mostly is not None and mostly < 1 else ""
+    if config.type == "expect_table_row_count_to_be_between":
+        return f"at least {kwargs.get('min_value')} rows"
+    if config.type == "expect_column_to_exist":
+        return "the column exists"
+    if config.type == "expect_column_values_to_not_be_null":
+        return "no value is missing"
+    if config.type == "expect_column_values_to_be_in_type_list":
+        return "holds numbers"
+    if config.type == "expect_column_values_to_be_between":
+        return f"values between {kwargs.get('min_value'):g} and {kwargs.get('max_value'):g}{share}"
+    if config.type == "expect_column_values_to_be_in_set":
+        values = list(kwargs.get("value_set") or [])
+        shown = ", ".join(map(str, values[:8])) + (", …" if len(values) > 8 else "")
+        return f"one of the {len(values)} values seen in training ({shown}){share}"
+    if config.type == "expect_column_values_to_match_regex":
+        return f"ISO 8601 dates or times{share}"
+    return str(config.type)
+
+
+def render_page(outcomes: list[Any], frame: pd.DataFrame, success: bool) -> str:
+    """Every expectation's outcome as one self-contained HTML page, failed expectations first."""
+    ordered = sorted(outcomes, key=lambda outcome: bool(outcome.success))
+    met = sum(1 for outcome in outcomes if outcome.success)
+    rows = []
+    for outcome in ordered:
+        config = outcome.expectation_config
+        column = config.kwargs.get("column")
+        if outcome.success:
+            found = "met"
+        elif column is not None and column not in frame.columns and config.type != "expect_column_to_exist":
+            found = "not checked: the column is missing"
+        else:
+            found = describe_failure(outcome, frame)
+        rows.append(
+            f"<tr class='{'passed' if outcome.success else 'failed'}'><td>{'met' if outcome.success else 'FAILED'}</td>"
+            f"<td>{html.escape(str(column) if column is not None else '(table)')}</td>"
+            f"<td>{html.escape(describe_rule(config))}</td><td>{html.escape(found)}</td></tr>"
+        )
+    verdict = "passed" if success else "FAILED: nothing was trained or registered"
+    return "\n".join(
+        [
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>neuroflow data validation</title>",
+            f"<style>{PAGE_STYLE}</style></head><body>",
+            "<h1>Data validation (Great Expectations)</h1>",
+            f"<p class='verdict'>{html.escape(verdict)}: {met} of {len(outcomes)} expectations met, "
+            f"{len(frame)} rows, {frame.shape[1]} columns.</p>",
+            "<p>The expectations come from the schema learned from the training data. Great Expectations' own Data "
+            "Docs are in the <code>validations/</code> folder beside this page.</p>",
+            "<table><thead><tr><th>Result</th><th>Column</th><th>Expectation</th><th>What was found</th></tr></thead>",
+            "<tbody>",
+            *rows,
+            "</tbody></table></body></html>",
+        ]
+    )

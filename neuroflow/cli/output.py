@@ -156,10 +156,16 @@ def print_training_outcome(outcome: "TrainingOutcome | UnchangedOutcome") -> Non
     typer.echo("")
     typer.secho(f"{outcome.model_name} version {outcome.version} {outcome.verdict()}.", bold=True)
     typer.echo(f"  test metrics: {metrics}")
+    if outcome.interval:
+        typer.echo(f"  uncertainty:  {outcome.interval}")
+    if outcome.baseline:
+        typer.echo(f"  baseline:     {outcome.baseline}")
     typer.echo(f"  decision:     {outcome.decision}")
     typer.echo(f"  MLflow run:   {outcome.run_id} (experiment {outcome.experiment_id})")
     hint = "" if outcome.tracking_uri.startswith("http") else "   (start the UI with `neuroflow ui`)"
     typer.echo(f"  see it at     {outcome.run_url}{hint}")
+    for warning in outcome.warnings:
+        typer.secho(f"  warning: {warning}", fg=typer.colors.YELLOW)
 
 
 def print_tuning_outcome(outcome: "TuningOutcome") -> None:

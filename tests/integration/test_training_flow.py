@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import keras
 import mlflow
@@ -56,7 +57,7 @@ def test_first_version_is_champion_with_its_whole_story(first: TrainingOutcome, 
         return {Path(item.path).name for item in client.list_artifacts(first.run_id, path)}
 
     assert {"learning_curves.png", "confusion_matrix.png", "roc_curve.png"} <= artifacts("plots")
-    assert {"index.html", "summary.json", "validations"} <= artifacts("data_report")
+    assert {"index.html", "summary.json", "validations", "validation.html"} <= artifacts("data_report")
     assert "schema.json" in artifacts("schema")
     assert {"promotion.json", "summary.json"} <= artifacts("")
 
@@ -66,7 +67,26 @@ def test_first_version_is_champion_with_its_whole_story(first: TrainingOutcome, 
     assert info.signature.outputs.input_names() == ["prediction", "probability_0", "probability_1"]
     version = client.get_model_version(NAME, "1")
     assert version.tags["neuroflow.promotion"] == "promoted"
-    assert version.description == "Promoted to champion: first version: no champion yet"
+    card = version.description  # the model card, with the decision
+    assert card.startswith(f"# Model card: {NAME} v1") and "**Promoted to champion**" in card
+    assert "first version: no champion yet" in card and "logistic regression" in card and "95% interval" in card
+    assert version.tags["neuroflow.logged_model_id"] == info.model_id
+    assert client.get_logged_model(info.model_id).tags["neuroflow.registered_version"] == f"{NAME}/1"
+    assert run.info.run_name == "breast_cancer v1 promoted" and run.data.tags["neuroflow.champion"] == "yes"
+    assert run.data.tags["neuroflow.baseline"].startswith("the network ")
+    assert {"baseline.logistic_regression.roc_auc", "baseline.gradient_boosting.roc_auc", "baseline.gap"} <= set(
+        run.data.metrics
+    )
+    assert (
+        run.data.metrics["test_roc_auc_low"]
+        <= run.data.metrics["test_roc_auc"]
+        <= run.data.metrics["test_roc_auc_high"]
+    )
+    assert any(name.startswith("system/step_seconds.") for name in run.data.metrics)
+    assert not any(name.startswith(("step_seconds.", "peak_rss_mb.")) for name in run.data.metrics)
+    assert {"model_card.md", "model_card.html"} <= artifacts("model_card")
+    assert "permutation_importance.png" in artifacts("plots") and "validation.html" in artifacts("data_report")
+    assert "| When (UTC) | Alias | Version |" in client.get_registered_model(NAME).description
     description = run.data.tags["mlflow.note.content"]
     assert f"**{NAME} v1**, promoted to champion" in description and "roc_auc" in description
     assert run.data.tags["mlflow.source.name"] == "neuroflow training_flow"
@@ -79,6 +99,14 @@ def test_a_worse_model_is_registered_but_not_champion(first: TrainingOutcome, st
     assert str(store.client().get_model_version_by_alias(NAME, "champion").version) == "1"
     tags = store.client().get_model_version(NAME, worse.version).tags
     assert tags["neuroflow.promotion"] == "not promoted"
+    run = store.client().get_run(worse.run_id)
+    assert (
+        run.info.run_name == f"breast_cancer v{worse.version} not promoted"
+        and "neuroflow.champion" not in run.data.tags
+    )
+    assert (
+        "training stopped at the cap of 1 epochs" in run.data.tags["neuroflow.warnings"]
+    )  # one epoch, still improving
     assert float(tags["neuroflow.roc_auc"]) < float(tags["neuroflow.champion_roc_auc"])
     assert float(tags["neuroflow.champion_roc_auc"]) == pytest.approx(first.test_metrics["roc_auc"], abs=1e-6)
 
@@ -328,3 +356,42 @@ def test_the_named_fields_train_as_the_form_gave_them(store: Store, prefect_api_
     assert params["data.dataset"] == "wine" and params["network.epochs"] == "2"
     assert params["network.hidden_units"] == "[6]" and params["network.dropout"] == "0.1"
     assert outcome.model_name == "form-wine" and outcome.version == "1"
+
+
+def test_a_table_as_it_comes_trains_with_its_dates_headers_and_warnings(
+    store: Store, prefect_api_url: str, tmp_path: Path
+) -> None:
+    """Padded headers, a date in every row, a 300-value text column, a constant and an empty column, 5 % positives,
+    and a test split of 12 rows: trained as it is, and every one of those is handled or pointed out."""
+    import json
+
+    from tests.utils.factories import messy_frame
+
+    messy_frame(rows=300, positives=0.05).to_csv(tmp_path / "weather.csv", index=False)
+    outcome = training_flow(
+        settings=store.settings(
+            data={"path": str(tmp_path / "weather.csv"), "target": "label", "test_size": 0.04},
+            tracking={"model_name": "weather"},
+            network={"epochs": 2},
+        )
+    )
+    client = store.client()
+    run = client.get_run(outcome.run_id)
+    warnings = run.data.tags["neuroflow.warnings"]
+    assert "the test split has only 12 rows" in warnings and "95% interval" in warnings
+    assert "'sunny' is 5.0%" in warnings and "--class-weight balanced" in warnings
+    assert set(outcome.warnings) == set(warnings.split(" | "))
+
+    def artifact(path: str) -> Any:
+        return json.loads(Path(client.download_artifacts(run.info.run_id, path, str(tmp_path))).read_text())
+
+    columns = {row["column"]: row for row in artifact("data_report/columns.json")["columns"]}
+    assert set(columns) == {"date", "temp", "shop", "pixel", "nothing"}  # headers trimmed
+    assert columns["date"]["kind"] == "datetime" and columns["date"]["action"].startswith("date: turned into 6 numbers")
+    assert columns["pixel"]["action"] == "dropped: constant: every row holds 0"
+    assert columns["nothing"]["action"] == "dropped: empty: every value is missing"
+    assert columns["shop"]["kept"] == [] and "share one 'unknown' column" in columns["shop"]["action"]
+    schema = artifact("schema/schema.json")
+    assert [f["name"] for f in schema["features"]] == ["date", "temp", "shop"]
+    card = client.get_model_version("weather", outcome.version).description
+    assert "Warnings" in card and "only 12 rows" in card

@@ -14,7 +14,7 @@ from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.scoring import RowChecker, ScoringModel, score_file
 from neuroflow.pipelines.training import train_model
 from neuroflow.service.requests import RequestError, RequestParser
-from tests.utils.factories import TINY_NETWORK, mixed_frame
+from tests.utils.factories import TINY_NETWORK, messy_frame, mixed_frame
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +174,31 @@ def test_a_dask_cluster_scores_partitions_with_the_same_checks(model: dict[str, 
     refused = pd.read_parquet(result.rejects).sort_values("row")
     assert refused["row"].tolist() == pd.read_csv(single.rejects)["row"].tolist() == [1, 6, 11, 16, 21, 31]
     assert refused["problems"].tolist() == pd.read_csv(single.rejects)["problems"].tolist()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_dates_in_a_file_are_scored_as_the_service_reads_them_and_bad_ones_refused(tmp_path: Path, suffix: str) -> None:
+    frame = messy_frame(rows=300)
+    frame.columns = [name.strip() for name in frame.columns]
+    frame = frame.drop(columns=["pixel", "nothing", "shop"])
+    schema = infer_schema(frame, "label", "binary")
+    split = split_data(Dataset("w", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
+    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    rows = frame.drop(columns="label").head(40).copy()
+    rows.columns = [" date", "temp "]  # padded headers, as a spreadsheet may export them
+    if suffix == ".parquet":
+        rows[" date"] = pd.to_datetime(rows[" date"]).dt.tz_localize("UTC")  # timestamps, with a zone
+        rows.loc[3, " date"] = pd.NaT
+    else:
+        rows.loc[3, " date"] = "03/01/2021"  # not ISO 8601
+    data = tmp_path / f"new{suffix}"
+    rows.to_csv(data, index=False) if suffix == ".csv" else rows.to_parquet(data)
+    model = ScoringModel("w", "1", predictor, RequestParser(schema, max_rows=10_000))
+    result = score_file(model, data, tmp_path / f"scored{suffix}", chunk_rows=16)
+    assert (result.rows, result.scored, result.rejected) == (40, 39, 1)
+    problem = pd.read_csv(result.rejects)["problems"].iloc[0]
+    assert problem.startswith("date: ") and ("ISO 8601" in problem or "must be" in problem)
+    scored = pd.read_csv(result.output) if suffix == ".csv" else pd.read_parquet(result.output)
+    good = frame.drop(columns="label").head(40).drop(index=3)
+    expected = predictor.predict(good).probabilities[:, 1]
+    assert np.max(np.abs(scored["probability_sunny"].to_numpy() - expected)) < 1e-5

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -66,3 +67,27 @@ def test_ensure_valid_raises_with_every_failure_and_the_report(frame: pd.DataFra
     assert caught.value.failures == ["column 'age': missing", "column 'city': missing"]
     assert caught.value.report_path == report.html_path
     assert f"Report: {report.html_path}" in str(caught.value)
+
+
+def test_the_report_page_is_self_contained_with_failed_expectations_first(frame: pd.DataFrame, tmp_path: Path) -> None:
+    schema = infer_schema(frame, "label", "binary")
+    bad = frame.copy()
+    bad.loc[bad.index[:40], "city"] = "tokyo"
+    report = validate_frame(bad, schema, SETTINGS, tmp_path / "report")
+    page = report.html_path.read_text()
+    assert report.html_path.name == "validation.html"
+    assert "<script" not in page.lower() and "http://" not in page and "https://" not in page
+    rows = re.findall(r"<tr class='(passed|failed)'>", page)
+    assert rows[0] == "failed" and rows.count("failed") == 1 and "failed" not in rows[1:]
+    assert "must be one of the categories seen in training" in page and "tokyo" in page
+    assert f"{report.evaluated - 1} of {report.evaluated} expectations met" in page
+
+
+def test_dates_are_held_to_iso_8601(tmp_path: Path) -> None:
+    dated = mixed_frame(rows=100).assign(since=[f"2024-01-{day:02d}" for day in range(1, 26)] * 4)
+    schema = infer_schema(dated, "label", "binary")
+    bad = dated.copy()
+    bad.loc[bad.index[:10], "since"] = "01/02/2024"
+    report = validate_frame(bad, schema, SETTINGS, tmp_path / "report")
+    assert not report.success
+    assert any(line.startswith("column 'since': must be an ISO 8601 date or time") for line in report.failures)
