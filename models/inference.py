@@ -166,9 +166,13 @@ class Predictor:
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> Prediction:
         """Predict from validated records (the service's fast path: no pandas, no sklearn, no Keras)."""
+        return self.decode(self.raw_outputs(self.encode_records(records)))
+
+    def encode_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Validated records to the network's input, each date first turned into its calendar numbers."""
         if self.schema.dates:
             records = expand_record_dates(records, self.schema.dates)
-        return self.decode(self.raw_outputs(self.encoder.encode_records(records)))
+        return self.encoder.encode_records(records)
 
     def decode(self, outputs: np.ndarray) -> Prediction:
         """Turn network outputs into labels and probabilities, or regression values in the target's units."""

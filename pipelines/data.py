@@ -265,7 +265,8 @@ def describe_fitted(columns: list[dict[str, Any]], schema: DataSchema, encoder: 
         )
         total = len(column.categories or ())
         shown = ", ".join(map(repr, kept[:10])) + (", …" if len(kept) > 10 else "")
-        action = f"{column.kind}: one-hot; {len(kept)} of {total} value(s) get a column of their own ({shown})"
+        codes = " (integer codes)" if column.kind == "categorical" and column.integer else ""
+        action = f"{column.kind}{codes}: one-hot; {len(kept)} of {total} value(s) get a column of their own ({shown})"
         if bucket is not None:
             action += (
                 f"; the other {total - len(kept)} (seen fewer than {MIN_CATEGORY_COUNT} times in the training rows, "

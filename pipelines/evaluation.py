@@ -108,7 +108,17 @@ def score_version(
     client: Any, name: str, version: str, schema: DataSchema, split: Split, trust_store: bool = False
 ) -> dict[str, float]:
     """Every test metric of a registered version on these test rows (see `score_registered_model`)."""
-    with tempfile.TemporaryDirectory(prefix="neuroflow-champion-") as scratch:
+    predictor = load_version(client, name, version, schema, trust_store)
+    try:
+        prediction = predictor.predict(split.test_features)
+    except Exception as error:
+        raise ChampionNotComparableError(f"v{version} cannot read these rows: {error}") from None
+    return evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
+
+
+def load_version(client: Any, name: str, version: str, schema: DataSchema, trust_store: bool = False) -> Predictor:
+    """A registered version through the safe loader, checked to predict the same task and classes as `schema`."""
+    with tempfile.TemporaryDirectory(prefix="neuroflow-version-") as scratch:
         try:
             info = describe_version(client, name, version, None)
             folder = download_version(info, scratch)
@@ -117,7 +127,7 @@ def score_version(
                 f"could not read v{version} of {name} from the registry to score it: {reason(error)}"
             ) from None
         try:
-            predictor = load_predictor(folder, info, trust_store)
+            predictor: Predictor = load_predictor(folder, info, trust_store)
         except UntrustedModelError as error:
             raise ChampionNotComparableError(str(error)) from None
     if predictor.schema.task != schema.task or predictor.schema.classes != schema.classes:
@@ -125,11 +135,7 @@ def score_version(
             f"v{version} was trained for {predictor.schema.task} with classes {predictor.schema.classes}, "
             f"this data is {schema.task} with classes {schema.classes}"
         )
-    try:
-        prediction = predictor.predict(split.test_features)
-    except Exception as error:
-        raise ChampionNotComparableError(f"v{version} cannot read these rows: {error}") from None
-    return evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
+    return predictor
 
 
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:

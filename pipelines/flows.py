@@ -157,7 +157,8 @@ def training_flow(
                 looked = review_model(
                     client,
                     run.run_id,
-                    fitted.training,
+                    fitted.training.predictor,
+                    (fitted.training.epochs_run, fitted.training.best_epoch),
                     fitted.scores,
                     split,
                     loaded.frame[loaded.target],
@@ -178,7 +179,8 @@ def training_flow(
                     client, settings, run.run_id, version, fitted.scores, schema, split, checker, fitted.example_outputs
                 )
             tracking.link_logged_model(client, fitted.model_uri, settings.model_name, version)
-            write_model_card(run, loaded, schema, digest, validated, split, fitted, looked, version, decision)
+            ran = {"epochs_run": fitted.training.epochs_run, "best_epoch": fitted.training.best_epoch}
+            write_model_card(run, loaded, (schema, digest, validated, split), fitted.scores, ran, looked, decision)
             tracking.name_run(client, run.run_id, loaded.name, version, decision.promoted)
             tracking.log_steps(client, run.run_id, clock.metrics())
             log.info("steps: %s", clock.summary())
@@ -205,16 +207,17 @@ def training_flow(
 def write_model_card(
     run: RunRecord,
     dataset: data.Dataset,
-    schema: DataSchema,
-    digest: str,
-    validated: str,
-    split: data.Split,
-    fitted: fitting.FittedModel,
+    prepared: tuple[DataSchema, str, str, data.Split],
+    scores: dict[str, float],
+    epochs: dict[str, int],
     looked: review.Review,
-    version: str,
     decision: registry.PromotionDecision,
+    network: dict[str, Any] | None = None,
 ) -> None:
-    """The version's model card from what its run knows: on the run (Markdown and HTML) and as its description."""
+    """The version's model card from what its run knows: on the run (Markdown and HTML) and as its description.
+    `prepared`: the schema, data digest, validation summary and split; `network`: the settings it trained with."""
+    schema, digest, validated, split = prepared
+    version = decision.candidate_version
     settings = run.settings
     card = modelcard.build_card(
         model_name=settings.model_name,
@@ -229,13 +232,12 @@ def write_model_card(
         },
         schema=schema,
         validation=validated,
-        scores=fitted.scores,
+        scores=scores,
         interval=looked.interval,
         baselines=looked.baselines,
         decision=decision,
         importance=looked.importance,
-        training=settings.network.model_dump(mode="json")
-        | {"epochs_run": fitted.training.epochs_run, "best_epoch": fitted.training.best_epoch},
+        training=(network or settings.network.model_dump(mode="json")) | epochs,
         warnings=looked.warnings,
         card=settings.card,
     )
@@ -333,7 +335,7 @@ def tuning_flow(
         dataset, schema, columns = load_data(settings)
         with recorded_run(client, settings, "tuning") as run:
             tracking.log_columns(client, run.run_id, columns)
-            split, _, _ = validate_and_split(run, dataset, schema, profiling.StepClock())
+            split, digest, validated = validate_and_split(run, dataset, schema, profiling.StepClock())
             futures = [
                 run_trial.submit(settings, schema, split, trial, run.run_id, run.experiment_id) for trial in trials
             ]
@@ -345,9 +347,29 @@ def tuning_flow(
                 raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
             client.set_tag(run.run_id, "neuroflow.best_trial", str(best.number))
             version = register_version(client, settings.model_name, best.model_uri, best.run_id, best.file_digests)
-            test_scores = score_chosen_trial(client, settings, version, schema, split, [run.run_id, best.run_id])
+            chosen, test_scores = score_chosen_trial(
+                client, settings, version, schema, split, [run.run_id, best.run_id]
+            )
+            network = tuning.trial_network(settings.network, best.knobs)
+            looked = review_model(
+                client,
+                best.run_id,
+                chosen,
+                (best.epochs_run, best.best_epoch),
+                test_scores,
+                split,
+                dataset.frame[dataset.target],
+                network.spec(),
+                settings.evaluation,
+                settings.data.seed,
+            )
             decision = promote(
                 client, settings, run.run_id, version, test_scores, schema, split, checker, best.example_outputs
+            )
+            ran = {"epochs_run": best.epochs_run, "best_epoch": best.best_epoch}
+            prepared = (schema, digest, validated, split)
+            write_model_card(
+                run, dataset, prepared, test_scores, ran, looked, decision, network.model_dump(mode="json")
             )
             statuses = {str(status): int(count) for status, count in frame["status"].value_counts().items()}
             run.note(tuning.describe_search(results, best, statuses, settings, version, decision))
@@ -363,15 +385,18 @@ def tuning_flow(
 @task(cache_policy=NO_CACHE, persist_result=False)
 def score_chosen_trial(
     client: Any, settings: Settings, version: str, schema: DataSchema, split: data.Split, run_ids: list[str]
-) -> dict[str, float]:
-    """The one look at the test rows a search takes: the chosen trial, registered, scored through the safe loader;
-    its `test_*` metrics go on the search run and the trial's run."""
-    scores = evaluation.score_version(
-        client, settings.model_name, version, schema, split, settings.tracking.trust_artifact_store
+) -> tuple[Any, dict[str, float]]:
+    """The one look at the test rows a search takes: the chosen trial, registered, loaded through the safe loader
+    and scored; its `test_*` metrics go on the search run and the trial's run. Returns the predictor and scores."""
+    predictor = evaluation.load_version(
+        client, settings.model_name, version, schema, settings.tracking.trust_artifact_store
+    )
+    scores = evaluation.evaluate_predictions(
+        schema.task, split.test_target, predictor.predict(split.test_features), schema.classes
     )
     for run_id in run_ids:
         tracking.log_test_scores(client, run_id, scores)
-    return scores
+    return predictor, scores
 
 
 load_scoring_model = step(scoring.load_scoring_model)

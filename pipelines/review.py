@@ -16,7 +16,6 @@ from neuroflow.models.spec import NetworkSpec
 from neuroflow.pipelines import advice, baseline, importance
 from neuroflow.pipelines.data import Split
 from neuroflow.pipelines.evaluation import primary_metric
-from neuroflow.pipelines.training import TrainingResult
 from neuroflow.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,8 @@ class Review:
 def review_model(
     client: MlflowClient,
     run_id: str,
-    training: TrainingResult,
+    predictor: Predictor,
+    epochs: tuple[int, int],
     scores: dict[str, float],
     split: Split,
     target: pd.Series,
@@ -48,8 +48,7 @@ def review_model(
 ) -> Review:
     """Compute the review of a trained network on its test rows and record it on `run_id`: metrics
     (`test_<metric>_low/_high`, `baseline.*`), tags (`neuroflow.baseline`, `neuroflow.warnings`), the importance
-    table and plot."""
-    predictor: Predictor = training.predictor
+    table and plot. `epochs`: how many ran, and the best one."""
     schema = predictor.schema
     metric = primary_metric(schema.task).name
     seconds: dict[str, float] = {}
@@ -61,9 +60,7 @@ def review_model(
             schema, split.test_target, prediction, metric, settings.bootstrap_rounds, seed
         )
     seconds["bootstrap"] = time.perf_counter() - started
-    warnings = advice.training_warnings(
-        schema, target, spec, training.epochs_run, training.best_epoch, len(split.test_target), interval
-    )
+    warnings = advice.training_warnings(schema, target, spec, epochs[0], epochs[1], len(split.test_target), interval)
     report = None
     if settings.baseline:
         report = baseline.fit_baselines(schema, split, seed, scores)

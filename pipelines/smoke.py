@@ -126,7 +126,7 @@ def run_job(job: SmokeJob) -> SmokeResult:
         except (OSError, KeyError, ValueError) as error:
             return result(False, f"its logged input example cannot be read: {error}")
         predictor = loaded.predictor
-        outputs = predictor.raw_outputs(predictor.encoder.encode_records(records))
+        outputs = predictor.raw_outputs(predictor.encode_records(records))
     passed, difference, why = compare(job.expected, outputs, job.tolerance)
     return result(passed, why, difference)
 
@@ -170,11 +170,11 @@ class SmokeChecker:
                 line = process.stdout.readline()
         if not line:
             timed_out = process.poll() is None
+            self._stderr.seek(0)  # read what the process said before closing its file
+            tail = " ".join(self._stderr.read().strip().splitlines()[-3:])[:500]
             self.close()
             if timed_out:
                 return SmokeResult(False, "the checking process did not answer in time", time.perf_counter() - asked)
-            self._stderr.seek(0)
-            tail = " ".join(self._stderr.read().strip().splitlines()[-3:])[:500]
             return SmokeResult(
                 False,
                 f"the checking process failed (exit code {process.returncode}): {tail or 'no output'}",

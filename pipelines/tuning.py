@@ -52,6 +52,7 @@ class TrialResult:
     val_loss: float | None = None
     validation_scores: dict[str, float] = field(default_factory=dict)  # never the test rows: those are the gate's
     epochs_run: int = 0
+    best_epoch: int = 0
     seconds: float = 0.0
     model_uri: str | None = None
     error: str | None = None
@@ -148,6 +149,7 @@ def run_trial(
             val_loss,
             fitted.scores,
             result.epochs_run,
+            result.best_epoch,
             time.perf_counter() - started,
             fitted.model_uri,
             file_digests=fitted.file_digests,

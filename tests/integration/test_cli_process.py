@@ -114,7 +114,7 @@ def test_an_imbalanced_mixed_csv_with_id_and_constant_columns_trains_and_says_wh
     features = {column["name"]: column for column in json.loads(Path(schema_path).read_text())["features"]}
     assert list(features) == ["age", "income", "city", "member", "plan"]
     assert features["plan"]["kind"] == "categorical" and features["plan"]["categories"] == ["1", "2", "3", "4"]
-    assert report["plan"].startswith("categorical (integer codes): one-hot over 4 value(s)")
+    assert report["plan"].startswith("categorical (integer codes): one-hot; 4 of 4 value(s) get a column of their own")
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:

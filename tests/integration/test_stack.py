@@ -614,3 +614,35 @@ def test_a_person_reads_the_drift_report_offline(stack: Stack, logged_in: Any, t
         browser.screenshot(tmp_path / "drift-report.png")
     finally:
         browser.close()
+
+
+@needs_chromium
+def test_a_person_reads_the_model_card_and_the_data_report_offline_and_from_the_service(
+    stack: Stack, logged_in: Any, tmp_path: Path
+) -> None:
+    """The champion's model card from the running service (GET /model-card, as the registry holds it), and its run's
+    model card and data validation page downloaded from MLflow and opened from disk with no network."""
+    champion = logged_in.get_model_version_by_alias(MODEL, "champion")
+    request = urllib.request.Request(
+        stack.url("service") + "/model-card",
+        headers={"Authorization": f"Bearer {stack.env['NEUROFLOW_SERVICE__AUTH_TOKEN']}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        served = response.read().decode()
+        assert response.headers["Content-Type"].startswith("text/markdown")
+    assert served.startswith(f"# Model card: {MODEL} v") and "## Promotion decision" in served
+    assert served == logged_in.get_model_version(MODEL, response.headers["X-Model-Version"]).description
+    card = Path(logged_in.download_artifacts(champion.run_id, "model_card/model_card.html", str(tmp_path)))
+    report = Path(logged_in.download_artifacts(champion.run_id, "data_report/validation.html", str(tmp_path)))
+    for page in (card, report):
+        assert "<script" not in page.read_text() and "http" not in page.read_text()
+    browser = Browser(height=1300)
+    try:
+        page = browser.open(card.as_uri(), f"Model card: {MODEL} v{champion.version}", "Performance", "95% interval")
+        assert "gradient boosting" in page and "permutation importance" in page
+        browser.screenshot(tmp_path / "model-card.png")
+        page = browser.open(report.as_uri(), "Data validation (Great Expectations)", "expectations met")
+        assert "passed" in page
+        browser.screenshot(tmp_path / "data-report.png")
+    finally:
+        browser.close()

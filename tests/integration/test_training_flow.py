@@ -205,10 +205,15 @@ def test_multiclass_and_regression_flows(store: Store, prefect_api_url: str, dat
     run = store.client().get_run(outcome.run_id)
     plots = {Path(a.path).name for a in store.client().list_artifacts(outcome.run_id, "plots")}
     if dataset == "wine":
-        assert plots == {"learning_curves.png", "confusion_matrix.png"}
+        assert plots == {"learning_curves.png", "confusion_matrix.png", "permutation_importance.png"}
         assert run.data.tags["neuroflow.task"] == "multiclass"
     else:
-        assert plots == {"learning_curves.png", "predicted_vs_actual.png", "residuals.png"}
+        assert plots == {
+            "learning_curves.png",
+            "predicted_vs_actual.png",
+            "residuals.png",
+            "permutation_importance.png",
+        }
         served = mlflow.pyfunc.load_model(f"models:/neuroflow-{dataset}@champion").predict(
             load_dataset(DataSettings(dataset=dataset)).features.head(3)
         )

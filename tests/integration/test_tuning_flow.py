@@ -71,6 +71,9 @@ def test_two_parallel_trials_nest_under_one_run_and_a_failing_one_does_not_stop_
         assert "validation_roc_auc" in run.data.metrics
         assert ("test_roc_auc" in run.data.metrics) is (run.info.run_id == best.info.run_id)
     assert client.get_run(outcome.run_id).data.metrics["test_roc_auc"] == best.data.metrics["test_roc_auc"]
+    card = client.get_model_version(NAME, outcome.version).description  # the chosen trial's version has its card
+    assert card.startswith(f"# Model card: {NAME} v{outcome.version}") and "permutation importance" in card
+    assert "baseline.gap" in best.data.metrics and "neuroflow.baseline" in best.data.tags
 
     parent = client.get_run(outcome.run_id)
     assert parent.data.metrics["trials_failed"] == 1
