@@ -395,7 +395,8 @@ def test_a_table_as_it_comes_trains_with_its_dates_headers_and_warnings(
     assert columns["date"]["kind"] == "datetime" and columns["date"]["action"].startswith("date: turned into 6 numbers")
     assert columns["pixel"]["action"] == "dropped: constant: every row holds 0"
     assert columns["nothing"]["action"] == "dropped: empty: every value is missing"
-    assert columns["shop"]["kept"] == [] and "share one 'unknown' column" in columns["shop"]["action"]
+    assert len(columns["shop"]["kept"]) < 10 and columns["shop"]["pooled"] > 150  # 300 values in 288 rows: most rare
+    assert "share one 'unknown' column" in columns["shop"]["action"]
     schema = artifact("schema/schema.json")
     assert [f["name"] for f in schema["features"]] == ["date", "temp", "shop"]
     card = client.get_model_version("weather", outcome.version).description
