@@ -223,7 +223,7 @@ def frame_date_parts(timestamps: pd.Series, parts: Sequence[str]) -> dict[str, n
     """`date_parts` of parsed (UTC) timestamps."""
     fields = timestamps.dt
     hour = fields.hour + fields.minute / 60 + fields.second / 3600
-    columns = (fields.year, fields.month, fields.dayofweek, fields.dayofyear, hour)
+    columns = (fields.year, fields.month, fields.day_of_week, fields.day_of_year, hour)
     return date_parts(np.vstack([series.to_numpy(dtype="float64", na_value=np.nan) for series in columns]), parts)
 
 

@@ -41,7 +41,7 @@ def weather(rows: int = 730, seed: int = 0) -> pd.DataFrame:
     """Daily rows over two years: temperature and humidity with noise; rain is likelier in winter."""
     rng = np.random.default_rng(seed)
     days = pd.date_range("2022-01-01", periods=rows, freq="D")
-    season = np.cos(2 * np.pi * (days.dayofyear.to_numpy() - 15) / 365.25)  # 1 in mid-January
+    season = np.cos(2 * np.pi * (days.day_of_year.to_numpy() - 15) / 365.25)  # 1 in mid-January
     humidity = 60 + rng.normal(0, 12, rows)
     temperature = 12 - 8 * season + rng.normal(0, 6, rows)
     rain = 1.4 * season + (humidity - 60) / 25 + rng.normal(0, 0.8, rows) > 0.3

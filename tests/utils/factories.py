@@ -55,7 +55,7 @@ def messy_frame(rows: int = 730, seed: int = 0, positives: float = 0.5) -> pd.Da
     `positives` is the share of the rarer class."""
     rng = np.random.default_rng(seed)
     days = pd.date_range("2021-01-01", periods=rows, freq="D")
-    summer = np.cos(2 * np.pi * (days.dayofyear.to_numpy() - 200) / 365.25)
+    summer = np.cos(2 * np.pi * (days.day_of_year.to_numpy() - 200) / 365.25)
     temperature = 15 + 10 * summer + rng.normal(0, 3, rows)
     shop = rng.choice([f"shop-{i:03d}" for i in range(300)], rows)
     score = summer + rng.normal(0, 0.3, rows)
