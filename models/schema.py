@@ -166,7 +166,7 @@ def _is_mostly_dates(values: pd.Series, sample: int = 10_000) -> bool:
     if present.empty:
         return False
     text = present.astype(str).str.strip()
-    return bool(text.str.fullmatch(DATE_PATTERN[1:-1]).mean() >= NUMERIC_SHARE)
+    return bool(text.str.match(ISO_DATE).mean() >= NUMERIC_SHARE)
 
 
 def column_kind(values: pd.Series) -> Kind:

@@ -183,10 +183,8 @@ def unlearnable_reason(values: pd.Series) -> str | None:
         missing = int(values.isna().sum())
         also = f" ({missing} missing)" if missing else ""
         return f"constant: every row holds {shown_value(values.dropna().iloc[0])}{also}"
-    if column_kind(values) == "datetime":
-        return None
     floats = pd.api.types.is_float_dtype(values) and not whole_numbers(values)
-    if len(values) >= ID_MIN_ROWS and distinct == len(values) and not floats:
+    if len(values) >= ID_MIN_ROWS and distinct == len(values) and not floats and column_kind(values) != "datetime":
         return "ID-like: a different value in every row, so it identifies rows rather than describing them"
     return None
 

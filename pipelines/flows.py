@@ -395,7 +395,7 @@ def score_chosen_trial(
         schema.task, split.test_target, predictor.predict(split.test_features), schema.classes
     )
     for run_id in run_ids:
-        tracking.log_test_scores(client, run_id, scores)
+        tracking.log_evaluation(client, run_id, scores, [], {})
     return predictor, scores
 
 

@@ -220,11 +220,6 @@ def log_evaluation(
         client.log_artifact(run_id, str(plot), "plots")
 
 
-def log_test_scores(client: MlflowClient, run_id: str, scores: dict[str, float]) -> None:
-    """Test metrics as `test_*`, on their own (a search's chosen trial, scored after the search)."""
-    client.log_batch(run_id, metrics=[mlflow.entities.Metric(f"test_{k}", v, 0, 0) for k, v in scores.items()])
-
-
 def dataset_schema(schema: DataSchema, frame: pd.DataFrame) -> Schema:
     """The logged data set's schema: the learned one, features and target (MLflow infers what else the frame holds)."""
     known = {column.name: packaging.column_spec(column) for column in (*schema.features, schema.target)}

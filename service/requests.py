@@ -112,8 +112,10 @@ class RequestParser:
     unknown_categories: str = "reject"
     range_multiple: float = 100.0
     adapter: TypeAdapter = field(init=False, repr=False)
+    known_keys: frozenset[str] = field(init=False, repr=False)  # the features and the ignored columns
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "known_keys", frozenset((*self.schema.feature_names, *self.schema.ignored)))
         record = record_type(self.schema, self.unknown_categories, self.range_multiple)
         request = TypedDict(  # type: ignore[name-match]  # noqa: UP013 (the field type is built at run time)
             "PredictRequest",
@@ -139,7 +141,7 @@ class RequestParser:
         return records
 
     def _trim_keys(self, record: dict[str, Any]) -> dict[str, Any]:
-        known = {*self.schema.feature_names, *self.schema.ignored}
+        known = self.known_keys
         return {
             (key.strip() if isinstance(key, str) and key not in known and key.strip() in known else key): value
             for key, value in record.items()
