@@ -50,6 +50,8 @@ class ModelSource(Protocol):
 
     def load(self, version: str) -> LoadedModel: ...
 
+    def model_card(self, version: str) -> str: ...
+
 
 @dataclass
 class Outcome:
@@ -420,12 +422,10 @@ async def model_card(request: Request) -> Response:
     if model is None:
         return not_ready(holder)
     card = model.info.card
-    read_card = getattr(holder.source, "model_card", None)
-    if read_card is not None:
-        try:
-            card = await asyncio.to_thread(read_card, model.version) or card
-        except Exception as error:  # the registry is down: the card read at load time stands
-            log.warning("could not read the model card of v%s: %s", model.version, reason(error))
+    try:
+        card = await asyncio.to_thread(holder.source.model_card, model.version) or card
+    except Exception as error:  # the registry is down: the card read at load time stands
+        log.warning("could not read the model card of v%s: %s", model.version, reason(error))
     if not card:
         card = (
             f"# {model.info.name} v{model.version}\n\n"

@@ -111,6 +111,10 @@ class BakedSource:
     def shadow_version(self, mode: str, champion: str | None) -> str | None:
         return None  # a Bento serves its one baked model
 
+    def model_card(self, version: str) -> str:
+        """The card baked in with the model (the registry is not consulted)."""
+        return ModelInfo.from_json(bentoml.models.get(self.tag).info.metadata).card
+
     def load(self, version: str) -> LoadedModel:
         model = bentoml.models.get(self.tag)
         info = ModelInfo.from_json(model.info.metadata)
