@@ -114,22 +114,30 @@ class Predictor:
         target: tuple[float, float] = (0.0, 1.0),
         network: Any = None,
         preprocessing: "Preprocessing | None" = None,
+        threshold: float | None = None,
     ) -> None:
-        if forward.layers and forward.layers[0].kernel.shape[0] != encoder.width:
-            raise ValueError(
-                f"the weights expect {forward.layers[0].kernel.shape[0]} inputs, the encoder makes {encoder.width}"
-            )
+        if forward.input_width is not None and forward.input_width != encoder.width:
+            raise ValueError(f"the weights expect {forward.input_width} inputs, the encoder makes {encoder.width}")
+        if threshold is not None and not 0 < threshold < 1:
+            raise ValueError(f"the decision threshold must lie between 0 and 1, got {threshold}")
         self.schema = schema
         self.encoder = encoder
         self.forward = forward
         self.target_mean, self.target_scale = target
         self.network = network  # the Keras model, or None when loaded for serving only
         self.preprocessing = preprocessing  # the fitted sklearn transform, after training only
+        self.threshold = threshold  # binary: the positive class from this probability on (None: the larger one)
         self.classes = np.asarray(schema.classes or (), dtype=object)
         self.class_values = np.asarray(schema.class_values or (), dtype=object)
 
     @classmethod
-    def fitted(cls, network: Any, preprocessing: "Preprocessing", forward: ForwardPass | None = None) -> "Predictor":
+    def fitted(
+        cls,
+        network: Any,
+        preprocessing: "Preprocessing",
+        forward: ForwardPass | None = None,
+        threshold: float | None = None,
+    ) -> "Predictor":
         """The predictor training ends with: the Keras network and the fitted preprocessing, read into plain data."""
         return cls(
             preprocessing.schema,
@@ -138,6 +146,18 @@ class Predictor:
             (preprocessing.target_mean, preprocessing.target_scale),
             network,
             preprocessing,
+            threshold,
+        )
+
+    def with_forward(self, forward: ForwardPass) -> "Predictor":
+        """The same model answering through another forward pass (e.g. before calibration)."""
+        return Predictor(
+            self.schema,
+            self.encoder,
+            forward,
+            (self.target_mean, self.target_scale),
+            preprocessing=self.preprocessing,
+            threshold=self.threshold,
         )
 
     def raw_outputs(self, matrix: np.ndarray) -> np.ndarray:
@@ -184,7 +204,10 @@ class Predictor:
             probabilities = np.column_stack([1.0 - positive, positive])
         else:
             probabilities = outputs
-        chosen = np.argmax(probabilities, axis=1)
+        if task == "binary" and self.threshold is not None:
+            chosen = (probabilities[:, 1] >= self.threshold).astype(np.int64)
+        else:
+            chosen = np.argmax(probabilities, axis=1)
         return Prediction(self.classes[chosen].astype(str), probabilities, self.class_values[chosen])
 
     def preprocessing_data(self) -> dict[str, Any]:
@@ -194,6 +217,7 @@ class Predictor:
             "encoder": self.encoder.to_dict(),
             "target_mean": self.target_mean,
             "target_scale": self.target_scale,
+            "threshold": self.threshold,
         }
 
     def save(self, directory: Path) -> dict[str, str]:
@@ -231,12 +255,15 @@ class Predictor:
                 raise ValueError(f"unknown preprocessing format {data.get('format')!r}")
             encoder = FeatureEncoder.from_dict(data["encoder"])
             target = (float(data["target_mean"]), float(data["target_scale"]))
+            threshold = None if data.get("threshold") is None else float(data["threshold"])
             schema = DataSchema.from_dict(json.loads(Path(schema_path).read_text()))
-            predictor = cls(schema, encoder, ForwardPass.load(weights_path), target)
+            predictor = cls(schema, encoder, ForwardPass.load(weights_path), target, threshold=threshold)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise UntrustedModelError(f"the model's files do not load as a neuroflow model: {error}") from None
         if network_path is not None:
             import keras
+
+            import neuroflow.models.layers  # noqa: F401 (registers the tabular preset's layers with Keras)
 
             predictor.network = keras.models.load_model(network_path, compile=False, safe_mode=True)
         return predictor

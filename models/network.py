@@ -1,7 +1,9 @@
 """The network: dense layers, an output and loss that fit the task, and the optimizer that trains it."""
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 
@@ -39,13 +41,21 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    name: str, learning_rate: float, weight_decay: float = 0.0, schedule: str = "constant", steps: int = 1
+) -> keras.optimizers.Optimizer:
+    """The optimizer, with a cosine decay of the learning rate over `steps` when asked; AdamW decays weights."""
+    rate: Any = learning_rate
+    if schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps))
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=weight_decay)
     optimizers = {
         "adam": keras.optimizers.Adam,
         "rmsprop": keras.optimizers.RMSprop,
         "sgd": keras.optimizers.SGD,
     }
-    return optimizers[name](learning_rate=learning_rate)
+    return optimizers[name](learning_rate=rate)
 
 
 def build_network(
@@ -85,3 +95,112 @@ def build_network(
         metrics=list(head.metrics),
     )
     return network
+
+
+@dataclass(frozen=True)
+class TabularNetwork:
+    """The tabular preset's two views of one set of weights: `network` answers (members averaged, through the
+    calibrated head), `training` gives each member's logits, so each member is fitted on its own loss."""
+
+    network: keras.Model
+    training: keras.Model
+
+
+def build_tabular_network(
+    n_inputs: int,
+    task: Task,
+    spec: NetworkSpec,
+    numeric: int,
+    blocks: Sequence[tuple[int, int]],
+    n_classes: int | None = None,
+    seed: int = 0,
+    steps_per_epoch: int = 1,
+) -> TabularNetwork:
+    """The tabular recipe: embedded inputs → `members` stacks of Dense(activation) → Dropout → logits, each member
+    trained on its own loss (label-smoothed for classes), AdamW with a cosine schedule."""
+    from neuroflow.models.layers import CalibratedHead, MemberDense, TabularInput
+
+    head = output_head(task, n_classes)
+    rng = random.Random(seed)
+    embedded = [block for block in blocks if block[1] - block[0] > spec.one_hot_max] if spec.category_embedding else []
+    inputs = keras.Input(shape=(n_inputs,), name="features")
+    layer = TabularInput(
+        numeric,
+        clip=spec.scaling == "robust",
+        numeric_embedding=spec.numeric_embedding,
+        frequencies=spec.frequencies,
+        frequency_scale=spec.frequency_scale,
+        blocks=embedded,
+        category_embedding=spec.category_embedding,
+        feature_scale=spec.feature_scale,
+        seed=rng.randint(1, 10**9),
+        name="tabular_input",
+    )(inputs)
+    for index, units in enumerate(spec.hidden_units, start=1):
+        layer = MemberDense(
+            units, spec.members, spec.activation, spec.l2, seed=rng.randint(1, 10**9), name=f"hidden_{index}"
+        )(layer)
+        if spec.dropout > 0:
+            layer = keras.layers.Dropout(spec.dropout, seed=rng.randint(1, 10**9), name=f"dropout_{index}")(layer)
+    logits = MemberDense(head.units, spec.members, "linear", seed=rng.randint(1, 10**9), name="output")(layer)
+    answers = CalibratedHead(head.activation, name="head")(logits)
+    network = keras.Model(inputs, answers, name="neuroflow_tabular")
+    training = keras.Model(inputs, logits, name="neuroflow_tabular_members")
+    training.compile(
+        optimizer=make_optimizer(
+            spec.optimizer, spec.learning_rate, spec.weight_decay, spec.schedule, spec.epochs * steps_per_epoch
+        ),
+        loss=member_loss(task, spec.label_smoothing),
+    )
+    return TabularNetwork(network, training)
+
+
+class MemberLoss(keras.losses.Loss):
+    """Each member's loss on its own logits ((rows, members, units)), averaged over members: one value a row.
+
+    A `Loss` subclass rather than a plain function: Keras squeezes a plain function's (rows, members, 1) logits to
+    (rows, members), which would pair every member with the wrong targets."""
+
+    def __init__(self, task: Task, label_smoothing: float = 0.0) -> None:
+        super().__init__(name=f"{task}_member_loss")
+        self.task = task
+        self.label_smoothing = label_smoothing
+
+    def call(self, targets: Any, logits: Any) -> Any:
+        from keras import ops
+
+        targets = ops.reshape(ops.cast(targets, logits.dtype), (-1, 1, logits.shape[-1]))
+        if self.task == "regression":
+            return ops.mean(ops.square(logits - targets), axis=(1, 2))
+        smoothing = self.label_smoothing
+        if self.task == "binary":
+            smoothed = targets * (1 - smoothing) + 0.5 * smoothing
+            per = ops.maximum(logits, 0) - logits * smoothed + ops.log1p(ops.exp(-ops.abs(logits)))
+            return ops.mean(per, axis=(1, 2))
+        smoothed = targets * (1 - smoothing) + smoothing / logits.shape[-1]
+        return ops.mean(-ops.sum(smoothed * ops.log_softmax(logits, axis=-1), axis=-1), axis=1)
+
+
+def member_loss(task: Task, label_smoothing: float = 0.0) -> MemberLoss:
+    """The tabular preset's loss for a task."""
+    return MemberLoss(task, label_smoothing)
+
+
+def with_calibration(network: keras.Model, temperature: float) -> keras.Model:
+    """The network answering through a head calibrated at `temperature`. A classic network's last dense layer gives
+    its activation to a head of its own, so the saved Keras model answers as the NumPy pass does."""
+    from neuroflow.models.layers import CalibratedHead
+
+    try:
+        head = network.get_layer("head")
+    except ValueError:
+        head = None
+    if head is not None:
+        head.temperature.assign(temperature)
+        return network
+    output = network.get_layer("output")
+    activation = output.get_config()["activation"]
+    logits = keras.layers.Dense(output.units, name="output_logits")(output.input)
+    calibrated = keras.Model(network.inputs, CalibratedHead(activation, temperature, name="head")(logits))
+    calibrated.get_layer("output_logits").set_weights(output.get_weights())
+    return calibrated

@@ -4,16 +4,36 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from neuroflow.models.schema import MISSING_CATEGORY, DataSchema, category_label, coerce_features
+from neuroflow.models.spec import Scaling
 
 # Categories seen fewer times than this in training share one "unknown" column with values never seen at all, so the
 # network learns what to do with a rare or new value instead of meeting an input it never trained on.
 MIN_CATEGORY_COUNT = 5
+
+
+class RobustScale(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """(x - median) / (75th - 25th percentile), or half the range where the quartiles meet (RealMLP's robust
+    scaling); the network's input layer then clips smoothly."""
+
+    def fit(self, values: np.ndarray, target: object = None) -> "RobustScale":
+        values = np.asarray(values, dtype="float64")
+        low, self.center_, high = np.nanpercentile(values, [25, 50, 75], axis=0)
+        spread = high - low
+        half_range = (np.nanmax(values, axis=0) - np.nanmin(values, axis=0)) / 2
+        scale = np.where(spread > 0, spread, half_range)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.n_features_in_ = values.shape[1]
+        return self
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values, dtype="float64") - self.center_) / self.scale_
 
 
 @dataclass
@@ -50,7 +70,7 @@ class Preprocessing:
         return len(self.features.get_feature_names_out())
 
 
-def build_feature_transform(schema: DataSchema) -> ColumnTransformer:
+def build_feature_transform(schema: DataSchema, scaling: Scaling = "standard") -> ColumnTransformer:
     """Median-impute and standardise numbers (a date's derived numbers too); impute and one-hot encode categories,
     rare and unseen ones together."""
     numeric, categorical = schema.numeric_inputs, schema.categorical_inputs
@@ -59,7 +79,12 @@ def build_feature_transform(schema: DataSchema) -> ColumnTransformer:
         transformers.append(
             (
                 "numeric",
-                Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median")),
+                        ("scale", RobustScale() if scaling == "robust" else StandardScaler()),
+                    ]
+                ),
                 numeric,
             )
         )
@@ -81,9 +106,11 @@ def build_feature_transform(schema: DataSchema) -> ColumnTransformer:
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
 
 
-def fit_preprocessing(schema: DataSchema, features: pd.DataFrame, target: pd.Series) -> Preprocessing:
+def fit_preprocessing(
+    schema: DataSchema, features: pd.DataFrame, target: pd.Series, scaling: Scaling = "standard"
+) -> Preprocessing:
     """Fit the feature transform and target scaling on training rows only."""
-    transform = build_feature_transform(schema)
+    transform = build_feature_transform(schema, scaling)
     transform.fit(coerce_features(features, schema))
     if schema.task == "regression":
         values = target.to_numpy(dtype="float64")

@@ -21,7 +21,19 @@ from pydantic_settings import (
 )
 
 from neuroflow.errors import ConfigError
-from neuroflow.models.spec import Activation, ClassWeight, NetworkSpec, OptimizerName
+from neuroflow.models.spec import (
+    PRESET_DEFAULTS,
+    Activation,
+    Calibration,
+    ClassWeight,
+    NetworkSpec,
+    OptimizerName,
+    Preset,
+    Scaling,
+    Schedule,
+    Threshold,
+    preset_spec,
+)
 
 BundledDataset = Literal["breast_cancer", "wine", "diabetes"]
 BUNDLED_DATASETS: tuple[str, ...] = get_args(BundledDataset)
@@ -91,15 +103,21 @@ _NETWORK = NetworkSpec()
 
 
 class NetworkSettings(_Section):
-    """The network and how it is trained (defaults from `NetworkSpec`, which is what the model layer receives)."""
+    """The network and how it is trained. `preset` chooses the recipe (tabular: the modern tabular MLP, the default;
+    classic: the seed's 64-32 ReLU network); a field left unset takes the preset's value (`models.spec`)."""
 
+    preset: Preset = Field(
+        "tabular",
+        description="tabular: periodic number embeddings, category embeddings, an ensemble of 4, AdamW, cosine "
+        "schedule; classic: 64-32 ReLU, Adam, StandardScaler. Unset fields take the preset's values.",
+    )
     hidden_units: tuple[int, ...] = Field(_NETWORK.hidden_units, description="Units of each hidden dense layer.")
     activation: Activation = _NETWORK.activation
     dropout: float = Field(_NETWORK.dropout, ge=0, lt=1)
     l2: float = Field(_NETWORK.l2, ge=0)
     optimizer: OptimizerName = _NETWORK.optimizer
     learning_rate: float = Field(_NETWORK.learning_rate, gt=0, le=10)
-    batch_size: int = Field(_NETWORK.batch_size, ge=1)
+    batch_size: int = Field(_NETWORK.batch_size, ge=0, description="Rows a step; 0: from the training rows (32-256).")
     epochs: int = Field(_NETWORK.epochs, ge=1)
     patience: int = Field(
         _NETWORK.patience, ge=0, description="Epochs without validation-loss improvement before stopping."
@@ -108,10 +126,41 @@ class NetworkSettings(_Section):
         _NETWORK.class_weight,
         description="balanced: weigh each class by the inverse of its share, for imbalanced targets.",
     )
+    scaling: Scaling = Field(_NETWORK.scaling, description="standard, or robust (median, quartiles, smooth clip).")
+    numeric_embedding: int = Field(
+        _NETWORK.numeric_embedding, ge=0, description="Periodic embedding size per number (0: off)."
+    )
+    frequencies: int = Field(_NETWORK.frequencies, ge=1, description="Periodic frequencies per number.")
+    frequency_scale: float = Field(_NETWORK.frequency_scale, gt=0, description="Initial spread of the frequencies.")
+    category_embedding: int = Field(
+        _NETWORK.category_embedding,
+        ge=0,
+        description="Embedding size for text columns of more than `one_hot_max` values (0: one-hot for all).",
+    )
+    one_hot_max: int = Field(_NETWORK.one_hot_max, ge=1)
+    feature_scale: bool = Field(_NETWORK.feature_scale, description="A learnable scale per input feature.")
+    members: int = Field(_NETWORK.members, ge=1, le=32, description="Networks trained as one ensemble (tabular).")
+    weight_decay: float = Field(_NETWORK.weight_decay, ge=0, description="Decoupled weight decay (adamw).")
+    label_smoothing: float = Field(_NETWORK.label_smoothing, ge=0, lt=1)
+    schedule: Schedule = Field(_NETWORK.schedule, description="constant, or cosine decay over `epochs`.")
+    calibration: Calibration = Field(
+        _NETWORK.calibration, description="temperature: class probabilities calibrated on the validation rows."
+    )
 
-    def spec(self) -> NetworkSpec:
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_defaults(cls, data: Any) -> Any:
+        """Fill every field the caller left out with the preset's value."""
+        if not isinstance(data, dict):
+            return data
+        preset = data.get("preset", "tabular")
+        if preset not in PRESET_DEFAULTS:
+            return data  # the field's own validation names the choices
+        return {key: value for key, value in PRESET_DEFAULTS[preset].items() if key not in data} | data
+
+    def spec(self, threshold: Threshold = "0.5") -> NetworkSpec:
         """The validated settings as the plain spec the model layer builds and trains from."""
-        return NetworkSpec(**self.model_dump())
+        return preset_spec(self.preset, threshold=threshold, **self.model_dump(exclude={"preset"}))
 
     @field_validator("hidden_units", mode="before")
     @classmethod
@@ -236,6 +285,11 @@ class EvaluationSettings(_Section):
     bootstrap_rounds: int = Field(
         500, ge=0, description="Resamples of the test rows for the primary metric's 95% interval (0: off)."
     )
+    threshold: Threshold = Field(
+        "0.5",
+        description="Binary: the positive class from probability 0.5, or (f1) from the cut-off that gives the best "
+        "F1 on the validation rows. The served label and the card use the same threshold.",
+    )
 
 
 class CardSettings(_Section):
@@ -337,15 +391,29 @@ class ServiceSettings(_Section):
         return value
 
 
-TUNABLE_KNOBS = ("hidden_units", "activation", "dropout", "l2", "optimizer", "learning_rate", "batch_size")
+TUNABLE_KNOBS = (
+    "hidden_units",
+    "activation",
+    "dropout",
+    "l2",
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "weight_decay",
+    "numeric_embedding",
+    "category_embedding",
+    "frequency_scale",
+    "members",
+    "label_smoothing",
+)
+# The tabular preset's knobs: learning rate, weight decay, width and depth, dropout, embedding sizes.
 DEFAULT_SPACE: dict[str, Any] = {
-    "hidden_units": ["32", "64,32", "128,64"],
-    "activation": ["relu", "tanh"],
-    "dropout": {"low": 0.0, "high": 0.3},
-    "l2": {"low": 1e-6, "high": 1e-3, "log": True},
-    "optimizer": ["adam", "rmsprop"],
-    "learning_rate": {"low": 3e-4, "high": 3e-3, "log": True},
-    "batch_size": [16, 32, 64],
+    "hidden_units": ["128,128", "256,256", "512,512", "256,256,256"],
+    "dropout": {"low": 0.0, "high": 0.4},
+    "learning_rate": {"low": 5e-4, "high": 5e-3, "log": True},
+    "weight_decay": {"low": 1e-4, "high": 1e-1, "log": True},
+    "numeric_embedding": [4, 8, 16],
+    "category_embedding": [4, 8, 16],
 }
 
 

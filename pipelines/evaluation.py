@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
 from neuroflow.errors import ChampionNotComparableError, RegistryUnavailableError, UntrustedModelError
+from neuroflow.models import calibration
 from neuroflow.models.inference import Prediction, Predictor
 from neuroflow.models.schema import DataSchema, category_label
 from neuroflow.models.spec import Task
@@ -72,6 +73,10 @@ def evaluate_predictions(
         "f1": float(metrics.f1_score(actual_labels, prediction.labels, zero_division=0, **averaging)),
         "log_loss": float(metrics.log_loss(actual_labels, probabilities, labels=labels)),
     }
+    known = np.isin(actual_labels, labels)
+    if known.all():
+        indices = pd.Series(actual_labels).map({label: index for index, label in enumerate(labels)}).to_numpy()
+        scores["ece"] = calibration.expected_calibration_error(probabilities, indices.astype("int64"))
     present = set(actual_labels)
     if len(present) == len(labels):
         if task == "binary":
@@ -90,6 +95,10 @@ def evaluate_model(
     schema = predictor.schema
     prediction = predictor.predict(split.test_features)
     scores = evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
+    if schema.task != "regression" and predictor.forward.temperature != 1.0:
+        plain = predictor.with_forward(predictor.forward.calibrated(1.0)).predict(split.test_features)
+        before = evaluate_predictions(schema.task, split.test_target, plain, schema.classes)
+        scores |= {f"{name}_uncalibrated": before[name] for name in ("log_loss", "ece") if name in before}
     plots = make_plots(schema.task, history, split.test_target, prediction, schema.classes, plot_dir)
     return scores, plots
 

@@ -54,7 +54,8 @@ def train_and_log(
             run_id,
             scores,
             plots,
-            {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds},
+            {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "train_seconds": result.seconds}
+            | {f"calibration.{name}": value for name, value in result.calibration.items()},
             prefix=f"{holdout}_",
         )
         example = rows.test_features.head(5)

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from neuroflow.errors import ConfigError, TrainingError
 from neuroflow.models.schema import DataSchema
+from neuroflow.models.spec import Preset
 from neuroflow.pipelines import (
     data,
     evaluation,
@@ -92,6 +93,7 @@ def training_flow(
     dataset: BundledDataset | None = None,
     data_path: str | None = None,
     target: str | None = None,
+    preset: Preset | None = None,
     epochs: Annotated[int, Field(ge=1)] | None = None,
     hidden_units: list[Annotated[int, Field(ge=1)]] | None = None,
     learning_rate: Annotated[float, Field(gt=0, le=10)] | None = None,
@@ -111,9 +113,10 @@ def training_flow(
         dataset: Bundled data set to train on (default breast_cancer); `data_path` takes precedence.
         data_path: CSV or Parquet file to train on, as the worker sees it; needs `target`.
         target: The column to predict in `data_path`.
-        epochs: Most epochs to train; early stopping may end sooner (default 50).
-        hidden_units: Units of each hidden layer, e.g. [64, 32] (the default).
-        learning_rate: The optimizer's learning rate (default 0.001).
+        preset: The network's recipe: tabular (the default) or classic (the seed's 64-32 ReLU network).
+        epochs: Most epochs to train; early stopping may end sooner (default: the preset's, tabular 100).
+        hidden_units: Units of each hidden layer, e.g. [256, 256] (the tabular default).
+        learning_rate: The optimizer's learning rate (default: the preset's, tabular 0.002).
         dropout: Share of units dropped after each hidden layer while training, 0 to 0.9 (default 0).
         model_name: Registered model to add a version to (default neuroflow-<data set>).
         force: Train and register even when the data and settings equal those of the current champion.
@@ -123,7 +126,13 @@ def training_flow(
     """
     fields = build_overrides(
         data={"dataset": dataset, "path": data_path, "target": target},
-        network={"epochs": epochs, "hidden_units": hidden_units, "learning_rate": learning_rate, "dropout": dropout},
+        network={
+            "preset": preset,
+            "epochs": epochs,
+            "hidden_units": hidden_units,
+            "learning_rate": learning_rate,
+            "dropout": dropout,
+        },
         tracking={"model_name": model_name},
     )
     settings = resolve_settings(settings, overrides, config_file, fields)
@@ -146,7 +155,7 @@ def training_flow(
                 run.run_id,
                 schema,
                 split,
-                settings.network.spec(),
+                settings.network.spec(settings.evaluation.threshold),
                 settings.data.seed,
                 clock,
                 settings.monitoring.reference_rows,
@@ -162,7 +171,7 @@ def training_flow(
                     fitted.scores,
                     split,
                     loaded.frame[loaded.target],
-                    settings.network.spec(),
+                    settings.network.spec(settings.evaluation.threshold),
                     settings.evaluation,
                     settings.data.seed,
                 )
@@ -179,7 +188,11 @@ def training_flow(
                     client, settings, run.run_id, version, fitted.scores, schema, split, checker, fitted.example_outputs
                 )
             tracking.link_logged_model(client, fitted.model_uri, settings.model_name, version)
-            ran = {"epochs_run": fitted.training.epochs_run, "best_epoch": fitted.training.best_epoch}
+            ran = {"epochs_run": fitted.training.epochs_run, "best_epoch": fitted.training.best_epoch} | {
+                f"calibration {name}": round(value, 4)
+                for name, value in fitted.training.calibration.items()
+                if name in ("temperature", "threshold")
+            }
             write_model_card(run, loaded, (schema, digest, validated, split), fitted.scores, ran, looked, decision)
             tracking.name_run(client, run.run_id, loaded.name, version, decision.promoted)
             tracking.log_steps(client, run.run_id, clock.metrics())
@@ -209,7 +222,7 @@ def write_model_card(
     dataset: data.Dataset,
     prepared: tuple[DataSchema, str, str, data.Split],
     scores: dict[str, float],
-    epochs: dict[str, int],
+    epochs: dict[str, Any],
     looked: review.Review,
     decision: registry.PromotionDecision,
     network: dict[str, Any] | None = None,
@@ -359,7 +372,7 @@ def tuning_flow(
                 test_scores,
                 split,
                 dataset.frame[dataset.target],
-                network.spec(),
+                network.spec(settings.evaluation.threshold),
                 settings.evaluation,
                 settings.data.seed,
             )

@@ -123,6 +123,7 @@ def build_card(
         ],
         metric_rows,
     )
+    calibrated = _calibration(scores)
     champion = (
         f"v{decision.champion_version} scored {decision.champion_score:.4f} on the same rows"
         if decision.champion_score is not None
@@ -135,7 +136,7 @@ def build_card(
             f"({decision.candidate_score:.4f}; {champion}). {decision.reason}"
         ],
     )
-    sections = [data, performance, gate]
+    sections = [data, performance, *([calibrated] if calibrated else []), gate]
     if importance is not None and len(importance):
         top = importance.head(15)
         sections.append(
@@ -161,6 +162,21 @@ def build_card(
         )
     )
     return ModelCard(f"Model card: {model_name} v{version}", sections)
+
+
+def _calibration(scores: dict[str, float]) -> Section | None:
+    """How far the probabilities can be taken at their word: log loss and ECE on the test rows, before and after the
+    temperature fitted on the validation rows."""
+    if "ece" not in scores:
+        return None
+    rows: Table = [["On the test rows", "Before calibration", "After (as served)"]]
+    for name, label in (("log_loss", "log loss"), ("ece", "expected calibration error")):
+        rows.append([label, _number(scores.get(f"{name}_uncalibrated", scores[name])), _number(scores[name])])
+    if "ece_uncalibrated" in scores:
+        said = "Class probabilities are calibrated on the validation rows (temperature scaling), inside the model."
+    else:
+        said = "Class probabilities are not calibrated (network.calibration is none)."
+    return Section("Calibration", [said], rows)
 
 
 def _baseline_names(baselines: Any) -> list[str]:

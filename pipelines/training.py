@@ -4,17 +4,19 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 
+from neuroflow.models import calibration
+from neuroflow.models.forward import FeatureEncoder, ForwardPass
 from neuroflow.models.inference import Predictor
-from neuroflow.models.network import build_network, seed_everything
+from neuroflow.models.network import build_network, build_tabular_network, seed_everything, with_calibration
 from neuroflow.models.preprocessing import Preprocessing, fit_preprocessing
 from neuroflow.models.schema import DataSchema
-from neuroflow.models.spec import NetworkSpec
+from neuroflow.models.spec import NetworkSpec, batch_size_for
 from neuroflow.pipelines.data import Split
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ class TrainingResult:
     best_epoch: int
     stopped_early: bool
     seconds: float
+    calibration: dict[str, float] = field(default_factory=dict)  # temperature, validation log loss and ECE before/after
 
 
 class _EpochProgress(keras.callbacks.Callback):
@@ -115,21 +118,41 @@ def epoch_batches(
 def train_model(
     schema: DataSchema, split: Split, spec: NetworkSpec, seed: int, epoch_hooks: Sequence[EpochHook] = ()
 ) -> TrainingResult:
-    """Fit preprocessing on the training rows, then train the network with early stopping on validation loss."""
+    """Fit preprocessing on the training rows, train the network with early stopping on validation loss (the best
+    epoch's weights kept), then calibrate its probabilities and choose the binary threshold on the validation rows."""
     seed_everything(seed)
-    preprocessing = fit_preprocessing(schema, split.train_features, split.train_target)
+    preprocessing = fit_preprocessing(schema, split.train_features, split.train_target, spec.scaling)
     train_x = preprocessing.transform(split.train_features)
     validation_x = preprocessing.transform(split.validation_features)
     train_labels = preprocessing.encode_target(split.train_target)
+    validation_labels = preprocessing.encode_target(split.validation_target)
     train_y = network_targets(preprocessing, train_labels)
-    validation_y = network_targets(preprocessing, preprocessing.encode_target(split.validation_target))
+    validation_y = network_targets(preprocessing, validation_labels)
     n_classes = len(schema.classes) if schema.classes else None
-    network = build_network(preprocessing.n_inputs, schema.task, spec, n_classes, seed)
+    batch_size = batch_size_for(spec, len(train_x))
+    steps = math.ceil(len(train_x) / batch_size)
+    encoder = FeatureEncoder.from_transform(preprocessing.features)
+    if spec.preset == "tabular":
+        tabular = build_tabular_network(
+            preprocessing.n_inputs,
+            schema.task,
+            spec,
+            len(encoder.numeric),
+            encoder.category_blocks(),
+            n_classes,
+            seed,
+            steps,
+        )
+        network, fitted_model = tabular.network, tabular.training
+    else:
+        network = fitted_model = build_network(preprocessing.n_inputs, schema.task, spec, n_classes, seed)
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
     log.info(
-        "training %s network %s on %d rows (%d inputs), up to %d epochs",
+        "training %s %s network %s%s on %d rows (%d inputs), up to %d epochs",
         schema.task,
+        spec.preset,
         list(spec.hidden_units),
+        f" x {spec.members} members" if spec.members > 1 and spec.preset == "tabular" else "",
         len(train_x),
         preprocessing.n_inputs,
         spec.epochs,
@@ -139,20 +162,22 @@ def train_model(
         weights = class_weights(train_labels, len(schema.classes or ()))
         log.info("class weights: %s", {label: round(weights[i], 3) for i, label in enumerate(schema.classes or ())})
         row_weights = np.asarray([weights[label] for label in range(len(weights))])[train_labels]
-    batches, steps = epoch_batches(train_x, train_y, spec.batch_size, seed, spec.epochs, row_weights)
+    batches, steps = epoch_batches(train_x, train_y, batch_size, seed, spec.epochs, row_weights)
     started = time.perf_counter()
-    fitted = network.fit(
+    fitted = fitted_model.fit(
         batches,
         steps_per_epoch=steps,
         validation_data=(validation_x, validation_y),
-        validation_batch_size=spec.batch_size,  # given batches, Keras would score validation 32 rows at a time
+        validation_batch_size=max(batch_size, 256),  # given batches, Keras would score validation 32 rows at a time
         epochs=spec.epochs,
         shuffle=False,  # the batches are shuffled per epoch already; Keras would only warn
         verbose=0,
         callbacks=[stopper, _EpochProgress(spec.epochs, epoch_hooks)],
     )
     seconds = time.perf_counter() - started
-    history = {name: [float(value) for value in values] for name, values in fitted.history.items()}
+    history = {
+        name: [float(value) for value in values] for name, values in fitted.history.items() if name != "learning_rate"
+    }
     epochs_run = len(history["loss"])
     best_epoch = int(np.argmin(history["val_loss"])) + 1
     stopped_early = epochs_run < spec.epochs
@@ -164,6 +189,46 @@ def train_model(
         ", stopped early" if stopped_early else "",
         extra={"training_done": True},
     )
-    return TrainingResult(
-        Predictor.fitted(network, preprocessing), history, epochs_run, best_epoch, stopped_early, seconds
+    forward = ForwardPass.from_keras(network)
+    measures: dict[str, float] = {}
+    threshold = None
+    if schema.task != "regression":
+        temperature, measures = calibrate(forward, validation_x, validation_labels, spec.calibration == "temperature")
+        if spec.calibration == "temperature":
+            network = with_calibration(network, temperature)
+            forward = ForwardPass.from_keras(network)
+        if schema.task == "binary" and spec.threshold == "f1":
+            threshold = calibration.best_threshold(forward(validation_x)[:, 0].astype("float64"), validation_labels)
+            measures["threshold"] = threshold
+    predictor = Predictor.fitted(network, preprocessing, forward, threshold)
+    return TrainingResult(predictor, history, epochs_run, best_epoch, stopped_early, seconds, measures)
+
+
+def calibrate(
+    forward: ForwardPass, validation_x: np.ndarray, labels: np.ndarray, fit: bool = True
+) -> tuple[float, dict[str, float]]:
+    """The temperature that minimises the validation log loss (1 when not `fit`), with the validation log loss and
+    expected calibration error before and after."""
+    plain = forward.calibrated(1.0)
+    logits = ForwardPass(plain.layers[:-1])(validation_x)
+    activation = plain.layers[-1].activation  # type: ignore[union-attr]
+    temperature = calibration.fit_temperature(logits, labels, activation) if fit else 1.0
+    before = calibration.probabilities(logits, activation)
+    after = calibration.probabilities(logits, activation, temperature)
+    measures = {
+        "temperature": temperature,
+        "validation_log_loss_uncalibrated": calibration.log_loss(before, labels),
+        "validation_log_loss": calibration.log_loss(after, labels),
+        "validation_ece_uncalibrated": calibration.expected_calibration_error(before, labels),
+        "validation_ece": calibration.expected_calibration_error(after, labels),
+    }
+    log.info(
+        "calibrated on %d validation rows: temperature %.3f, log loss %.4f -> %.4f, ECE %.4f -> %.4f",
+        len(labels),
+        temperature,
+        measures["validation_log_loss_uncalibrated"],
+        measures["validation_log_loss"],
+        measures["validation_ece_uncalibrated"],
+        measures["validation_ece"],
     )
+    return temperature, measures

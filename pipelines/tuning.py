@@ -130,7 +130,7 @@ def run_trial(
             run_id,
             schema,
             split,
-            network.spec(),
+            network.spec(settings.evaluation.threshold),
             settings.data.seed,
             reference_rows=settings.monitoring.reference_rows,
             holdout="validation",

@@ -37,6 +37,18 @@ class LoadedModel:
     def schema(self) -> DataSchema:
         return self.predictor.schema
 
+    def decision_threshold(self) -> dict[str, Any] | None:
+        """Binary models: the probability of the positive class from which it is the answer, and how it was set."""
+        if self.schema.task != "binary":
+            return None
+        threshold = self.predictor.threshold
+        chosen_by = "default" if threshold is None else "best F1 on the validation rows"
+        return {
+            "positive_class": (self.schema.classes or ("", ""))[-1],
+            "threshold": threshold or 0.5,
+            "chosen_by": chosen_by,
+        }
+
     def metadata(self) -> dict[str, Any]:
         """What `GET /metadata` answers."""
         return {
@@ -49,6 +61,8 @@ class LoadedModel:
             "task": self.schema.task,
             "classes": list(self.schema.classes) if self.schema.classes else None,
             "metrics": self.info.metrics,
+            "decision_threshold": self.decision_threshold(),
+            "calibration_temperature": self.predictor.forward.temperature if self.schema.task != "regression" else None,
             "data_digest": self.info.data_digest,
             "schema": self.schema.to_dict(),
         }

@@ -118,24 +118,48 @@ def training_options(
     validation_size: Annotated[
         float | None, typer.Option(help="Share of the rest for validation (default: 0.2).", rich_help_panel=DATA)
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="tabular (the default: a modern tabular MLP ensemble) or classic (the seed's 64-32 ReLU network); "
+            "the options below change one knob of it.",
+            rich_help_panel=NETWORK,
+        ),
+    ] = None,
     hidden_units: Annotated[
-        str | None, typer.Option(help="Hidden layer sizes (default: 64,32).", rich_help_panel=NETWORK)
+        str | None,
+        typer.Option(help="Layer sizes (default: 128,128).", rich_help_panel=NETWORK),
     ] = None,
     activation: Annotated[
-        str | None, typer.Option(help="relu, tanh or sigmoid (default: relu).", rich_help_panel=NETWORK)
+        str | None,
+        typer.Option(help="relu, tanh, sigmoid, selu, silu or mish (default: tabular selu).", rich_help_panel=NETWORK),
     ] = None,
     dropout: Annotated[
-        float | None, typer.Option(help="Dropout rate after each hidden layer (default: 0).", rich_help_panel=NETWORK)
+        float | None,
+        typer.Option(help="Dropout after each hidden layer (default: 0.15; classic 0).", rich_help_panel=NETWORK),
     ] = None,
     l2: Annotated[float | None, typer.Option(help="L2 weight penalty (default: 0).", rich_help_panel=NETWORK)] = None,
     optimizer: Annotated[
-        str | None, typer.Option(help="adam, rmsprop or sgd (default: adam).", rich_help_panel=NETWORK)
+        str | None,
+        typer.Option(help="adam, adamw, rmsprop or sgd (default: tabular adamw).", rich_help_panel=NETWORK),
     ] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Default: 0.001.", rich_help_panel=NETWORK)] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Default: 32.", rich_help_panel=NETWORK)] = None,
-    epochs: Annotated[int | None, typer.Option(help="Maximum epochs (default: 50).", rich_help_panel=NETWORK)] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Default: tabular 0.002, classic 0.001.", rich_help_panel=NETWORK)
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Rows a step; 0 chooses from the rows (default: tabular 0, classic 32).", rich_help_panel=NETWORK
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Maximum epochs (default: tabular 100, classic 50).", rich_help_panel=NETWORK)
+    ] = None,
     patience: Annotated[
-        int | None, typer.Option(help="Early-stopping patience in epochs (default: 10).", rich_help_panel=NETWORK)
+        int | None,
+        typer.Option(
+            help="Early-stopping patience in epochs (default: tabular 16, classic 10).", rich_help_panel=NETWORK
+        ),
     ] = None,
     class_weight: Annotated[
         str | None,
@@ -145,6 +169,13 @@ def training_options(
         float | None,
         typer.Option(
             help="How much the primary metric must improve to take the alias (default: 0).", rich_help_panel=PROMOTION
+        ),
+    ] = None,
+    threshold: Annotated[
+        str | None,
+        typer.Option(
+            help="Binary tasks: 0.5, or f1 to take the cut-off with the best F1 on the validation rows (default: 0.5).",
+            rich_help_panel=PROMOTION,
         ),
     ] = None,
     baseline: Annotated[
@@ -178,6 +209,7 @@ def training_options(
             "thousands": thousands,
         },
         network={
+            "preset": preset,
             "hidden_units": hidden_units,
             "activation": activation,
             "dropout": dropout,
@@ -191,7 +223,7 @@ def training_options(
         },
         tracking={"model_name": model_name, "experiment": experiment, "tracking_uri": tracking_uri},
         promotion={"min_improvement": min_improvement},
-        evaluation={"baseline": baseline},
+        evaluation={"baseline": baseline, "threshold": threshold},
     )
     return SettingsRequest(config, overrides)
 

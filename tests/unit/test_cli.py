@@ -22,7 +22,7 @@ def test_help_explains_every_command() -> None:
         options = ("--dataset", "--data", "--target", "--hidden-units", "--optimizer", "--patience", "--config")
         for option in (*options, "--delimiter", "--decimal", "--thousands"):
             assert option in help_text
-        assert "(default: 64,32)" in help_text  # defaults are shown, not swallowed as markup
+        assert "(default: 128,128)" in help_text  # defaults are shown, not swallowed as markup
     assert "--cron" in runner.invoke(app, ["schedule", "--help"]).output
 
 

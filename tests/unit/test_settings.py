@@ -6,12 +6,13 @@ from neuroflow.errors import ConfigError
 from neuroflow.settings import Settings, load_settings
 
 
-def test_defaults_are_the_classic_recipe() -> None:
+def test_defaults_are_the_tabular_recipe() -> None:
     settings = load_settings()
     assert settings.data.dataset == "breast_cancer"
-    assert settings.network.hidden_units == (64, 32)
-    assert settings.network.batch_size == 32
-    assert settings.network.epochs == 50
+    assert settings.network.preset == "tabular"
+    assert settings.network.hidden_units == (128, 128)
+    assert (settings.network.members, settings.network.numeric_embedding) == (4, 8)
+    assert settings.network.spec().preset == "tabular"
     assert (settings.data.test_size, settings.data.validation_size) == (0.2, 0.2)
     assert settings.tracking.tracking_uri == "sqlite:///mlflow.db"
     assert settings.model_name == "neuroflow-breast_cancer"
@@ -155,3 +156,24 @@ def test_the_prediction_logs_database_password_never_reaches_a_runs_parameters()
     assert parameters["service.prediction_log"] == "postgresql://***@postgres:5432/predictions"
     assert not [key for key, value in parameters.items() if "s3cret-pw" in value]
     assert load_settings(overrides={"service": {"prediction_log": " OFF "}}).service.prediction_log == "off"
+
+
+def test_the_classic_preset_is_the_seed_recipe_and_a_field_overrides_a_preset() -> None:
+    settings = load_settings(overrides={"network": {"preset": "classic"}})
+    assert settings.network.hidden_units == (64, 32)
+    assert settings.network.batch_size == 32
+    assert settings.network.epochs == 50
+    assert (settings.network.members, settings.network.numeric_embedding, settings.network.scaling) == (
+        1,
+        0,
+        "standard",
+    )
+    tabular = load_settings(overrides={"network": {"epochs": 7}}).network
+    assert (tabular.epochs, tabular.hidden_units) == (7, (128, 128))
+    spec = load_settings(overrides={"evaluation": {"threshold": "f1"}}).network.spec("f1")
+    assert spec.threshold == "f1"
+
+
+def test_an_unknown_preset_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match="tabular"):
+        load_settings(overrides={"network": {"preset": "fancy"}})
