@@ -18,7 +18,7 @@ from neuroflow.models.spec import Scaling
 MIN_CATEGORY_COUNT = 5
 
 
-class RobustScale(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
+class RobustScale(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """(x - median) / (75th - 25th percentile), or half the range where the quartiles meet (RealMLP's robust
     scaling); the network's input layer then clips smoothly."""
 

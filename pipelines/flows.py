@@ -93,13 +93,13 @@ def training_flow(
     dataset: BundledDataset | None = None,
     data_path: str | None = None,
     target: str | None = None,
-    preset: Preset | None = None,
     epochs: Annotated[int, Field(ge=1)] | None = None,
     hidden_units: list[Annotated[int, Field(ge=1)]] | None = None,
     learning_rate: Annotated[float, Field(gt=0, le=10)] | None = None,
     dropout: Annotated[float, Field(ge=0, lt=1)] | None = None,
     model_name: str | None = None,
     force: bool = False,
+    preset: Preset | None = None,
     overrides: dict[str, Any] | None = None,
     config_file: str | None = None,
     settings: Settings | None = None,
@@ -113,13 +113,13 @@ def training_flow(
         dataset: Bundled data set to train on (default breast_cancer); `data_path` takes precedence.
         data_path: CSV or Parquet file to train on, as the worker sees it; needs `target`.
         target: The column to predict in `data_path`.
-        preset: The network's recipe: tabular (the default) or classic (the seed's 64-32 ReLU network).
-        epochs: Most epochs to train; early stopping may end sooner (default: the preset's, tabular 100).
+        epochs: Most epochs to train; early stopping may end sooner (default: the preset's, tabular 40).
         hidden_units: Units of each hidden layer, e.g. [256, 256] (the tabular default).
         learning_rate: The optimizer's learning rate (default: the preset's, tabular 0.002).
         dropout: Share of units dropped after each hidden layer while training, 0 to 0.9 (default 0).
         model_name: Registered model to add a version to (default neuroflow-<data set>).
         force: Train and register even when the data and settings equal those of the current champion.
+        preset: The network's recipe: tabular (the default) or classic (the seed's 64-32 ReLU network).
         overrides: Any other settings, nested as in a config file, e.g. {"network": {"patience": 5}}.
         config_file: A YAML or TOML settings file, as the worker sees it.
         settings: For code: a whole Settings object, instead of the fields above.

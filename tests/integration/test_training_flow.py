@@ -46,7 +46,8 @@ def test_first_version_is_champion_with_its_whole_story(first: TrainingOutcome, 
 
     run = client.get_run(first.run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.params["network.hidden_units"] == "[64, 32]"
+    assert run.data.params["network.hidden_units"] == "[128, 128]"  # the tabular preset, the default
+    assert run.data.params["network.preset"] == "tabular"
     assert {"test_accuracy", "test_roc_auc", "test_f1", "test_log_loss", "epochs_run"} <= set(run.data.metrics)
     losses = client.get_metric_history(first.run_id, "val_loss")
     assert [m.step for m in losses] == list(range(int(run.data.metrics["epochs_run"])))
@@ -339,6 +340,7 @@ def test_the_deployment_form_shows_named_typed_fields(prefect_api_url: str) -> N
     assert accepted("hidden_units")["items"] == {"type": "integer", "minimum": 1}
     assert accepted("dropout") == {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
     assert set(accepted("dataset")["enum"]) == {"breast_cancer", "wine", "diabetes"}
+    assert set(accepted("preset")["enum"]) == {"tabular", "classic"}
     assert fields["force"]["type"] == "boolean" and fields["force"]["default"] is False
     assert fields["epochs"]["description"].startswith("Most epochs to train")
     assert all(fields[name].get("description") for name in fields), "every field is described on the form"

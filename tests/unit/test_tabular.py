@@ -1,6 +1,7 @@
 """The tabular preset: each Keras layer against its NumPy twin, the ensemble's loss, the saved weights, calibration
 and the decision threshold."""
 
+import json
 from pathlib import Path
 
 import keras
@@ -238,3 +239,26 @@ def test_the_tabular_network_trains_with_class_weights_and_category_embeddings()
     assert embedding.embeddings[0].shape[1] == 8
     matrix = result.predictor.encode(split.test_features)
     assert np.max(np.abs(result.predictor.raw_outputs(matrix) - result.predictor.keras_outputs(matrix))) <= 1e-5
+
+
+def test_serving_a_tabular_model_needs_neither_keras_nor_sklearn(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result, split = _trained(mixed_frame(rows=200), "label", "binary")
+    result.predictor.save(tmp_path / "model")
+    rows = split.test_features.head(5)
+    rows.to_json(tmp_path / "rows.json", orient="records")
+    expected = result.predictor.predict(rows).probabilities
+    script = (
+        "import json, sys\n"
+        "from neuroflow.models.inference import Predictor\n"
+        f"p = Predictor.from_directory({str(tmp_path / 'model')!r})\n"
+        f"records = json.load(open({str(tmp_path / 'rows.json')!r}))\n"
+        "print(json.dumps(p.predict_records(records).probabilities.tolist()))\n"
+        "heavy = [name for name in ('tensorflow', 'keras', 'sklearn') if name in sys.modules]\n"
+        "assert not heavy, f'imported {heavy}'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert np.max(np.abs(np.array(json.loads(done.stdout.strip().splitlines()[-1])) - expected)) <= 1e-6
