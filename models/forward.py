@@ -167,12 +167,9 @@ class InputEmbedding:
 
 
 @dataclass(frozen=True)
-class EnsembleDense:
-    """One dense layer of each of k ensemble members at once: (rows, in) or (k, rows, in) in, (k, rows, out) out."""
-
-    kernel: np.ndarray  # (k, in, out)
-    bias: np.ndarray  # (k, out)
-    activation: str
+class EnsembleDense(DenseLayer):
+    """One dense layer of each of k ensemble members at once: (rows, in) or (k, rows, in) in, (k, rows, out) out;
+    the kernel is (k, in, out) and the bias (k, out)."""
 
     kind = "ensemble_dense"
 
@@ -182,16 +179,6 @@ class EnsembleDense:
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         return ACTIVATIONS[self.activation](np.matmul(values, self.kernel) + self.bias[:, None, :])
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"kernel": self.kernel, "bias": self.bias}
-
-    def config(self) -> dict[str, Any]:
-        return {"activation": self.activation}
-
-    @classmethod
-    def restore(cls, arrays: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> "EnsembleDense":
-        return cls(arrays["kernel"], arrays["bias"], _known_activation(config["activation"]))
 
 
 @dataclass(frozen=True)
@@ -262,7 +249,7 @@ class ForwardPass:
         layers = list(self.layers)
         if layers and isinstance(layers[-1], OutputHead):
             layers[-1] = OutputHead(layers[-1].activation, float(temperature))
-        elif layers and isinstance(layers[-1], DenseLayer):
+        elif layers and type(layers[-1]) is DenseLayer:
             last = layers[-1]
             layers[-1] = DenseLayer(last.kernel, last.bias, "linear")
             layers.append(OutputHead(last.activation, float(temperature)))

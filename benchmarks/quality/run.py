@@ -41,12 +41,17 @@ def realmlp_available() -> bool:
     return (REALMLP_VENV / "bin" / "python").is_file()
 
 
-def run_realmlp(split: Any, target: str, task: str, seed: int, classes: Any) -> dict[str, Any] | None:
-    """RealMLP's defaults on the same rows, in their own interpreter (PyTorch never enters neuroflow's)."""
+def run_realmlp(split: Any, schema: Any, seed: int) -> dict[str, Any] | None:
+    """RealMLP's defaults on the same rows, in their own interpreter (PyTorch never enters neuroflow's). It gets the
+    columns as neuroflow reads them before scaling (`coerce_features`): numbers as floats, text as text, and a date as
+    its calendar numbers, since RealMLP has no date type (an ISO string would be a category of its own per day)."""
+    from neuroflow.models.schema import coerce_features
+
+    target, task, classes = schema.target.name, schema.task, schema.classes
     with tempfile.TemporaryDirectory(prefix="neuroflow-realmlp-") as scratch:
         job = Path(scratch)
         for name in ("train", "validation", "test"):
-            frame = getattr(split, f"{name}_features").copy()
+            frame = coerce_features(getattr(split, f"{name}_features"), schema)
             frame[target] = getattr(split, f"{name}_target").to_numpy()
             for column in frame.columns:
                 if frame[column].dtype == object:
@@ -134,7 +139,7 @@ def one_seed(
     for name, scores in report.scores.items():
         results[name] = {"metric": scores[metric], "ece": scores.get("ece", float("nan")), "seconds": float("nan")}
     if realmlp:
-        answer = run_realmlp(split, table.target, task, seed, schema.classes)
+        answer = run_realmlp(split, schema, seed)
         if answer is not None:
             classes = np.asarray(schema.classes or (), dtype=object)
             if task == "regression":
@@ -174,7 +179,12 @@ def markdown(results: dict[str, Any], networks: list[str]) -> str:
     tables = results["tables"]
     lines = [
         f"Seeds: {results['seeds']}; metric mean ± sd over seeds; gap: network - best baseline of the same seed "
-        "(+: the network is ahead); seconds: training wall time (mean).",
+        "(+: the network is ahead); seconds: training wall time (mean)."
+        + (
+            f" RealMLP: its defaults on the first {results['realmlp_seeds']} seeds only (one core, 256 epochs each)."
+            if results.get("realmlp_seeds")
+            else ""
+        ),
         "",
         "| Table | Task | Rows | Metric | "
         + " | ".join(networks)
