@@ -118,7 +118,9 @@ class InputEmbedding:
         if self.frequencies is not None and self.periodic_kernel is not None and self.periodic_bias is not None:
             angles = np.float32(2 * np.pi) * numbers[:, :, None] * self.frequencies[None, :, :]
             periodic = np.concatenate([np.cos(angles), np.sin(angles)], axis=-1)  # (rows, numbers, 2k)
-            embedded = np.einsum("rnf,nfd->rnd", periodic, self.periodic_kernel) + self.periodic_bias
+            # per number: (rows, 2k) @ (2k, d), batched over numbers (matmul is ~10x einsum's speed here)
+            embedded = np.matmul(periodic.transpose(1, 0, 2), self.periodic_kernel).transpose(1, 0, 2)
+            embedded = embedded + self.periodic_bias
             parts.append(np.maximum(embedded, 0.0).reshape(len(values), -1))
         start = self.numeric
         for (block_start, block_stop), table in zip(self.blocks, self.embeddings, strict=True):

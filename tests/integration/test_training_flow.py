@@ -8,7 +8,6 @@ import keras
 import mlflow
 import numpy as np
 import pytest
-from sklearn.preprocessing import StandardScaler
 
 from neuroflow.errors import ConfigError, DataValidationError
 from neuroflow.models.schema import infer_schema
@@ -142,15 +141,21 @@ def test_force_trains_anyway_and_the_same_seed_ties_with_the_champion(first: Tra
 
 
 def test_preprocessing_travels_with_the_model(first: TrainingOutcome, store: Store, tmp_path: Path) -> None:
-    """The served model, fed raw values, equals the network fed a scaler fitted independently on the train split."""
+    """The served model, fed raw values, equals the network fed a scaler fitted independently on the train split (the
+    default preset's robust scaling: median and quartile range)."""
+    import neuroflow.models.layers  # noqa: F401 (registers the tabular preset's layers with Keras)
+
     settings = store.settings(**QUICK)
     split = split_data(load_dataset(settings.data), 0.2, 0.2, settings.data.seed)
     served = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(split.test_features)
 
     local = Path(mlflow.artifacts.download_artifacts(f"models:/{NAME}/1", dst_path=str(tmp_path)))
     network = keras.models.load_model(next(local.rglob("network.keras")), compile=False)
-    scaler = StandardScaler().fit(split.train_features)
-    expected = np.asarray(network(scaler.transform(split.test_features).astype("float32")))[:, 0]
+    train = split.train_features.to_numpy("float64")
+    low, median, high = np.percentile(train, [25, 50, 75], axis=0)
+    spread = np.where(high > low, high - low, (train.max(axis=0) - train.min(axis=0)) / 2)
+    scaled = (split.test_features.to_numpy("float64") - median) / spread
+    expected = np.asarray(network(scaled.astype("float32")))[:, 0]
 
     assert np.max(np.abs(served["probability_1"].to_numpy() - expected)) <= 1e-5
     assert list(served["prediction"]) == [(1 if p >= 0.5 else 0) for p in served["probability_1"]]  # the target's ints
