@@ -160,6 +160,14 @@ def test_metadata_describes_the_served_model(served) -> None:
     metadata = client.get("/metadata").json()
     assert metadata["model_version"] == "1" and metadata["task"] == "binary"
     assert [column["name"] for column in metadata["schema"]["features"]] == ["age", "income", "city", "member"]
+    served_model = holder.current.predictor
+    assert metadata["decision_threshold"] == {
+        "positive_class": served_model.schema.classes[-1],
+        "threshold": 0.5,
+        "chosen_by": "default",
+    }
+    assert metadata["calibration_temperature"] == pytest.approx(served_model.forward.temperature)
+    assert metadata["calibration_temperature"] != 1.0  # calibrated on the validation rows, shipped in the model
 
 
 def test_the_model_card_is_served_as_the_registry_holds_it_now(trained) -> None:
