@@ -4,17 +4,16 @@ threshold that maximises F1 there, and the measures of calibration (log loss, ex
 
 import numpy as np
 
-from neuroflow.models.forward import ACTIVATIONS
+from neuroflow.models.forward import OutputHead
 
 TEMPERATURES = np.geomspace(0.05, 20.0, 121)
 ECE_BINS = 15
 
 
 def probabilities(logits: np.ndarray, activation: str, temperature: float = 1.0) -> np.ndarray:
-    """Class probabilities (rows, classes) from logits ((members, rows, units) or (rows, units)) at a temperature."""
-    answers = ACTIVATIONS[activation](np.asarray(logits, dtype="float64") / temperature)
-    if answers.ndim == 3:
-        answers = answers.mean(axis=0)
+    """Class probabilities (rows, classes) from logits ((members, rows, units) or (rows, units)) at a temperature:
+    the model's own output head, with the binary positive column completed by its complement."""
+    answers = OutputHead(activation, temperature)(np.asarray(logits, dtype="float64"))
     if activation == "sigmoid":
         answers = np.column_stack([1.0 - answers[:, 0], answers[:, 0]])
     return answers

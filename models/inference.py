@@ -149,17 +149,6 @@ class Predictor:
             threshold,
         )
 
-    def with_forward(self, forward: ForwardPass) -> "Predictor":
-        """The same model answering through another forward pass (e.g. before calibration)."""
-        return Predictor(
-            self.schema,
-            self.encoder,
-            forward,
-            (self.target_mean, self.target_scale),
-            preprocessing=self.preprocessing,
-            threshold=self.threshold,
-        )
-
     def raw_outputs(self, matrix: np.ndarray) -> np.ndarray:
         """The network's forward pass on a preprocessed matrix."""
         return np.asarray(self.forward(matrix), dtype="float64")

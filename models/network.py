@@ -150,7 +150,7 @@ def build_tabular_network(
         optimizer=make_optimizer(
             spec.optimizer, spec.learning_rate, spec.weight_decay, spec.schedule, spec.epochs * steps_per_epoch
         ),
-        loss=member_loss(task, spec.label_smoothing),
+        loss=MemberLoss(task, spec.label_smoothing),
     )
     return TabularNetwork(network, training)
 
@@ -179,11 +179,6 @@ class MemberLoss(keras.losses.Loss):
             return ops.mean(per, axis=(1, 2))
         smoothed = targets * (1 - smoothing) + smoothing / logits.shape[-1]
         return ops.mean(-ops.sum(smoothed * ops.log_softmax(logits, axis=-1), axis=-1), axis=1)
-
-
-def member_loss(task: Task, label_smoothing: float = 0.0) -> MemberLoss:
-    """The tabular preset's loss for a task."""
-    return MemberLoss(task, label_smoothing)
 
 
 def with_calibration(network: keras.Model, temperature: float) -> keras.Model:

@@ -93,10 +93,11 @@ def evaluate_model(
 ) -> tuple[dict[str, float], list[Path]]:
     """Test metrics and plots for a trained predictor."""
     schema = predictor.schema
-    prediction = predictor.predict(split.test_features)
+    matrix = predictor.encode(split.test_features)
+    prediction = predictor.decode(predictor.raw_outputs(matrix))
     scores = evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
     if schema.task != "regression" and predictor.forward.temperature != 1.0:
-        plain = predictor.with_forward(predictor.forward.calibrated(1.0)).predict(split.test_features)
+        plain = predictor.decode(np.asarray(predictor.forward.calibrated(1.0)(matrix), dtype="float64"))
         before = evaluate_predictions(schema.task, split.test_target, plain, schema.classes)
         scores |= {f"{name}_uncalibrated": before[name] for name in ("log_loss", "ece") if name in before}
     plots = make_plots(schema.task, history, split.test_target, prediction, schema.classes, plot_dir)

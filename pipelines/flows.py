@@ -114,7 +114,7 @@ def training_flow(
         data_path: CSV or Parquet file to train on, as the worker sees it; needs `target`.
         target: The column to predict in `data_path`.
         epochs: Most epochs to train; early stopping may end sooner (default: the preset's, tabular 40).
-        hidden_units: Units of each hidden layer, e.g. [256, 256] (the tabular default).
+        hidden_units: Units of each hidden layer, e.g. [128, 128] (the tabular default).
         learning_rate: The optimizer's learning rate (default: the preset's, tabular 0.002).
         dropout: Share of units dropped after each hidden layer while training, 0 to 0.9 (default 0).
         model_name: Registered model to add a version to (default neuroflow-<data set>).

@@ -130,23 +130,6 @@ def train_model(
     validation_y = network_targets(preprocessing, validation_labels)
     n_classes = len(schema.classes) if schema.classes else None
     batch_size = batch_size_for(spec, len(train_x))
-    steps = math.ceil(len(train_x) / batch_size)
-    encoder = FeatureEncoder.from_transform(preprocessing.features)
-    if spec.preset == "tabular":
-        tabular = build_tabular_network(
-            preprocessing.n_inputs,
-            schema.task,
-            spec,
-            len(encoder.numeric),
-            encoder.category_blocks(),
-            n_classes,
-            seed,
-            steps,
-        )
-        network, fitted_model = tabular.network, tabular.training
-    else:
-        network = fitted_model = build_network(preprocessing.n_inputs, schema.task, spec, n_classes, seed)
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
     log.info(
         "training %s %s network %s%s on %d rows (%d inputs), up to %d epochs",
         schema.task,
@@ -163,6 +146,22 @@ def train_model(
         log.info("class weights: %s", {label: round(weights[i], 3) for i, label in enumerate(schema.classes or ())})
         row_weights = np.asarray([weights[label] for label in range(len(weights))])[train_labels]
     batches, steps = epoch_batches(train_x, train_y, batch_size, seed, spec.epochs, row_weights)
+    if spec.preset == "tabular":
+        encoder = FeatureEncoder.from_transform(preprocessing.features)
+        tabular = build_tabular_network(
+            preprocessing.n_inputs,
+            schema.task,
+            spec,
+            len(encoder.numeric),
+            encoder.category_blocks(),
+            n_classes,
+            seed,
+            steps,
+        )
+        network, fitted_model = tabular.network, tabular.training
+    else:
+        network = fitted_model = build_network(preprocessing.n_inputs, schema.task, spec, n_classes, seed)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
     started = time.perf_counter()
     fitted = fitted_model.fit(
         batches,
@@ -196,7 +195,7 @@ def train_model(
         temperature, measures = calibrate(forward, validation_x, validation_labels, spec.calibration == "temperature")
         if spec.calibration == "temperature":
             network = with_calibration(network, temperature)
-            forward = ForwardPass.from_keras(network)
+            forward = forward.calibrated(temperature)  # the NumPy twin of the calibrated Keras network
         if schema.task == "binary" and spec.threshold == "f1":
             threshold = calibration.best_threshold(forward(validation_x)[:, 0].astype("float64"), validation_labels)
             measures["threshold"] = threshold

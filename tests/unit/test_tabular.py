@@ -22,7 +22,7 @@ from neuroflow.models.forward import (
 )
 from neuroflow.models.inference import Predictor
 from neuroflow.models.layers import CalibratedHead, MemberDense, TabularInput
-from neuroflow.models.network import member_loss
+from neuroflow.models.network import MemberLoss
 from neuroflow.models.schema import infer_schema
 from neuroflow.models.spec import preset_spec
 from neuroflow.pipelines.data import Dataset, split_data
@@ -112,10 +112,10 @@ def test_each_member_is_scored_against_its_own_rows_target() -> None:
     """Keras squeezes a plain loss function's (rows, members, 1) logits; the loss must still pair row with row."""
     targets = np.array([[1.0], [0.0], [1.0]], dtype="float32")
     logits = np.array([[[4.0], [2.0]], [[-4.0], [-2.0]], [[4.0], [2.0]]], dtype="float32")
-    per_row = np.asarray(member_loss("binary")(targets, logits))
+    per_row = np.asarray(MemberLoss("binary")(targets, logits))
     expected = np.mean([np.log1p(np.exp(-4.0)), np.log1p(np.exp(-2.0))])
     assert float(per_row) == pytest.approx(expected, rel=1e-5)
-    swapped = np.asarray(member_loss("binary")(1 - targets, logits))
+    swapped = np.asarray(MemberLoss("binary")(1 - targets, logits))
     assert float(swapped) > 2.0  # every member wrong on every row
 
 
