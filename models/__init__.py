@@ -1,3 +1,3 @@
 """What a trained model is: its schema, its preprocessing, its network and the one way it predicts."""
 
-import neuroflow  # noqa: F401  (sets the quiet runtime defaults before TensorFlow is imported)
+from .. import core  # noqa: F401  (sets the quiet runtime defaults before TensorFlow is imported)

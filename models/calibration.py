@@ -4,7 +4,7 @@ threshold that maximises F1 there, and the measures of calibration (log loss, ex
 
 import numpy as np
 
-from neuroflow.models.forward import OutputHead
+from .forward import OutputHead
 
 TEMPERATURES = np.geomspace(0.05, 20.0, 121)
 ECE_BINS = 15

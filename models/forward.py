@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from neuroflow.models.schema import MISSING_CATEGORY, category_label
+from .schema import MISSING_CATEGORY, category_label
 
 VECTOR_ROWS = 64  # from this many rows on, categories are one-hot encoded with NumPy rather than row by row
 

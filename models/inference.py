@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from neuroflow.errors import UntrustedModelError
-from neuroflow.models.forward import FeatureEncoder, ForwardPass
-from neuroflow.models.schema import DataSchema, category_label, coerce_features, expand_record_dates
+from ..core.errors import UntrustedModelError
+from .forward import FeatureEncoder, ForwardPass
+from .schema import DataSchema, category_label, coerce_features, expand_record_dates
 
 if TYPE_CHECKING:  # sklearn costs about a second to import; serving never needs it
-    from neuroflow.models.preprocessing import Preprocessing
+    from .preprocessing import Preprocessing
 
 NETWORK_FILE = "network.keras"
 WEIGHTS_FILE = "weights.npz"
@@ -42,11 +42,11 @@ PROBABILITY_PREFIX = "probability_"
 def legacy_module_names() -> Iterator[None]:
     """While unpickling, let the old top-level names (`models.preprocessing`, …) of models logged before the
     `neuroflow.models` namespace find today's modules; nothing stays on `sys.modules` afterwards."""
-    import neuroflow.models
-    from neuroflow.models import forward, preprocessing, schema
+    from .. import models
+    from . import forward, preprocessing, schema
 
     current = {"schema": schema, "preprocessing": preprocessing, "forward": forward, "inference": sys.modules[__name__]}
-    aliases = {"models": neuroflow.models} | {f"models.{name}": current[name] for name in LEGACY_MODULES}
+    aliases = {"models": models} | {f"models.{name}": current[name] for name in LEGACY_MODULES}
     added = [name for name in aliases if name not in sys.modules]
     sys.modules.update({name: aliases[name] for name in added})
     try:
@@ -252,7 +252,7 @@ class Predictor:
         if network_path is not None:
             import keras
 
-            import neuroflow.models.layers  # noqa: F401 (registers the tabular preset's layers with Keras)
+            from . import layers  # noqa: F401 (registers the tabular preset's layers with Keras)
 
             predictor.network = keras.models.load_model(network_path, compile=False, safe_mode=True)
         return predictor

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from neuroflow.models.forward import CLIP_AT, EnsembleDense, InputEmbedding, OutputHead
+from .forward import CLIP_AT, EnsembleDense, InputEmbedding, OutputHead
 
 
 def _numpy(weight: Any) -> np.ndarray:

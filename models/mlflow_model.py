@@ -4,6 +4,7 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
+# MLflow runs this file by its path, outside any package, so this one import names the package in full.
 from neuroflow.models.inference import Predictor
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from neuroflow.models.spec import NetworkSpec, Task
+from .spec import NetworkSpec, Task
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def build_tabular_network(
 ) -> TabularNetwork:
     """The tabular recipe: embedded inputs → `members` stacks of Dense(activation) → Dropout → logits, each member
     trained on its own loss (label-smoothed for classes), AdamW with a cosine schedule."""
-    from neuroflow.models.layers import CalibratedHead, MemberDense, TabularInput
+    from .layers import CalibratedHead, MemberDense, TabularInput
 
     head = output_head(task, n_classes)
     rng = random.Random(seed)
@@ -184,7 +184,7 @@ class MemberLoss(keras.losses.Loss):
 def with_calibration(network: keras.Model, temperature: float) -> keras.Model:
     """The network answering through a head calibrated at `temperature`. A classic network's last dense layer gives
     its activation to a head of its own, so the saved Keras model answers as the NumPy pass does."""
-    from neuroflow.models.layers import CalibratedHead
+    from .layers import CalibratedHead
 
     try:
         head = network.get_layer("head")

@@ -1,13 +1,11 @@
 """The model as MLflow stores it: a pyfunc "model from code" around `Predictor`, with its signature, its pinned
 runtime and the code it imports. What the model needs to run travels with it; the application's settings do not."""
 
-import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import mlflow
@@ -15,14 +13,13 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
-import neuroflow
-import neuroflow.models
-from neuroflow.models.inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor, file_digests
-from neuroflow.models.schema import BOOLEAN_DTYPES, INTEGER_DTYPES, ColumnSchema, DataSchema
+from ..core.codebase import stage_modules
+from .inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor, file_digests
+from .schema import BOOLEAN_DTYPES, INTEGER_DTYPES, ColumnSchema, DataSchema
 
-MODEL_CODE = Path(neuroflow.models.__file__).with_name("mlflow_model.py")
-# What of `neuroflow` the model's code imports besides `neuroflow.models`: no settings, no CLI, no flows.
-SHARED_MODULES = ("__init__.py", "errors.py", "runtime.py")
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+# The module MLflow runs as the model's code; what of neuroflow it carries is found from its imports.
+MODEL_MODULE = f"{__package__}.mlflow_model"
 SIGNATURE_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean", "datetime": "string"}
 # What the logged model needs at load time; pinned to what trained it, so MLflow need not infer it.
 RUNTIME_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas", "numpy")
@@ -84,26 +81,6 @@ def runtime_requirements() -> list[str]:
     return [f"{package}=={metadata.version(package)}" for package in RUNTIME_PACKAGES]
 
 
-def stage_code(
-    directory: Path, modules: tuple[str, ...] = SHARED_MODULES, subpackages: tuple[ModuleType, ...] = ()
-) -> Path:
-    """Lay out the `neuroflow` package under `directory` as an installed one looks, with only what the code shipped
-    needs: `neuroflow.models`, the given `subpackages` and the top-level `modules`. Returns the package folder, for
-    MLflow's `code_paths` (the model) or a Bento's build context (the service)."""
-    package = directory / "neuroflow"
-    package.mkdir(parents=True)
-    source = Path(neuroflow.__file__).parent
-    for name in modules:
-        shutil.copy2(source / name, package / name)
-    for subpackage in (neuroflow.models, *subpackages):
-        shutil.copytree(
-            Path(str(subpackage.__file__)).parent,
-            package / subpackage.__name__.rpartition(".")[2],
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-    return package
-
-
 @dataclass(frozen=True)
 class LoggedModel:
     """A model logged to a run: its `models:/` URI and the SHA-256 of the files serving reads."""
@@ -123,7 +100,7 @@ def log_model(predictor: Predictor, example: pd.DataFrame, workdir: Path) -> Log
             name="model",
             python_model=str(MODEL_CODE),
             artifacts=artifacts,
-            code_paths=[str(stage_code(Path(code)))],
+            code_paths=[str(stage_modules(Path(code), MODEL_MODULE))],
             signature=signature,
             input_example=as_signature_types(example, signature.inputs),
             pip_requirements=runtime_requirements(),

@@ -11,8 +11,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from neuroflow.errors import SchemaMismatchError
-from neuroflow.models.spec import Task
+from ..core.errors import SchemaMismatchError
+from .spec import Task
 
 Kind = Literal["numeric", "categorical", "boolean", "datetime"]
 SCHEMA_VERSION = 1

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from neuroflow.livemetrics import roc_auc
-from neuroflow.models.inference import Prediction
-from neuroflow.models.schema import DataSchema, category_label
-from neuroflow.models.spec import NetworkSpec
+from ..core.livemetrics import roc_auc
+from ..models.inference import Prediction
+from ..models.schema import DataSchema, category_label
+from ..models.spec import NetworkSpec
 
 log = logging.getLogger(__name__)
 

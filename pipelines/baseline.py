@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neuroflow.models.inference import Prediction
-from neuroflow.models.preprocessing import fit_preprocessing
-from neuroflow.models.schema import DataSchema
-from neuroflow.pipelines.data import Split
-from neuroflow.pipelines.evaluation import evaluate_predictions, primary_metric
+from ..models.inference import Prediction
+from ..models.preprocessing import fit_preprocessing
+from ..models.schema import DataSchema
+from .data import Split
+from .evaluation import evaluate_predictions, primary_metric
 
 log = logging.getLogger(__name__)
 

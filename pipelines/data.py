@@ -11,12 +11,12 @@ import pandas as pd
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
-from neuroflow.errors import DataLoadError
-from neuroflow.models.preprocessing import MIN_CATEGORY_COUNT
-from neuroflow.models.schema import MISSING_CATEGORY, DataSchema, column_kind, infer_schema, whole_numbers
-from neuroflow.models.spec import Task
-from neuroflow.pipelines.tables import check_task, infer_task, missing_column, read_table
-from neuroflow.settings import BUNDLED_DATASETS, DataSettings
+from ..core.errors import DataLoadError
+from ..core.settings import BUNDLED_DATASETS, DataSettings
+from ..models.preprocessing import MIN_CATEGORY_COUNT
+from ..models.schema import MISSING_CATEGORY, DataSchema, column_kind, infer_schema, whole_numbers
+from ..models.spec import Task
+from .tables import check_task, infer_task, missing_column, read_table
 
 log = logging.getLogger(__name__)
 

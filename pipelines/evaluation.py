@@ -15,13 +15,13 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
-from neuroflow.errors import ChampionNotComparableError, RegistryUnavailableError, UntrustedModelError
-from neuroflow.models import calibration
-from neuroflow.models.inference import Prediction, Predictor
-from neuroflow.models.schema import DataSchema, category_label
-from neuroflow.models.spec import Task
-from neuroflow.pipelines.data import Split
-from neuroflow.store import describe_version, download_version, load_predictor, reason
+from ..core.errors import ChampionNotComparableError, RegistryUnavailableError, UntrustedModelError
+from ..core.store import describe_version, download_version, load_predictor, reason
+from ..models import calibration
+from ..models.inference import Prediction, Predictor
+from ..models.schema import DataSchema, category_label
+from ..models.spec import Task
+from .data import Split
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from neuroflow.models.schema import DataSchema
-from neuroflow.models.spec import NetworkSpec
-from neuroflow.pipelines import evaluation, monitoring, smoke, tracking, training
-from neuroflow.pipelines.data import Split
-from neuroflow.pipelines.profiling import StepClock
+from ..models.schema import DataSchema
+from ..models.spec import NetworkSpec
+from . import evaluation, monitoring, smoke, tracking, training
+from .data import Split
+from .profiling import StepClock
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,18 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as prefect_run
 from pydantic import Field
 
-from neuroflow.errors import ConfigError, TrainingError
-from neuroflow.models.schema import DataSchema
-from neuroflow.models.spec import Preset
-from neuroflow.pipelines import (
+from ..core.errors import ConfigError, TrainingError
+from ..core.settings import (
+    BundledDataset,
+    Settings,
+    adopt_reference_model,
+    build_overrides,
+    load_settings,
+    merge_overrides,
+)
+from ..models.schema import DataSchema
+from ..models.spec import Preset
+from . import (
     data,
     evaluation,
     fitting,
@@ -32,22 +40,14 @@ from neuroflow.pipelines import (
     unchanged,
     validation,
 )
-from neuroflow.pipelines.outcomes import (
+from .outcomes import (
     MonitoringOutcome,
     ScoringOutcome,
     TrainingOutcome,
     TuningOutcome,
     UnchangedOutcome,
 )
-from neuroflow.pipelines.runs import RunRecord, artifact_key, recorded_run, store_errors
-from neuroflow.settings import (
-    BundledDataset,
-    Settings,
-    adopt_reference_model,
-    build_overrides,
-    load_settings,
-    merge_overrides,
-)
+from .runs import RunRecord, artifact_key, recorded_run, store_errors
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from neuroflow.models.inference import Predictor
-from neuroflow.models.schema import category_label
-from neuroflow.pipelines.advice import primary_score
-from neuroflow.pipelines.evaluation import primary_metric
+from ..models.inference import Predictor
+from ..models.schema import category_label
+from .advice import primary_score
+from .evaluation import primary_metric
 
 MAX_PLOTTED = 20
 

@@ -7,8 +7,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from neuroflow.models.schema import DataSchema
-from neuroflow.pipelines.baseline import NAMES
+from ..models.schema import DataSchema
+from .baseline import NAMES
 
 Table = list[list[str]]
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from neuroflow.pipelines.tuning import TrialResult
+from .tuning import TrialResult
 
 
 @dataclass(frozen=True)

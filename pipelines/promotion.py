@@ -3,11 +3,11 @@ the run, and the service told when the champion moved."""
 
 from mlflow.tracking import MlflowClient
 
-from neuroflow.errors import RegistryUnavailableError
-from neuroflow.models.schema import DataSchema
-from neuroflow.pipelines import evaluation, notify, registry, smoke, tracking
-from neuroflow.pipelines.data import Split
-from neuroflow.settings import Settings
+from ..core.errors import RegistryUnavailableError
+from ..core.settings import Settings
+from ..models.schema import DataSchema
+from . import evaluation, notify, registry, smoke, tracking
+from .data import Split
 
 
 def gate(

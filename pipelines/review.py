@@ -11,12 +11,12 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from neuroflow.models.inference import Predictor
-from neuroflow.models.spec import NetworkSpec
-from neuroflow.pipelines import advice, baseline, importance
-from neuroflow.pipelines.data import Split
-from neuroflow.pipelines.evaluation import primary_metric
-from neuroflow.settings import EvaluationSettings
+from ..core.settings import EvaluationSettings
+from ..models.inference import Predictor
+from ..models.spec import NetworkSpec
+from . import advice, baseline, importance
+from .data import Split
+from .evaluation import primary_metric
 
 log = logging.getLogger(__name__)
 

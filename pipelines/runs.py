@@ -15,12 +15,12 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.runtime import flow_run as prefect_run
 from prefect.utilities.urls import url_for
 
-from neuroflow.errors import NeuroflowError
-from neuroflow.pipelines import tracking
-from neuroflow.pipelines.registry import PromotionDecision
-from neuroflow.settings import Settings, TrackingSettings
-from neuroflow.store import failing_fast, is_store_failure, store_failure
-from neuroflow.store import reason as short_reason
+from ..core.errors import NeuroflowError
+from ..core.settings import Settings, TrackingSettings
+from ..core.store import failing_fast, is_store_failure, store_failure
+from ..core.store import reason as short_reason
+from . import tracking
+from .registry import PromotionDecision
 
 RunKind = Literal["training", "tuning", "scoring"]
 RUN_NAME_PREFIXES = {"training": "", "tuning": "tune-", "scoring": "score-"}

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
-from neuroflow.errors import DataLoadError, SchemaMismatchError
-from neuroflow.models.inference import PREDICTION_COLUMN, Predictor
-from neuroflow.models.schema import ColumnSchema, DataSchema, category_label, category_labels
-from neuroflow.pipelines.tables import clean_column_names
-from neuroflow.service.requests import RECORD_CONFIG, RequestParser, accepted_range, column_type
+from ..core.errors import DataLoadError, SchemaMismatchError
+from ..models.inference import PREDICTION_COLUMN, Predictor
+from ..models.schema import ColumnSchema, DataSchema, category_label, category_labels
+from ..service.requests import RECORD_CONFIG, RequestParser, accepted_range, column_type
+from .tables import clean_column_names
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +369,7 @@ def check_columns(checker: RowChecker, columns: list[str], keep: tuple[str, ...]
 def load_scoring_model(settings: Any, version: str | None = None, alias: str | None = None) -> ScoringModel:
     """The version to score with (given, else the one `alias` points at, else the champion), loaded as the service
     loads it: files checked against the digests on the version, data only; its checks are the service's."""
-    from neuroflow.store import champion_version, describe_version, load_version, mlflow_client
+    from ..core.store import champion_version, describe_version, load_version, mlflow_client
 
     client = mlflow_client(settings.tracking, fail_fast=True)
     name = settings.model_name

@@ -88,12 +88,12 @@ def compare(expected: list[list[float]], actual: np.ndarray, tolerance: float) -
 def run_job(job: SmokeJob) -> SmokeResult:
     """In the checking process: read the version from the registry, load it with the service's loader, send the
     example through the service's request parser and inference path, and compare."""
-    from neuroflow.errors import UntrustedModelError
-    from neuroflow.service.loading import ready
-    from neuroflow.service.requests import RequestError, dumps
-    from neuroflow.settings import ServiceSettings, TrackingSettings
-    from neuroflow.store import describe_version, download_version, example_records, load_predictor, mlflow_client
-    from neuroflow.store import reason as short_reason
+    from ..core.errors import UntrustedModelError
+    from ..core.settings import ServiceSettings, TrackingSettings
+    from ..core.store import describe_version, download_version, example_records, load_predictor, mlflow_client
+    from ..core.store import reason as short_reason
+    from ..service.loading import ready
+    from ..service.requests import RequestError, dumps
 
     started = time.perf_counter()
 
@@ -222,9 +222,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     import mlflow  # noqa: F401  (ahead of the job: the point of starting early)
 
-    import neuroflow.service.loading  # noqa: F401
-    from neuroflow.settings import TrackingSettings
-    from neuroflow.store import mlflow_client
+    from ..core.settings import TrackingSettings
+    from ..core.store import mlflow_client
+    from ..service import loading  # noqa: F401
 
     for line in sys.stdin:
         message = json.loads(line)

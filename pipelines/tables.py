@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from neuroflow.errors import DataLoadError
-from neuroflow.models.schema import whole_numbers
-from neuroflow.models.spec import Task
+from ..core.errors import DataLoadError
+from ..models.schema import whole_numbers
+from ..models.spec import Task
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from neuroflow.errors import ConfigError
-from neuroflow.pipelines.processes import free_port, stop_process
+from ..core.errors import ConfigError
+from .processes import free_port, stop_process
 
 PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
 

@@ -23,15 +23,15 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import Schema
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
-from neuroflow.models import packaging
-from neuroflow.models.inference import Predictor
-from neuroflow.models.schema import DataSchema
-from neuroflow.pipelines.data import Dataset, frame_digest
-from neuroflow.pipelines.registry import PromotionDecision
-from neuroflow.pipelines.smoke import SmokeResult
-from neuroflow.pipelines.validation import ValidationReport
-from neuroflow.settings import Settings, TrackingSettings, redact
-from neuroflow.store import mlflow_client
+from ..core.settings import Settings, TrackingSettings, redact
+from ..core.store import mlflow_client
+from ..models import packaging
+from ..models.inference import Predictor
+from ..models.schema import DataSchema
+from .data import Dataset, frame_digest
+from .registry import PromotionDecision
+from .smoke import SmokeResult
+from .validation import ValidationReport
 
 log = logging.getLogger(__name__)
 

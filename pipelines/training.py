@@ -10,14 +10,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from neuroflow.models import calibration
-from neuroflow.models.forward import FeatureEncoder, ForwardPass
-from neuroflow.models.inference import Predictor
-from neuroflow.models.network import build_network, build_tabular_network, seed_everything, with_calibration
-from neuroflow.models.preprocessing import Preprocessing, fit_preprocessing
-from neuroflow.models.schema import DataSchema
-from neuroflow.models.spec import NetworkSpec, batch_size_for
-from neuroflow.pipelines.data import Split
+from ..models import calibration
+from ..models.forward import FeatureEncoder, ForwardPass
+from ..models.inference import Predictor
+from ..models.network import build_network, build_tabular_network, seed_everything, with_calibration
+from ..models.preprocessing import Preprocessing, fit_preprocessing
+from ..models.schema import DataSchema
+from ..models.spec import NetworkSpec, batch_size_for
+from .data import Split
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from neuroflow.errors import ConfigError
-from neuroflow.models.schema import DataSchema
-from neuroflow.models.spec import Task
-from neuroflow.pipelines import evaluation, fitting, tracking
-from neuroflow.pipelines.data import Split
-from neuroflow.pipelines.registry import PromotionDecision
-from neuroflow.settings import NetworkSettings, Settings, TuningSettings
+from ..core.errors import ConfigError
+from ..core.settings import NetworkSettings, Settings, TuningSettings
+from ..models.schema import DataSchema
+from ..models.spec import Task
+from . import evaluation, fitting, tracking
+from .data import Split
+from .registry import PromotionDecision
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-import neuroflow
-from neuroflow.models.schema import DataSchema
-from neuroflow.settings import Settings
-from neuroflow.store import failing_fast
+from ..core import __version__
+from ..core.settings import Settings
+from ..core.store import failing_fast
+from ..models.schema import DataSchema
 
 FINGERPRINT_TAG = "neuroflow.training_fingerprint"
 
@@ -36,7 +36,7 @@ def training_fingerprint(frame: pd.DataFrame, schema: DataSchema, settings: Sett
         "schema": schema.to_dict(),
         "split": {"test_size": data.test_size, "validation_size": data.validation_size, "seed": data.seed},
         "network": settings.network.model_dump(mode="json"),
-        "neuroflow": neuroflow.__version__,
+        "neuroflow": __version__,
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 

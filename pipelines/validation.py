@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from neuroflow.errors import DataValidationError
-from neuroflow.models.schema import DATE_PATTERN, ColumnSchema, DataSchema
-from neuroflow.settings import ValidationSettings
+from ..core.errors import DataValidationError
+from ..core.settings import ValidationSettings
+from ..models.schema import DATE_PATTERN, ColumnSchema, DataSchema
 
 log = logging.getLogger(__name__)
 

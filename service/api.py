@@ -13,11 +13,11 @@ import bentoml
 from starlette.requests import Request
 from starlette.responses import Response
 
-from neuroflow.service.app import ModelHolder, answer, parse_predict
-from neuroflow.service.guard import ASGIApp, Receive, Scope, Send
-from neuroflow.service.requests import REQUEST_EXAMPLE_HINT
-from neuroflow.service.responses import METADATA_SCHEMA, openapi_document, response_schema
-from neuroflow.settings import ServiceSettings
+from ..core.settings import ServiceSettings
+from .app import ModelHolder, answer, parse_predict
+from .guard import ASGIApp, Receive, Scope, Send
+from .requests import REQUEST_EXAMPLE_HINT
+from .responses import METADATA_SCHEMA, openapi_document, response_schema
 
 DOCUMENT_PATHS = frozenset({"/docs.json", "/openapi.json"})
 

@@ -19,17 +19,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError, UntrustedModelError
-from neuroflow.models.inference import Prediction
-from neuroflow.models.schema import category_label
-from neuroflow.predictionlog import PredictionLog, feedback_frame, new_request_ids
-from neuroflow.service.guard import forwarded
-from neuroflow.service.loading import LoadedModel
-from neuroflow.service.recording import Recorder
-from neuroflow.service.requests import RequestError, RequestProblem, dumps
-from neuroflow.service.responses import docs_page
-from neuroflow.settings import ServiceSettings, Settings
-from neuroflow.store import reason
+from ..core.errors import ModelNotFoundError, RegistryUnavailableError, UntrustedModelError
+from ..core.predictionlog import PredictionLog, feedback_frame, new_request_ids
+from ..core.settings import ServiceSettings, Settings
+from ..core.store import reason
+from ..models.inference import Prediction
+from ..models.schema import category_label
+from .guard import forwarded
+from .loading import LoadedModel
+from .recording import Recorder
+from .requests import RequestError, RequestProblem, dumps
+from .responses import docs_page
 
 log = logging.getLogger("neuroflow.service")
 

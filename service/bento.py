@@ -9,19 +9,15 @@ from pathlib import Path
 
 import bentoml
 
-import neuroflow
-import neuroflow.service
-from neuroflow.models.packaging import SHARED_MODULES as MODEL_MODULES
-from neuroflow.models.packaging import stage_code
-from neuroflow.settings import Settings
-from neuroflow.store import ModelInfo, champion_version, describe_version, mlflow_client
+from ..core.codebase import ROOT, stage_modules
+from ..core.settings import Settings
+from ..core.store import ModelInfo, champion_version, describe_version, mlflow_client
 
 log = logging.getLogger(__name__)
 
-SERVICE = "neuroflow.service.service:Neuroflow"
-# What of the `neuroflow` package the service imports besides `neuroflow.models` and `neuroflow.service`.
-SHARED_MODULES = (*MODEL_MODULES, "settings.py", "store.py")
-LOCK_FILE = Path(neuroflow.__file__).resolve().parent.parent / "requirements.lock"
+SERVICE_MODULE = f"{__package__}.service"
+SERVICE = f"{SERVICE_MODULE}:Neuroflow"
+LOCK_FILE = ROOT / "requirements.lock"
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,7 @@ def build_bento(settings: Settings, version: str | None = None) -> BuiltBento:
         labels={"registered_model": store_name(name), "version": version},
         metadata=info.to_json(),
     )
-    log.info("building the Bento (neuroflow.service and neuroflow.models; model %s)", model.tag)
+    log.info("building the Bento (the service and what it imports; model %s)", model.tag)
     with tempfile.TemporaryDirectory(prefix="neuroflow-bento-") as context:
         stage_sources(Path(context))
         bento = bentoml.bentos.build(
@@ -68,7 +64,7 @@ def build_bento(settings: Settings, version: str | None = None) -> BuiltBento:
 
 
 def stage_sources(context: Path) -> None:
-    """Lay out what the service imports as the installed package looks (`neuroflow/service`, `neuroflow/models` and a
-    few shared modules; no CLI, no flows), with the pinned requirements, as the Bento's build context."""
-    stage_code(context, SHARED_MODULES, (neuroflow.service,))
+    """Lay out what the service imports (found from its imports: no CLI, no flows) as the installed package looks, with
+    the pinned requirements, as the Bento's build context."""
+    stage_modules(context, SERVICE_MODULE)
     shutil.copy2(LOCK_FILE, context / LOCK_FILE.name)

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from neuroflow.models.inference import Predictor
-from neuroflow.models.schema import DataSchema
-from neuroflow.service.requests import RequestError, RequestParser
-from neuroflow.settings import ServiceSettings
-from neuroflow.store import ModelInfo, describe_version, download_version, example_records, load_predictor
+from ..core.settings import ServiceSettings
+from ..core.store import ModelInfo, describe_version, download_version, example_records, load_predictor
+from ..models.inference import Predictor
+from ..models.schema import DataSchema
+from .requests import RequestError, RequestParser
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from neuroflow.models.inference import Prediction
-from neuroflow.predictionlog import CHAMPION, SHADOW, PredictionLog, Served
-from neuroflow.service.loading import LoadedModel
+from ..core.predictionlog import CHAMPION, SHADOW, PredictionLog, Served
+from ..models.inference import Prediction
+from .loading import LoadedModel
 
 log = logging.getLogger("neuroflow.service")
 SHADOW_QUEUE_REQUESTS = 10_000

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from neuroflow.models.schema import DATE_PATTERN, ColumnSchema, DataSchema, parse_iso
+from ..models.schema import DATE_PATTERN, ColumnSchema, DataSchema, parse_iso
 
 RECORD_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 MAX_REPORTED_ERRORS = 20

@@ -16,11 +16,13 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 from starlette.responses import Response
 
-from neuroflow.errors import ModelNotFoundError
-from neuroflow.livemetrics import labelled, live_metrics
-from neuroflow.predictionlog import PredictionLog, new_request_ids, open_store, window_start
-from neuroflow.service.api import DirectPredict, OpenAPIDocument, typed_api
-from neuroflow.service.app import (
+from ..core.errors import ModelNotFoundError
+from ..core.livemetrics import labelled, live_metrics
+from ..core.predictionlog import PredictionLog, new_request_ids, open_store, window_start
+from ..core.settings import Settings, load_settings
+from ..core.store import ModelInfo, champion_version, mlflow_client, reason
+from .api import DirectPredict, OpenAPIDocument, typed_api
+from .app import (
     VERSION_HEADER,
     ModelHolder,
     ParsedBatch,
@@ -29,12 +31,10 @@ from neuroflow.service.app import (
     create_app,
     not_ready,
 )
-from neuroflow.service.guard import RequestGuard
-from neuroflow.service.loading import LoadedModel, load_directory, load_registered
-from neuroflow.service.recording import Recorder
-from neuroflow.service.requests import dumps
-from neuroflow.settings import Settings, load_settings
-from neuroflow.store import ModelInfo, champion_version, mlflow_client, reason
+from .guard import RequestGuard
+from .loading import LoadedModel, load_directory, load_registered
+from .recording import Recorder
+from .requests import dumps
 
 log = logging.getLogger("neuroflow.service")
 BAKED_MODEL_ENV = "NEUROFLOW_BAKED_MODEL"  # a BentoML model tag, set by `neuroflow build` in the Bento

@@ -59,7 +59,7 @@ def one_run(frame: pd.DataFrame, target: str, schema_change: Any = None, seed: i
     from neuroflow.pipelines.evaluation import evaluate_model, primary_metric
     from neuroflow.pipelines.tables import infer_task
     from neuroflow.pipelines.training import train_model
-    from neuroflow.settings import NetworkSettings
+    from neuroflow.core.settings import NetworkSettings
 
     task = infer_task(frame[target])
     schema = infer_schema(frame, target, task)

@@ -87,7 +87,7 @@ def tuned(schema: Any, split: Any, seed: int, trials: int, metric: str) -> dict[
 
     from neuroflow.pipelines.training import train_model
     from neuroflow.pipelines.tuning import plan_trials, trial_network
-    from neuroflow.settings import NetworkSettings, TuningSettings
+    from neuroflow.core.settings import NetworkSettings, TuningSettings
 
     base = NetworkSettings()
     started = time.perf_counter()

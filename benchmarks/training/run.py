@@ -154,16 +154,18 @@ def bench_env(root: Path) -> dict[str, str]:
 
 
 def baseline_package(revision: str, into: Path) -> Path:
-    """neuroflow as it was at a git `revision`, laid out as the installed package (`neuroflow/` with `models/`,
-    `pipelines/`, `service/` inside), for PYTHONPATH: Python finds it before this checkout's editable install."""
+    """neuroflow as it was at a git `revision`, laid out as the installed package (`neuroflow/` with `core/`,
+    `models/`, `pipelines/`, `service/` inside), for PYTHONPATH: Python finds it before this checkout's editable install."""
     source = into / "source"
     source.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", revision], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
     package = into / "package"
-    shutil.copytree(source / "neuroflow", package / "neuroflow")
-    for folder in ("models", "pipelines", "service"):
-        shutil.copytree(source / folder, package / "neuroflow" / folder)
+    if (source / "neuroflow").is_dir():  # before the checkout's folders became the package itself
+        shutil.copytree(source / "neuroflow", package / "neuroflow")
+    for folder in ("core", "cli", "models", "pipelines", "service"):
+        if (source / folder).is_dir():
+            shutil.copytree(source / folder, package / "neuroflow" / folder)
     return package
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from neuroflow.settings import Settings, load_settings
+from neuroflow.core.settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")

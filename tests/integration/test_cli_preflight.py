@@ -97,7 +97,7 @@ def test_the_wheel_holds_one_namespace(tmp_path: Path) -> None:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(root / name, source / name)
-    for name in ("neuroflow", "models", "pipelines", "service"):
+    for name in ("core", "cli", "models", "pipelines", "service"):
         shutil.copytree(root / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(source)],

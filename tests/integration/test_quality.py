@@ -24,7 +24,7 @@ def score_seed(dataset: str, seed: int) -> dict[str, float]:
     from neuroflow.pipelines.data import learn_schema, load_dataset, split_data
     from neuroflow.pipelines.evaluation import evaluate_predictions
     from neuroflow.pipelines.training import train_model
-    from neuroflow.settings import load_settings
+    from neuroflow.core.settings import load_settings
 
     settings = load_settings(overrides={"data": {"dataset": dataset, "seed": seed}})
     loaded = load_dataset(settings.data)

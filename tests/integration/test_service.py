@@ -495,7 +495,7 @@ def test_stopping_neuroflow_serve_stops_the_server_behind_it(registry: dict[str,
     """A process manager stops `neuroflow serve` with SIGTERM to it alone; a terminal with SIGINT to the group.
     Either way the BentoML server it runs must not be left serving on the port.
     The prediction log's buffer (written hourly here) is flushed on the way out: every answered record is in it."""
-    from neuroflow.predictionlog import ParquetStore
+    from neuroflow.core.predictionlog import ParquetStore
 
     folder = registry["root"] / f"log-{how[:6]}"
     env = service_env(

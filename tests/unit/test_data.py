@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroflow.errors import DataLoadError
+from neuroflow.core.errors import DataLoadError
 from neuroflow.models.schema import DataSchema
 from neuroflow.pipelines.data import (
     Dataset,
@@ -20,7 +20,7 @@ from neuroflow.pipelines.data import (
     read_table,
     split_data,
 )
-from neuroflow.settings import DataSettings
+from neuroflow.core.settings import DataSettings
 from tests.utils.factories import classification_frame, messy_frame, mixed_frame, regression_frame
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroflow.errors import UntrustedModelError
+from neuroflow.core.errors import UntrustedModelError
 from neuroflow.models.inference import (
     LEGACY_PREPROCESSING_FILE,
     NETWORK_FILE,
@@ -255,7 +255,7 @@ def test_a_model_logged_before_the_namespace_still_loads_from_a_trusted_store(tm
 
 
 def test_the_safe_loader_wants_digests_unless_the_store_is_trusted(tmp_path: Path) -> None:
-    from neuroflow.store import ModelInfo, load_predictor
+    from neuroflow.core.store import ModelInfo, load_predictor
 
     predictor, _ = _trained(mixed_frame(rows=200), "label", "binary")
     predictor.save(tmp_path / "model")

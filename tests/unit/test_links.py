@@ -2,7 +2,7 @@
 
 from neuroflow.pipelines.runs import artifact_key
 from neuroflow.pipelines.tracking import describe_outcome, summary_markdown
-from neuroflow.settings import TrackingSettings
+from neuroflow.core.settings import TrackingSettings
 
 SUMMARY = {
     "run_id": "abc123",

@@ -17,8 +17,8 @@ from neuroflow.pipelines.monitoring import (
     shadow_agreement,
 )
 from neuroflow.pipelines.retraining import EarlierRun, retrain_decision
-from neuroflow.predictionlog import CHAMPION, rows_frame
-from neuroflow.settings import MonitoringSettings
+from neuroflow.core.predictionlog import CHAMPION, rows_frame
+from neuroflow.core.settings import MonitoringSettings
 
 FEATURES = ["f0", "f1", "f2", "f3", "f4", "city"]
 
@@ -129,8 +129,8 @@ def test_since_takes_a_time_or_a_span() -> None:
 
 def test_retraining_data_is_the_fresh_file_with_the_labelled_served_rows_appended(tmp_path: Path) -> None:
     from neuroflow.pipelines.retraining import training_data
-    from neuroflow.predictionlog import ParquetStore, PredictionLog, Served, feedback_frame
-    from neuroflow.settings import load_settings
+    from neuroflow.core.predictionlog import ParquetStore, PredictionLog, Served, feedback_frame
+    from neuroflow.core.settings import load_settings
 
     fresh = tmp_path / "fresh.csv"
     table(30, 6)[[*FEATURES, "target"]].to_csv(fresh, index=False)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroflow.errors import ConfigError
-from neuroflow.predictionlog import (
+from neuroflow.core.errors import ConfigError
+from neuroflow.core.predictionlog import (
     ParquetStore,
     PostgresStore,
     PredictionLog,
@@ -65,7 +65,7 @@ class BrokenStore:
 def test_a_store_that_is_down_costs_records_never_a_request(caplog: pytest.LogCaptureFixture) -> None:
     counted: list[int] = []
     log = PredictionLog(BrokenStore(), on_drop=counted.append)  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, "neuroflow.predictionlog"):
+    with caplog.at_level(logging.WARNING, "neuroflow.core.predictionlog"):
         for _ in range(3):
             log.record(served(2))
             assert log.flush() == 0
@@ -110,7 +110,7 @@ def test_the_setting_names_the_store() -> None:
     assert isinstance(store, PostgresStore) and "secret" not in store.description
     with pytest.raises(ConfigError, match="postgresql://"):
         open_store("mysql://user:secret@db/predictions")
-    from neuroflow.settings import load_settings
+    from neuroflow.core.settings import load_settings
 
     with pytest.raises(ConfigError, match=r"service.prediction_log: 'mysql://\*\*\*@db/p': give a folder"):
         load_settings(overrides={"service": {"prediction_log": "mysql://user:secret@db/p"}})

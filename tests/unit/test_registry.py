@@ -4,7 +4,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from neuroflow.errors import ModelNotFoundError, PromotionError
+from neuroflow.core.errors import ModelNotFoundError, PromotionError
 from neuroflow.pipelines.evaluation import primary_metric
 from neuroflow.pipelines.registry import (
     PromotionDecision,

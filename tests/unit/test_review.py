@@ -15,7 +15,7 @@ from neuroflow.models.schema import infer_schema
 from neuroflow.models.spec import NetworkSpec
 from neuroflow.pipelines import advice, baseline, importance, modelcard
 from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.settings import CardSettings
+from neuroflow.core.settings import CardSettings
 from tests.utils.factories import classification_frame, messy_frame, mixed_frame, regression_frame
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroflow.errors import SchemaMismatchError
+from neuroflow.core.errors import SchemaMismatchError
 from neuroflow.models.schema import DataSchema, coerce_features, column_kind, infer_schema
 from tests.utils.factories import mixed_frame
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroflow.errors import SchemaMismatchError
+from neuroflow.core.errors import SchemaMismatchError
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.scoring import RowChecker, ScoringModel, score_file

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from neuroflow.errors import ModelNotFoundError
+from neuroflow.core.errors import ModelNotFoundError
 from neuroflow.models.inference import Predictor
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, split_data
@@ -21,8 +21,8 @@ from neuroflow.pipelines.training import train_model
 from neuroflow.service.app import VERSION_HEADER
 from neuroflow.service.loading import LoadedModel, ready
 from neuroflow.service.service import build_service
-from neuroflow.settings import Settings, load_settings
-from neuroflow.store import ModelInfo
+from neuroflow.core.settings import Settings, load_settings
+from neuroflow.core.store import ModelInfo
 from tests.utils.factories import TINY_NETWORK, mixed_frame
 
 TOKEN = "a-test-token-0123456789"
@@ -217,7 +217,7 @@ def test_without_a_token_only_this_machine_may_reload(trained) -> None:
 
 
 def test_a_short_auth_token_is_refused() -> None:
-    from neuroflow.errors import ConfigError
+    from neuroflow.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="at least 16"):
         load_settings(overrides={"service": {"auth_token": "short"}})
@@ -474,7 +474,7 @@ def logged_app(trained: dict[str, Any], folder: Any, **service: Any) -> tuple[An
 
 
 def test_every_answer_is_logged_and_feedback_joins_it_by_request_id(trained, tmp_path) -> None:
-    from neuroflow.predictionlog import ParquetStore
+    from neuroflow.core.predictionlog import ParquetStore
 
     app, _, holder = logged_app(trained, tmp_path)
     with TestClient(app, client=LOCAL) as client:
@@ -513,7 +513,7 @@ def test_with_the_log_off_answers_still_carry_ids_and_feedback_says_why(trained)
 
 
 def test_the_shadow_is_logged_beside_the_champion_and_never_answers(trained, tmp_path) -> None:
-    from neuroflow.predictionlog import ParquetStore
+    from neuroflow.core.predictionlog import ParquetStore
 
     app, source, holder = logged_app(trained, tmp_path, shadow="latest")
     source.shadow = "2"

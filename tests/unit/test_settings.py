@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from neuroflow.errors import ConfigError
-from neuroflow.settings import Settings, load_settings
+from neuroflow.core.errors import ConfigError
+from neuroflow.core.settings import Settings, load_settings
 
 
 def test_defaults_are_the_tabular_recipe() -> None:
@@ -106,7 +106,7 @@ def test_the_example_config_in_the_repo_loads() -> None:
 
 
 def test_a_reference_schema_names_the_model_a_run_joins(tmp_path: Path) -> None:
-    from neuroflow.settings import adopt_reference_model
+    from neuroflow.core.settings import adopt_reference_model
 
     named = tmp_path / "named.json"
     named.write_text('{"model_name": "neuroflow-customers", "features": []}')
@@ -122,7 +122,7 @@ def test_a_reference_schema_names_the_model_a_run_joins(tmp_path: Path) -> None:
 
 
 def test_credentials_leave_a_server_uri_but_stay_in_a_database_uri() -> None:
-    from neuroflow.settings import redact
+    from neuroflow.core.settings import redact
 
     settings = load_settings(overrides={"tracking": {"tracking_uri": "https://alice:p%40ss@mlflow.example:5000/x"}})
     assert settings.tracking.tracking_uri == "https://mlflow.example:5000/x"
@@ -135,7 +135,7 @@ def test_credentials_leave_a_server_uri_but_stay_in_a_database_uri() -> None:
 
 
 def test_overrides_merge_within_sections_and_given_fields_win() -> None:
-    from neuroflow.settings import build_overrides, merge_overrides
+    from neuroflow.core.settings import build_overrides, merge_overrides
 
     base = {"network": {"epochs": 5, "dropout": 0.1}, "reports_dir": "old"}
     extra = build_overrides(network={"epochs": 9, "hidden_units": None}, data={"dataset": None})

@@ -16,8 +16,8 @@ from neuroflow.pipelines.registry import register_version
 from neuroflow.pipelines.smoke import SmokeChecker, SmokeJob, compare, expected_outputs
 from neuroflow.pipelines.tracking import log_model
 from neuroflow.pipelines.training import train_model
-from neuroflow.settings import ServiceSettings
-from neuroflow.store import example_records
+from neuroflow.core.settings import ServiceSettings
+from neuroflow.core.store import example_records
 from tests.utils.factories import TINY_NETWORK, mixed_frame
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from neuroflow.errors import DataLoadError
+from neuroflow.core.errors import DataLoadError
 from neuroflow.pipelines.tables import check_task, closest_column, missing_column, read_column, read_columns
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroflow.errors import UntrustedModelError
+from neuroflow.core.errors import UntrustedModelError
 from neuroflow.models import calibration
 from neuroflow.models.forward import (
     DenseLayer,

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from neuroflow.errors import ConfigError
+from neuroflow.core.errors import ConfigError
 from neuroflow.pipelines.temporary_server import TemporaryServer, free_port
 
 

@@ -9,7 +9,7 @@ import pytest
 from mlflow.data.digest_utils import compute_pandas_digest
 from mlflow.tracking import MlflowClient
 
-from neuroflow.errors import ChampionNotComparableError
+from neuroflow.core.errors import ChampionNotComparableError
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, frame_digest, split_data
 from neuroflow.pipelines.evaluation import score_registered_model

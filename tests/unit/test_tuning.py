@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from neuroflow.errors import ConfigError
+from neuroflow.core.errors import ConfigError
 from neuroflow.pipelines.tracking import retry_when_locked
 from neuroflow.pipelines.tuning import (
     TrialResult,
@@ -14,7 +14,7 @@ from neuroflow.pipelines.tuning import (
     trial_network,
     trials_frame,
 )
-from neuroflow.settings import NetworkSettings, TuningSettings, load_settings
+from neuroflow.core.settings import NetworkSettings, TuningSettings, load_settings
 
 BASE = NetworkSettings()
 

@@ -4,10 +4,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from neuroflow.errors import DataValidationError
+from neuroflow.core.errors import DataValidationError
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.validation import build_expectations, category_values, ensure_valid, validate_frame
-from neuroflow.settings import ValidationSettings
+from neuroflow.core.settings import ValidationSettings
 from tests.utils.factories import mixed_frame
 
 SETTINGS = ValidationSettings()

@@ -20,8 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from neuroflow.errors import ConfigError
-from neuroflow.models.spec import (
+from ..models.spec import (
     PRESET_DEFAULTS,
     Activation,
     Calibration,
@@ -34,6 +33,7 @@ from neuroflow.models.spec import (
     Threshold,
     preset_spec,
 )
+from .errors import ConfigError
 
 BundledDataset = Literal["breast_cancer", "wine", "diabetes"]
 BUNDLED_DATASETS: tuple[str, ...] = get_args(BundledDataset)

@@ -22,11 +22,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from neuroflow.errors import ConfigError
-from neuroflow.settings import redact
-from neuroflow.store import reason
+from .errors import ConfigError
+from .settings import redact
+from .store import reason
 
-log = logging.getLogger("neuroflow.predictionlog")
+log = logging.getLogger(__name__)
 
 PREDICTIONS_TABLE = "neuroflow_predictions"
 FEEDBACK_TABLE = "neuroflow_feedback"

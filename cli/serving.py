@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from neuroflow.cli.options import SERVICE, SettingsRequest, model_options, with_options
-from neuroflow.cli.output import friendly_errors
+from .options import SERVICE, SettingsRequest, model_options, with_options
+from .output import friendly_errors
 
 app = typer.Typer()
 
@@ -44,7 +44,7 @@ def serve(
 
     The service follows the champion: it checks the registry every service.poll_seconds and on POST /reload.
     """
-    from neuroflow.pipelines.processes import run_until_stopped, stopped_by_request
+    from ..pipelines.processes import run_until_stopped, stopped_by_request
 
     settings = request.settings(service={"host": host, "port": port, "workers": workers})
     service = settings.service
@@ -74,7 +74,7 @@ def build(
     version: Annotated[str | None, typer.Option(help="Registered version to bake in (default: the champion).")] = None,
 ) -> None:
     """Build a Bento with a registered model baked in; it serves with no registry (`neuroflow serve --bento TAG`)."""
-    from neuroflow.service.bento import build_bento
+    from ..service.bento import build_bento
 
     built = build_bento(request.settings(), version)
     typer.echo(f"built Bento {built.bento_tag} with {built.info.name} version {built.info.version}")

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neuroflow.errors import ModelNotFoundError, RegistryUnavailableError, StoreUnavailableError, UntrustedModelError
-from neuroflow.settings import TrackingSettings, redact
+from .errors import ModelNotFoundError, RegistryUnavailableError, StoreUnavailableError, UntrustedModelError
+from .settings import TrackingSettings, redact
 
 # For the service: fail fast on an unreachable tracking server, it retries on its own schedule.
 FAIL_FAST_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
@@ -215,7 +215,7 @@ def load_predictor(folder: Path, info: ModelInfo, trust_store: bool = False, wit
     """The one safe loader: a model's artifact folder, checked against the digests recorded on its version, loaded
     as data (nothing from the store is unpickled or imported). A version with no digests (registered before they
     existed, or by hand) loads only when the store is trusted."""
-    from neuroflow.models.inference import Predictor, check_digests
+    from ..models.inference import Predictor, check_digests
 
     if info.file_digests:
         check_digests(folder, info.file_digests)

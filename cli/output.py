@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from neuroflow.errors import NeuroflowError
+from ..core.errors import NeuroflowError
 
 if TYPE_CHECKING:
-    from neuroflow.pipelines.outcomes import TrainingOutcome, TuningOutcome, UnchangedOutcome
+    from ..pipelines.outcomes import TrainingOutcome, TuningOutcome, UnchangedOutcome
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 TRAINING_LOGGER = "neuroflow.pipelines.training"
@@ -143,7 +143,7 @@ def show_training_progress(verbose: bool, one_training: bool = True) -> EpochDis
 
 def print_training_outcome(outcome: "TrainingOutcome | UnchangedOutcome") -> None:
     """The result of a training run, and where to look at it."""
-    from neuroflow.pipelines.outcomes import UnchangedOutcome
+    from ..pipelines.outcomes import UnchangedOutcome
 
     if isinstance(outcome, UnchangedOutcome):
         typer.echo("")

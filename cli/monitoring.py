@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from neuroflow.cli.options import SettingsRequest, model_options, with_options
-from neuroflow.cli.output import friendly_errors
-from neuroflow.errors import ConfigError
+from ..core.errors import ConfigError
+from .options import SettingsRequest, model_options, with_options
+from .output import friendly_errors
 
 app = typer.Typer()
 DRIFT_EXIT_CODE = 3
@@ -58,15 +58,15 @@ def monitor(
     with the HTML report."""
     if last is not None and since is not None:
         raise ConfigError("give --last N or --since TIME, not both")
-    from neuroflow.pipelines.monitoring import parse_since
+    from ..pipelines.monitoring import parse_since
 
     try:
         moment = parse_since(since) if since is not None else None
     except ValueError:
         raise ConfigError(f"--since {since!r}: give an ISO time such as 2026-12-01T08:00, or 30m, 6h, 2d") from None
     settings = request.settings()
-    from neuroflow.pipelines.monitoring import monitor as judge
-    from neuroflow.pipelines.runs import store_errors
+    from ..pipelines.monitoring import monitor as judge
+    from ..pipelines.runs import store_errors
 
     with store_errors(settings.tracking):
         result = judge(settings, moment, last, version)
@@ -98,8 +98,8 @@ def feedback(
     settings = request.settings()
     import pandas as pd
 
-    from neuroflow.predictionlog import feedback_frame, open_store
-    from neuroflow.store import reason
+    from ..core.predictionlog import feedback_frame, open_store
+    from ..core.store import reason
 
     frame = pd.read_csv(data) if data.suffix.lower() == ".csv" else pd.read_parquet(data)
     frame.columns = [str(name).strip() for name in frame.columns]

@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-from neuroflow.cli.options import (
+from ..core.errors import ConfigError
+from ..core.settings import Settings, adopt_reference_model, load_settings, redact
+from .options import (
     SCHEDULE,
     TUNING,
     ConfigOption,
@@ -22,7 +24,7 @@ from neuroflow.cli.options import (
     training_options,
     with_options,
 )
-from neuroflow.cli.output import (
+from .output import (
     friendly_errors,
     print_training_outcome,
     print_tuning_outcome,
@@ -30,8 +32,6 @@ from neuroflow.cli.output import (
     say,
     show_training_progress,
 )
-from neuroflow.errors import ConfigError
-from neuroflow.settings import Settings, adopt_reference_model, load_settings, redact
 
 app = typer.Typer()
 
@@ -66,7 +66,7 @@ Examples:
 
 def prepare(request: SettingsRequest, verbose: bool, **more: dict[str, object]) -> Settings:
     """Settings and every check that needs no library, before anything slow starts."""
-    from neuroflow.cli.preflight import check_training_input  # pandas: not for --help
+    from .preflight import check_training_input  # pandas: not for --help
 
     settings = adopt_reference_model(request.settings(**more))
     check_training_input(settings)
@@ -79,12 +79,12 @@ def flows_running(verbose: bool, one_training: bool = True) -> Iterator[None]:
     """Run flows against Prefect's temporary server, started first so it boots while TensorFlow, MLflow and Great
     Expectations import on the other core (none when PREFECT_API_URL names a server), with the console set up for
     training; the server is stopped afterwards."""
-    from neuroflow.pipelines.temporary_server import prefect_api, start_temporary_server
+    from ..pipelines.temporary_server import prefect_api, start_temporary_server
 
     server = start_temporary_server()
     if server is not None:
         say("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)")
-    from neuroflow.pipelines import flows, validation  # noqa: F401  (the heavy imports, while the server boots)
+    from ..pipelines import flows, validation  # noqa: F401  (the heavy imports, while the server boots)
 
     validation.load_great_expectations()
     display = show_training_progress(verbose, one_training)
@@ -115,7 +115,7 @@ def train(
     settings = prepare(request, verbose)
     say(f"Training on {settings.data.name} → model {settings.model_name} (loading libraries…)")
     with flows_running(verbose):
-        from neuroflow.pipelines.flows import training_flow
+        from ..pipelines.flows import training_flow
 
         outcome = training_flow(settings=settings, force=force)
     print_training_outcome(outcome)
@@ -166,7 +166,7 @@ def tune(
         f"trials on {where} (loading libraries…)"
     )
     with flows_running(verbose, one_training=False):  # trials train side by side: one line per epoch
-        from neuroflow.pipelines.flows import task_runner, tuning_flow
+        from ..pipelines.flows import task_runner, tuning_flow
 
         runner = task_runner(settings.tuning.parallel, dask_address, dask_workers)
         outcome = tuning_flow.with_options(task_runner=runner)(settings)
@@ -203,9 +203,9 @@ def schedule(
         validate_cron_string(cron)
     except ValueError as error:
         raise ConfigError(f'invalid --cron {cron!r}: {error}; for example "0 3 * * *" is 03:00 every day') from None
-    from neuroflow.pipelines.flows import training_flow
-    from neuroflow.pipelines.temporary_server import check_prefect_server
-    from neuroflow.store import export_credentials
+    from ..core.store import export_credentials
+    from ..pipelines.flows import training_flow
+    from ..pipelines.temporary_server import check_prefect_server
 
     api_url = check_prefect_server()
     # Runs may start in another working directory: files are passed by absolute path.
@@ -249,11 +249,11 @@ def schema(
     target: TargetOption = None,
 ) -> None:
     """Learn the schema of a data set and write it, to validate later data against (`train --reference-schema`)."""
-    from neuroflow.cli.preflight import check_training_input
+    from .preflight import check_training_input
 
     settings = load_settings(config, build_overrides(data={"dataset": dataset, "path": data, "target": target}))
     check_training_input(settings)
-    from neuroflow.pipelines.data import drop_unlearnable_columns, learn_schema, load_dataset
+    from ..pipelines.data import drop_unlearnable_columns, learn_schema, load_dataset
 
     loaded, dropped = drop_unlearnable_columns(load_dataset(settings.data))
     learned = learn_schema(loaded, None, settings.data.categorical, dropped)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from neuroflow.settings import Settings, build_overrides, load_settings, merge_overrides
+from ..core.settings import Settings, build_overrides, load_settings, merge_overrides
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from neuroflow.cli.options import ConfigOption, TrackingOption, build_overrides
-from neuroflow.cli.output import friendly_errors
-from neuroflow.settings import load_settings
+from ..core.settings import load_settings
+from .options import ConfigOption, TrackingOption, build_overrides
+from .output import friendly_errors
 
 app = typer.Typer()
 
@@ -24,7 +24,7 @@ def ui(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Open the MLflow UI on the local store (or say where the configured tracking server is)."""
-    from neuroflow.pipelines.processes import run_until_stopped, stopped_by_request
+    from ..pipelines.processes import run_until_stopped, stopped_by_request
 
     settings = load_settings(config, build_overrides(tracking={"tracking_uri": tracking_uri}))
     uri = settings.tracking.tracking_uri

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-import neuroflow
-from neuroflow.cli import monitoring, registry, scoring, serving, training, ui
-from neuroflow.cli.output import exit_with, install_fast_exit
+from ..core import __version__
+from . import monitoring, registry, scoring, serving, training, ui
+from .output import exit_with, install_fast_exit
 
 app = typer.Typer(
     name="neuroflow",
@@ -34,7 +34,7 @@ for group in (training, registry, serving, scoring, monitoring, ui):
 def show_version(asked: bool) -> None:
     """`--version`: print it and stop before any command runs."""
     if asked:
-        typer.echo(f"neuroflow {neuroflow.__version__}")
+        typer.echo(f"neuroflow {__version__}")
         raise typer.Exit()
 
 

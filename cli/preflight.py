@@ -4,10 +4,10 @@ target cannot be. pandas at most: no server, no TensorFlow, MLflow, Prefect or G
 import urllib.error
 import urllib.request
 
-from neuroflow.errors import DataLoadError, StoreUnavailableError
-from neuroflow.models.schema import DataSchema
-from neuroflow.pipelines import tables
-from neuroflow.settings import Settings, TrackingSettings, redact
+from ..core.errors import DataLoadError, StoreUnavailableError
+from ..core.settings import Settings, TrackingSettings, redact
+from ..models.schema import DataSchema
+from ..pipelines import tables
 
 HEALTH_TIMEOUT_SECONDS = 3.0
 

@@ -3,7 +3,7 @@
 This package holds what every part of the project shares: settings, errors and the runtime defaults.
 """
 
-from neuroflow.runtime import quiet_third_party
+from .runtime import quiet_third_party
 
 __version__ = "0.1.0"
 
