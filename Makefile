@@ -26,10 +26,16 @@ test: setup test-tools ## The whole test suite: unit, integration (real flows, s
 test-fast: setup ## Unit tests only
 	$(BIN)/python -m pytest -m "not integration and not slow"
 
-lint: setup
+PACKAGE_FOLDERS := core models pipelines service cli
+
+lint: setup ## ruff, the layer contracts (import-linter), pyright (imports resolve) and mypy (types)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	@scripts/typecheck.sh
+	$(BIN)/lint-imports
+	$(BIN)/pyright
+	@# mypy names modules after folders: from the folder above, the checkout's folder is the package.
+	cd .. && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache \
+		$(addprefix $(notdir $(CURDIR))/,$(PACKAGE_FOLDERS))
 
 format: setup
 	$(BIN)/ruff format .

@@ -20,7 +20,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from ..models.spec import (
+from .errors import ConfigError
+from .spec import (
     PRESET_DEFAULTS,
     Activation,
     Calibration,
@@ -33,7 +34,6 @@ from ..models.spec import (
     Threshold,
     preset_spec,
 )
-from .errors import ConfigError
 
 BundledDataset = Literal["breast_cancer", "wine", "diabetes"]
 BUNDLED_DATASETS: tuple[str, ...] = get_args(BundledDataset)

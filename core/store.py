@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelNotFoundError, RegistryUnavailableError, StoreUnavailableError, UntrustedModelError
+from .errors import ModelNotFoundError, RegistryUnavailableError, StoreUnavailableError
 from .settings import TrackingSettings, redact
 
 # For the service: fail fast on an unreachable tracking server, it retries on its own schedule.
@@ -211,23 +211,6 @@ def digest_tags(digests: dict[str, str]) -> dict[str, str]:
     return {f"{DIGEST_TAG_PREFIX}{name}": digest for name, digest in digests.items()}
 
 
-def load_predictor(folder: Path, info: ModelInfo, trust_store: bool = False, with_network: bool = False) -> Any:
-    """The one safe loader: a model's artifact folder, checked against the digests recorded on its version, loaded
-    as data (nothing from the store is unpickled or imported). A version with no digests (registered before they
-    existed, or by hand) loads only when the store is trusted."""
-    from ..models.inference import Predictor, check_digests
-
-    if info.file_digests:
-        check_digests(folder, info.file_digests)
-    elif not trust_store:
-        raise UntrustedModelError(
-            f"{info.name} v{info.version} has no file digests on its version (it was registered before neuroflow "
-            "recorded them, or by hand); retrain it, or set NEUROFLOW_TRACKING__TRUST_ARTIFACT_STORE=true if you "
-            "trust the artifact store"
-        )
-    return Predictor.from_directory(folder, with_network=with_network, trust_legacy=trust_store)
-
-
 def download_version(info: ModelInfo, directory: str | Path) -> Path:
     """Download a registered version's files into `directory`; returns the folder of its model files."""
     import mlflow
@@ -241,14 +224,6 @@ def example_records(model_folder: Path) -> list[dict[str, Any]]:
     JSON, read as data."""
     data = json.loads((Path(model_folder) / EXAMPLE_FILE).read_text())
     return [dict(zip(data["columns"], row, strict=True)) for row in data["data"]]
-
-
-def load_version(client: Any, info: ModelInfo, trust_store: bool = False, with_network: bool = False) -> Any:
-    """Download a registered version's files and load them with `load_predictor`."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="neuroflow-model-") as scratch:
-        return load_predictor(download_version(info, scratch), info, trust_store, with_network)
 
 
 def _run_facts(client: Any, run_id: str | None) -> dict[str, Any]:

@@ -4,8 +4,9 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-# MLflow runs this file by its path, outside any package, so this one import names the package in full.
-from neuroflow.models.inference import Predictor
+# MLflow runs this file by its path, outside any package, so this one import names the package in full; the model's
+# staged code puts `neuroflow` on the path MLflow loads it with, so only a tool reading the checkout misses it.
+from neuroflow.models.inference import Predictor  # pyright: ignore[reportMissingImports]
 
 
 class NeuroflowModel(PythonModel):

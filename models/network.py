@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from .spec import NetworkSpec, Task
+from ..core.spec import NetworkSpec, Task
 
 
 @dataclass(frozen=True)

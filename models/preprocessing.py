@@ -10,8 +10,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ..core.spec import Scaling
 from .schema import MISSING_CATEGORY, DataSchema, category_label, coerce_features
-from .spec import Scaling
 
 # Categories seen fewer times than this in training share one "unknown" column with values never seen at all, so the
 # network learns what to do with a rare or new value instead of meeting an input it never trained on.

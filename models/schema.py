@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import SchemaMismatchError
-from .spec import Task
+from ..core.spec import Task
 
 Kind = Literal["numeric", "categorical", "boolean", "datetime"]
 SCHEMA_VERSION = 1

@@ -1,7 +1,6 @@
 """Scoring predictions on held-out rows, and the plots people look at instead of reading numbers."""
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,12 @@ from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
 from ..core.errors import ChampionNotComparableError, RegistryUnavailableError, UntrustedModelError
-from ..core.store import describe_version, download_version, load_predictor, reason
+from ..core.spec import Task
+from ..core.store import describe_version, reason
 from ..models import calibration
 from ..models.inference import Prediction, Predictor
+from ..models.loading import load_version
 from ..models.schema import DataSchema, category_label
-from ..models.spec import Task
 from .data import Split
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def score_version(
     client: Any, name: str, version: str, schema: DataSchema, split: Split, trust_store: bool = False
 ) -> dict[str, float]:
     """Every test metric of a registered version on these test rows (see `score_registered_model`)."""
-    predictor = load_version(client, name, version, schema, trust_store)
+    predictor = load_comparable(client, name, version, schema, trust_store)
     try:
         prediction = predictor.predict(split.test_features)
     except Exception as error:
@@ -126,20 +126,20 @@ def score_version(
     return evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
 
 
-def load_version(client: Any, name: str, version: str, schema: DataSchema, trust_store: bool = False) -> Predictor:
+def load_comparable(client: Any, name: str, version: str, schema: DataSchema, trust_store: bool = False) -> Predictor:
     """A registered version through the safe loader, checked to predict the same task and classes as `schema`."""
-    with tempfile.TemporaryDirectory(prefix="neuroflow-version-") as scratch:
-        try:
-            info = describe_version(client, name, version, None)
-            folder = download_version(info, scratch)
-        except Exception as error:
-            raise RegistryUnavailableError(
-                f"could not read v{version} of {name} from the registry to score it: {reason(error)}"
-            ) from None
-        try:
-            predictor: Predictor = load_predictor(folder, info, trust_store)
-        except UntrustedModelError as error:
-            raise ChampionNotComparableError(str(error)) from None
+    try:
+        info = describe_version(client, name, version, None)
+    except Exception as error:
+        raise RegistryUnavailableError(
+            f"could not read v{version} of {name} from the registry to score it: {reason(error)}"
+        ) from None
+    try:
+        predictor = load_version(info, trust_store).predictor
+    except RegistryUnavailableError as error:
+        raise RegistryUnavailableError(f"could not read v{version} of {name} to score it: {error}") from None
+    except UntrustedModelError as error:
+        raise ChampionNotComparableError(str(error)) from None
     if predictor.schema.task != schema.task or predictor.schema.classes != schema.classes:
         raise ChampionNotComparableError(
             f"v{version} was trained for {predictor.schema.task} with classes {predictor.schema.classes}, "

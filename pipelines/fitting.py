@@ -7,8 +7,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from ..core.spec import NetworkSpec
 from ..models.schema import DataSchema
-from ..models.spec import NetworkSpec
 from . import evaluation, monitoring, smoke, tracking, training
 from .data import Split
 from .profiling import StepClock

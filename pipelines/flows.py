@@ -20,8 +20,8 @@ from ..core.settings import (
     load_settings,
     merge_overrides,
 )
+from ..core.spec import Preset
 from ..models.schema import DataSchema
-from ..models.spec import Preset
 from . import (
     data,
     evaluation,
@@ -401,7 +401,7 @@ def score_chosen_trial(
 ) -> tuple[Any, dict[str, float]]:
     """The one look at the test rows a search takes: the chosen trial, registered, loaded through the safe loader
     and scored; its `test_*` metrics go on the search run and the trial's run. Returns the predictor and scores."""
-    predictor = evaluation.load_version(
+    predictor = evaluation.load_comparable(
         client, settings.model_name, version, schema, settings.tracking.trust_artifact_store
     )
     scores = evaluation.evaluate_predictions(

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ModelNotFoundError, NeuroflowError
-from ..core.livemetrics import decode, labelled, live_metrics
 from ..core.predictionlog import CHAMPION, SHADOW, PredictionStore, window_start
 from ..core.settings import MonitoringSettings
 from ..models.inference import Predictor
+from ..models.livemetrics import decode, labelled, live_metrics
 from ..models.schema import DataSchema
 
 log = logging.getLogger(__name__)

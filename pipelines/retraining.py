@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..core.livemetrics import decode
 from ..core.settings import Settings
+from ..models.livemetrics import decode
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ def earlier_runs(model_name: str) -> list[EarlierRun]:
 
 def feedback_table(settings: Settings, target: str) -> pd.DataFrame:
     """The served records that have a true label, as training rows (features and the target column)."""
-    from ..core.livemetrics import labelled
     from ..core.predictionlog import CHAMPION, open_store
+    from ..models.livemetrics import labelled
 
     store = open_store(settings.service.prediction_log)
     if store is None:

@@ -12,8 +12,8 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from ..core.settings import EvaluationSettings
+from ..core.spec import NetworkSpec
 from ..models.inference import Predictor
-from ..models.spec import NetworkSpec
 from . import advice, baseline, importance
 from .data import Split
 from .evaluation import primary_metric

@@ -18,8 +18,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..core.errors import DataLoadError, SchemaMismatchError
 from ..models.inference import PREDICTION_COLUMN, Predictor
+from ..models.requests import RECORD_CONFIG, RequestParser, accepted_range, column_type
 from ..models.schema import ColumnSchema, DataSchema, category_label, category_labels
-from ..service.requests import RECORD_CONFIG, RequestParser, accepted_range, column_type
 from .tables import clean_column_names
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class ScoringResult:
 
 class RowChecker:
     """The service's request checks, applied a column at a time to a chunk of a file: the same types, ranges and
-    categories (`neuroflow.service.requests.column_type`), and the same wording for what is wrong."""
+    categories (`neuroflow.models.requests.column_type`), and the same wording for what is wrong."""
 
     def __init__(self, parser: RequestParser) -> None:
         self.parser = parser
@@ -369,7 +369,8 @@ def check_columns(checker: RowChecker, columns: list[str], keep: tuple[str, ...]
 def load_scoring_model(settings: Any, version: str | None = None, alias: str | None = None) -> ScoringModel:
     """The version to score with (given, else the one `alias` points at, else the champion), loaded as the service
     loads it: files checked against the digests on the version, data only; its checks are the service's."""
-    from ..core.store import champion_version, describe_version, load_version, mlflow_client
+    from ..core.store import champion_version, describe_version, mlflow_client
+    from ..models.loading import load_version
 
     client = mlflow_client(settings.tracking, fail_fast=True)
     name = settings.model_name
@@ -377,9 +378,8 @@ def load_scoring_model(settings: Any, version: str | None = None, alias: str | N
     if version is None:
         version = champion_version(client, name, str(alias))
     info = describe_version(client, name, version, alias)
-    predictor = load_version(client, info, settings.tracking.trust_artifact_store)
-    service = settings.service
-    parser = RequestParser(predictor.schema, service.max_rows, service.unknown_categories, service.range_multiple)
+    predictor = load_version(info, settings.tracking.trust_artifact_store).predictor
+    parser = RequestParser.for_limits(predictor.schema, settings.service)
     return ScoringModel(name, version, predictor, parser)
 
 

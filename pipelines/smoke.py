@@ -88,12 +88,12 @@ def compare(expected: list[list[float]], actual: np.ndarray, tolerance: float) -
 def run_job(job: SmokeJob) -> SmokeResult:
     """In the checking process: read the version from the registry, load it with the service's loader, send the
     example through the service's request parser and inference path, and compare."""
-    from ..core.errors import UntrustedModelError
+    from ..core.errors import RegistryUnavailableError, UntrustedModelError
     from ..core.settings import ServiceSettings, TrackingSettings
-    from ..core.store import describe_version, download_version, example_records, load_predictor, mlflow_client
+    from ..core.store import describe_version, mlflow_client
     from ..core.store import reason as short_reason
-    from ..service.loading import ready
-    from ..service.requests import RequestError, dumps
+    from ..models.loading import load_version
+    from ..models.requests import RequestError, RequestParser, dumps
 
     started = time.perf_counter()
 
@@ -105,28 +105,31 @@ def run_job(job: SmokeJob) -> SmokeResult:
         registry_uri=job.registry_uri,
         store_timeout_seconds=job.store_timeout_seconds,
     )
-    with tempfile.TemporaryDirectory(prefix="neuroflow-smoke-") as scratch:
-        try:
-            client = mlflow_client(tracking)
-            info = describe_version(client, job.name, job.version, None)
-            folder = download_version(info, scratch)
-        except Exception as error:
-            return result(False, f"could not read v{job.version} from the registry: {short_reason(error)}", None, True)
-        try:
-            loaded = ready(info, load_predictor(folder, info, job.trust_store), ServiceSettings(**job.service))
-        except UntrustedModelError as error:
-            return result(False, f"the service's loader refused it: {error}")
-        except Exception as error:
-            return result(False, f"it does not load: {type(error).__name__}: {error}")
-        try:
-            records = loaded.parser.parse(dumps({"records": example_records(folder.parent)}))
-        except RequestError as error:
-            problems = "; ".join(f"{problem.field}: {problem.problem}" for problem in error.problems[:3])
-            return result(False, f"the service refuses its own logged input example ({problems})")
-        except (OSError, KeyError, ValueError) as error:
-            return result(False, f"its logged input example cannot be read: {error}")
-        predictor = loaded.predictor
-        outputs = predictor.raw_outputs(predictor.encode_records(records))
+    try:
+        client = mlflow_client(tracking)
+        info = describe_version(client, job.name, job.version, None)
+    except Exception as error:
+        return result(False, f"could not read v{job.version} from the registry: {short_reason(error)}", None, True)
+    try:
+        loaded = load_version(info, job.trust_store)
+    except RegistryUnavailableError as error:
+        return result(False, f"could not read v{job.version} from the registry: {error}", None, True)
+    except UntrustedModelError as error:
+        return result(False, f"the service's loader refused it: {error}")
+    except Exception as error:
+        return result(False, f"it does not load: {type(error).__name__}: {error}")
+    predictor = loaded.predictor
+    if loaded.example is None:
+        return result(False, f"its logged input example cannot be read: {loaded.example_problem}")
+    try:
+        parser = RequestParser.for_limits(predictor.schema, ServiceSettings(**job.service))
+        records = parser.parse(dumps({"records": loaded.example}))
+    except RequestError as error:
+        problems = "; ".join(f"{problem.field}: {problem.problem}" for problem in error.problems[:3])
+        return result(False, f"the service refuses its own logged input example ({problems})")
+    except (KeyError, ValueError) as error:
+        return result(False, f"its logged input example cannot be read: {error}")
+    outputs = predictor.raw_outputs(predictor.encode_records(records))
     passed, difference, why = compare(job.expected, outputs, job.tolerance)
     return result(passed, why, difference)
 
@@ -224,7 +227,7 @@ def main() -> None:
 
     from ..core.settings import TrackingSettings
     from ..core.store import mlflow_client
-    from ..service import loading  # noqa: F401
+    from ..models import loading  # noqa: F401
 
     for line in sys.stdin:
         message = json.loads(line)

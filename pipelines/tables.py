@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import DataLoadError
+from ..core.spec import Task
 from ..models.schema import whole_numbers
-from ..models.spec import Task
 
 log = logging.getLogger(__name__)
 

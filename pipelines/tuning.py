@@ -24,8 +24,8 @@ from pydantic import ValidationError
 
 from ..core.errors import ConfigError
 from ..core.settings import NetworkSettings, Settings, TuningSettings
+from ..core.spec import Task
 from ..models.schema import DataSchema
-from ..models.spec import Task
 from . import evaluation, fitting, tracking
 from .data import Split
 from .registry import PromotionDecision

@@ -1,7 +1,7 @@
 """The typed BentoML API: input and output models whose JSON schema is the served model's, so BentoML's clients, its
 `/schema.json` and the OpenAPI page all describe what the champion accepts and answers, and follow it on a swap.
 
-A request is read and checked by the service's own parser (`neuroflow.service.requests`): the errors keep the
+A request is read and checked by the service's own parser (`neuroflow.models.requests`): the errors keep the
 contract the README documents (status, `{"error", "detail": [{"field", "problem"}]}`), not BentoML's generic 400.
 """
 
@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.settings import ServiceSettings
+from ..models.requests import REQUEST_EXAMPLE_HINT
 from .app import ModelHolder, answer, parse_predict
 from .guard import ASGIApp, Receive, Scope, Send
-from .requests import REQUEST_EXAMPLE_HINT
 from .responses import METADATA_SCHEMA, openapi_document, response_schema
 
 DOCUMENT_PATHS = frozenset({"/docs.json", "/openapi.json"})

@@ -24,11 +24,11 @@ from ..core.predictionlog import PredictionLog, feedback_frame, new_request_ids
 from ..core.settings import ServiceSettings, Settings
 from ..core.store import reason
 from ..models.inference import Prediction
+from ..models.requests import RequestError, RequestProblem, dumps
 from ..models.schema import category_label
 from .guard import forwarded
 from .loading import LoadedModel
 from .recording import Recorder
-from .requests import RequestError, RequestProblem, dumps
 from .responses import docs_page
 
 log = logging.getLogger("neuroflow.service")

@@ -4,17 +4,17 @@ No BentoML here; the service wires these functions, and the tests call them dire
 """
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..core.settings import ServiceSettings
-from ..core.store import ModelInfo, describe_version, download_version, example_records, load_predictor
+from ..core.store import ModelInfo, describe_version
 from ..models.inference import Predictor
+from ..models.loading import LoadedVersion, load_folder, load_version
+from ..models.requests import RequestError, RequestParser
 from ..models.schema import DataSchema
-from .requests import RequestError, RequestParser
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,9 @@ class LoadedModel:
 def load_registered(
     client: Any, name: str, version: str, alias: str | None, settings: ServiceSettings, trust_store: bool = False
 ) -> LoadedModel:
-    """Download a registered version and load it for serving through the safe loader (its files checked against the
-    digests on the version, loaded as data; TensorFlow is not imported)."""
-    info = describe_version(client, name, version, alias)
-    with tempfile.TemporaryDirectory(prefix="neuroflow-model-") as scratch:
-        folder = download_version(info, scratch)
-        return ready(info, load_predictor(folder, info, trust_store), settings, read_example(folder.parent))
+    """A registered version through the safe loader (its files checked against the digests on the version, loaded
+    as data; TensorFlow is not imported), ready to serve."""
+    return ready(load_version(describe_version(client, name, version, alias), trust_store), settings)
 
 
 def load_directory(
@@ -84,25 +81,16 @@ def load_directory(
 ) -> LoadedModel:
     """Load a model from a folder that holds an MLflow model (a model baked into a Bento), checked the same way."""
     model_folder = next(path.parent for path in sorted(directory.rglob("MLmodel")))
-    predictor = load_predictor(model_folder / "artifacts", info, trust_store)
-    return ready(info, predictor, settings, read_example(model_folder))
+    return ready(load_folder(model_folder / "artifacts", info, trust_store), settings)
 
 
-def read_example(model_folder: Path) -> list[dict[str, Any]] | None:
-    """The model's logged input example as request records, or None when it has none or it cannot be read."""
-    try:
-        return example_records(model_folder)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        log.info("no input example for the OpenAPI page (%s)", error)
-        return None
-
-
-def ready(
-    info: ModelInfo, predictor: Predictor, settings: ServiceSettings, example: list[dict[str, Any]] | None = None
-) -> LoadedModel:
-    """The loaded model with the request parser its schema and the service's limits make, and the first row of its
+def ready(loaded: LoadedVersion, settings: ServiceSettings) -> LoadedModel:
+    """The loaded version with the request parser its schema and the service's limits make, and the first row of its
     input example that this parser accepts (the OpenAPI page's example request)."""
-    parser = RequestParser(predictor.schema, settings.max_rows, settings.unknown_categories, settings.range_multiple)
+    predictor, info, example = loaded.predictor, loaded.info, loaded.example
+    if loaded.example_problem:
+        log.info("no input example for the OpenAPI page (%s)", loaded.example_problem)
+    parser = RequestParser.for_limits(predictor.schema, settings)
     accepted = None
     for record in example or ():
         try:

@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
+from ..models.requests import inline
 from ..models.schema import BOOLEAN_DTYPES, INTEGER_DTYPES, DataSchema
-from .requests import inline
 
 # The error body every 4xx/5xx of the service has.
 ERROR_SCHEMA: dict[str, Any] = {

@@ -17,10 +17,11 @@ from bentoml.exceptions import ServiceUnavailable
 from starlette.responses import Response
 
 from ..core.errors import ModelNotFoundError
-from ..core.livemetrics import labelled, live_metrics
 from ..core.predictionlog import PredictionLog, new_request_ids, open_store, window_start
 from ..core.settings import Settings, load_settings
 from ..core.store import ModelInfo, champion_version, mlflow_client, reason
+from ..models.livemetrics import labelled, live_metrics
+from ..models.requests import dumps
 from .api import DirectPredict, OpenAPIDocument, typed_api
 from .app import (
     VERSION_HEADER,
@@ -34,7 +35,6 @@ from .app import (
 from .guard import RequestGuard
 from .loading import LoadedModel, load_directory, load_registered
 from .recording import Recorder
-from .requests import dumps
 
 log = logging.getLogger("neuroflow.service")
 BAKED_MODEL_ENV = "NEUROFLOW_BAKED_MODEL"  # a BentoML model tag, set by `neuroflow build` in the Bento

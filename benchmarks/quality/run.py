@@ -85,9 +85,9 @@ def tuned(schema: Any, split: Any, seed: int, trials: int, metric: str) -> dict[
     one (by the validation metric) scored on the test rows once; seconds are the whole search's."""
     from dataclasses import replace
 
+    from neuroflow.core.settings import NetworkSettings, TuningSettings
     from neuroflow.pipelines.training import train_model
     from neuroflow.pipelines.tuning import plan_trials, trial_network
-    from neuroflow.core.settings import NetworkSettings, TuningSettings
 
     base = NetworkSettings()
     started = time.perf_counter()
@@ -108,9 +108,9 @@ def one_seed(
     table: Any, frame: pd.DataFrame, seed: int, variants: dict[str, Any], realmlp: bool, tune: int = 0
 ) -> dict:
     """Every model on one split of one table: metric, ECE and seconds each."""
+    from neuroflow.core.spec import preset_spec
     from neuroflow.models.inference import Prediction
     from neuroflow.models.schema import infer_schema
-    from neuroflow.models.spec import preset_spec
     from neuroflow.pipelines.baseline import fit_baselines
     from neuroflow.pipelines.data import Dataset, split_data
     from neuroflow.pipelines.training import train_model

@@ -31,8 +31,8 @@ def forward_costs() -> dict[str, dict[str, float]]:
     import numpy as np
     from sklearn.datasets import load_breast_cancer
 
+    from neuroflow.core.spec import preset_spec
     from neuroflow.models.schema import infer_schema
-    from neuroflow.models.spec import preset_spec
     from neuroflow.pipelines.data import Dataset, split_data
     from neuroflow.pipelines.training import train_model
 

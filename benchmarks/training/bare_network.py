@@ -22,8 +22,8 @@ def build(n_inputs: int, rows: int, epochs: int, batch_size: int) -> tuple[Any, 
         )
         model.compile(optimizer="adam", loss="binary_crossentropy")
         return model, model, batch_size or 32
+    from neuroflow.core.spec import batch_size_for, preset_spec
     from neuroflow.models.network import build_tabular_network
-    from neuroflow.models.spec import batch_size_for, preset_spec
 
     spec = preset_spec("tabular", epochs=epochs, batch_size=batch_size)
     batch = batch_size_for(spec, rows)

@@ -52,7 +52,7 @@ def prepared(frame: Any) -> tuple[Any, Any]:
 
 def ours(schema: Any, split: Any, batch: int, epochs: int, client: Any, run_id: str) -> float:
     """Samples per second of neuroflow's training step, with its MLflow epoch logging."""
-    from neuroflow.models.spec import NetworkSpec
+    from neuroflow.core.spec import NetworkSpec
     from neuroflow.pipelines import tracking
     from neuroflow.pipelines.training import train_model
 
@@ -64,9 +64,9 @@ def ours(schema: Any, split: Any, batch: int, epochs: int, client: Any, run_id: 
 
 def bare(schema: Any, split: Any, batch: int, epochs: int) -> float:
     """Samples per second of `model.fit` on the same network and arrays, nothing around it."""
+    from neuroflow.core.spec import NetworkSpec
     from neuroflow.models.network import build_network, seed_everything
     from neuroflow.models.preprocessing import fit_preprocessing
-    from neuroflow.models.spec import NetworkSpec
     from neuroflow.pipelines.training import network_targets
 
     seed_everything(42)
@@ -155,7 +155,7 @@ def bench_env(root: Path) -> dict[str, str]:
 
 def baseline_package(revision: str, into: Path) -> Path:
     """neuroflow as it was at a git `revision`, laid out as the installed package (`neuroflow/` with `core/`,
-    `models/`, `pipelines/`, `service/` inside), for PYTHONPATH: Python finds it before this checkout's editable install."""
+    `models/`, `pipelines/`, `service/` inside), for PYTHONPATH: Python finds it before this checkout's install."""
     source = into / "source"
     source.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", revision], cwd=ROOT, capture_output=True, check=True).stdout

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from neuroflow.core.errors import ConfigError, DataValidationError
+from neuroflow.core.settings import DataSettings
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import load_dataset, split_data
 from neuroflow.pipelines.flows import training_flow
 from neuroflow.pipelines.outcomes import TrainingOutcome, UnchangedOutcome
-from neuroflow.core.settings import DataSettings
 from tests.integration.conftest import Store
 
 pytestmark = pytest.mark.integration

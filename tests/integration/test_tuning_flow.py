@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from neuroflow.models.spec import NetworkSpec
+from neuroflow.core.spec import NetworkSpec
 from neuroflow.pipelines import training
 from neuroflow.pipelines.flows import task_runner, tuning_flow
 from tests.integration.conftest import Store, run_cli

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from neuroflow.core.errors import DataLoadError
+from neuroflow.core.settings import DataSettings
 from neuroflow.models.schema import DataSchema
 from neuroflow.pipelines.data import (
     Dataset,
@@ -20,7 +21,6 @@ from neuroflow.pipelines.data import (
     read_table,
     split_data,
 )
-from neuroflow.core.settings import DataSettings
 from tests.utils.factories import classification_frame, messy_frame, mixed_frame, regression_frame
 
 

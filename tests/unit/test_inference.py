@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from neuroflow.core.errors import UntrustedModelError
+from neuroflow.core.spec import NetworkSpec
 from neuroflow.models.inference import (
     LEGACY_PREPROCESSING_FILE,
     NETWORK_FILE,
@@ -22,7 +23,6 @@ from neuroflow.models.inference import (
     file_digests,
 )
 from neuroflow.models.schema import infer_schema
-from neuroflow.models.spec import NetworkSpec
 from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.training import train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame, messy_frame, mixed_frame, regression_frame
@@ -255,7 +255,8 @@ def test_a_model_logged_before_the_namespace_still_loads_from_a_trusted_store(tm
 
 
 def test_the_safe_loader_wants_digests_unless_the_store_is_trusted(tmp_path: Path) -> None:
-    from neuroflow.core.store import ModelInfo, load_predictor
+    from neuroflow.core.store import ModelInfo
+    from neuroflow.models.loading import load_predictor
 
     predictor, _ = _trained(mixed_frame(rows=200), "label", "binary")
     predictor.save(tmp_path / "model")

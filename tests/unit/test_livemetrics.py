@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, roc_auc_score
 
-from neuroflow.core.livemetrics import labelled, live_metrics, roc_auc
+from neuroflow.models.livemetrics import labelled, live_metrics, roc_auc
 
 
 def log_rows(predictions: list, probabilities: list | None, version: str = "1", role: str = "champion") -> pd.DataFrame:

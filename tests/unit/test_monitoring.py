@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neuroflow.core.predictionlog import CHAMPION, rows_frame
+from neuroflow.core.settings import MonitoringSettings
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.monitoring import (
     PREDICTION,
@@ -17,8 +19,6 @@ from neuroflow.pipelines.monitoring import (
     shadow_agreement,
 )
 from neuroflow.pipelines.retraining import EarlierRun, retrain_decision
-from neuroflow.core.predictionlog import CHAMPION, rows_frame
-from neuroflow.core.settings import MonitoringSettings
 
 FEATURES = ["f0", "f1", "f2", "f3", "f4", "city"]
 
@@ -128,9 +128,9 @@ def test_since_takes_a_time_or_a_span() -> None:
 
 
 def test_retraining_data_is_the_fresh_file_with_the_labelled_served_rows_appended(tmp_path: Path) -> None:
-    from neuroflow.pipelines.retraining import training_data
     from neuroflow.core.predictionlog import ParquetStore, PredictionLog, Served, feedback_frame
     from neuroflow.core.settings import load_settings
+    from neuroflow.pipelines.retraining import training_data
 
     fresh = tmp_path / "fresh.csv"
     table(30, 6)[[*FEATURES, "target"]].to_csv(fresh, index=False)

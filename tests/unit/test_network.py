@@ -1,8 +1,8 @@
 import keras
 import pytest
 
+from neuroflow.core.spec import NetworkSpec
 from neuroflow.models.network import build_network, output_head
-from neuroflow.models.spec import NetworkSpec
 
 
 @pytest.mark.parametrize(

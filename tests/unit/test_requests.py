@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from neuroflow.models.requests import RequestError, RequestParser, json_path
 from neuroflow.models.schema import DataSchema, infer_schema
-from neuroflow.service.requests import RequestError, RequestParser, json_path
 from tests.utils.factories import mixed_frame
 
 

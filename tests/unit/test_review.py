@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neuroflow.core.settings import CardSettings
+from neuroflow.core.spec import NetworkSpec
 from neuroflow.models.forward import DenseLayer, FeatureEncoder, ForwardPass
 from neuroflow.models.inference import Prediction, Predictor
 from neuroflow.models.preprocessing import fit_preprocessing
 from neuroflow.models.schema import infer_schema
-from neuroflow.models.spec import NetworkSpec
 from neuroflow.pipelines import advice, baseline, importance, modelcard
 from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.core.settings import CardSettings
 from tests.utils.factories import classification_frame, messy_frame, mixed_frame, regression_frame
 
 

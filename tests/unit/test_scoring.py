@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from neuroflow.core.errors import SchemaMismatchError
+from neuroflow.models.requests import RequestError, RequestParser
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.scoring import RowChecker, ScoringModel, score_file
 from neuroflow.pipelines.training import train_model
-from neuroflow.service.requests import RequestError, RequestParser
 from tests.utils.factories import TINY_NETWORK, messy_frame, mixed_frame
 
 

@@ -13,7 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from neuroflow.core.errors import ModelNotFoundError
+from neuroflow.core.settings import Settings, load_settings
+from neuroflow.core.store import ModelInfo
 from neuroflow.models.inference import Predictor
+from neuroflow.models.loading import LoadedVersion
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.notify import request_reload
@@ -21,8 +24,6 @@ from neuroflow.pipelines.training import train_model
 from neuroflow.service.app import VERSION_HEADER
 from neuroflow.service.loading import LoadedModel, ready
 from neuroflow.service.service import build_service
-from neuroflow.core.settings import Settings, load_settings
-from neuroflow.core.store import ModelInfo
 from tests.utils.factories import TINY_NETWORK, mixed_frame
 
 TOKEN = "a-test-token-0123456789"
@@ -61,12 +62,8 @@ class MemorySource:
         return self.champion
 
     def load(self, version: str) -> LoadedModel:
-        return ready(
-            ModelInfo("m", version, "champion", None, "memory", card=self.cards.get(version, "")),
-            self.predictors[version],
-            self.settings.service,
-            self.example,
-        )
+        info = ModelInfo("m", version, "champion", None, "memory", card=self.cards.get(version, ""))
+        return ready(LoadedVersion(info, self.predictors[version], self.example), self.settings.service)
 
 
 def served_app(settings: Settings, source: MemorySource) -> tuple[Any, Any]:
@@ -435,7 +432,7 @@ def test_the_api_method_answers_a_call_from_python(trained) -> None:
     checks and gives the same answer as the route."""
     import asyncio
 
-    from neuroflow.service.requests import RequestError
+    from neuroflow.models.requests import RequestError
 
     settings = load_settings()
     service, holder = build_service(settings, MemorySource(trained["versions"], settings, champion="1"), metrics=False)
@@ -535,9 +532,8 @@ def test_a_failing_shadow_never_fails_a_request(trained, tmp_path) -> None:
     source.shadow = "2"
     with TestClient(app, client=LOCAL) as client:
         refresh(client, holder)
-        holder.shadow = ready(
-            ModelInfo("m", "2", None, None, "memory"), FailingPredictor(holder.current.schema), load_settings().service
-        )
+        shadow = LoadedVersion(ModelInfo("m", "2", None, None, "memory"), FailingPredictor(holder.current.schema))
+        holder.shadow = ready(shadow, load_settings().service)
         for _ in range(5):
             assert client.post("/predict", json={"records": trained["records"][:2]}).status_code == 200
         deadline = time.monotonic() + 10

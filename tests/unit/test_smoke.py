@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from neuroflow.core.settings import ServiceSettings
+from neuroflow.core.store import example_records
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.registry import register_version
 from neuroflow.pipelines.smoke import SmokeChecker, SmokeJob, compare, expected_outputs
 from neuroflow.pipelines.tracking import log_model
 from neuroflow.pipelines.training import train_model
-from neuroflow.core.settings import ServiceSettings
-from neuroflow.core.store import example_records
 from tests.utils.factories import TINY_NETWORK, mixed_frame
 
 

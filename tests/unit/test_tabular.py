@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from neuroflow.core.errors import UntrustedModelError
+from neuroflow.core.spec import preset_spec
 from neuroflow.models import calibration
 from neuroflow.models.forward import (
     DenseLayer,
@@ -24,7 +25,6 @@ from neuroflow.models.inference import Predictor
 from neuroflow.models.layers import CalibratedHead, MemberDense, TabularInput
 from neuroflow.models.network import MemberLoss
 from neuroflow.models.schema import infer_schema
-from neuroflow.models.spec import preset_spec
 from neuroflow.pipelines.data import Dataset, split_data
 from neuroflow.pipelines.training import train_model
 from tests.utils.factories import classification_frame, mixed_frame, regression_frame

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from neuroflow.core.errors import ConfigError
+from neuroflow.core.settings import NetworkSettings, TuningSettings, load_settings
 from neuroflow.pipelines.tracking import retry_when_locked
 from neuroflow.pipelines.tuning import (
     TrialResult,
@@ -14,7 +15,6 @@ from neuroflow.pipelines.tuning import (
     trial_network,
     trials_frame,
 )
-from neuroflow.core.settings import NetworkSettings, TuningSettings, load_settings
 
 BASE = NetworkSettings()
 

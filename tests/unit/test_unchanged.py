@@ -2,9 +2,9 @@
 
 from typing import Any
 
+from neuroflow.core.settings import load_settings
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.unchanged import FINGERPRINT_TAG, content_digest, training_fingerprint, unchanged_since
-from neuroflow.core.settings import load_settings
 from tests.utils.factories import mixed_frame
 
 

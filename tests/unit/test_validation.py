@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from neuroflow.core.errors import DataValidationError
+from neuroflow.core.settings import ValidationSettings
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.validation import build_expectations, category_values, ensure_valid, validate_frame
-from neuroflow.core.settings import ValidationSettings
 from tests.utils.factories import mixed_frame
 
 SETTINGS = ValidationSettings()

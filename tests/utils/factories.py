@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification, make_regression
 
-from neuroflow.models.spec import NetworkSpec
+from neuroflow.core.spec import NetworkSpec
 
 TINY_NETWORK = NetworkSpec(hidden_units=(8,), epochs=2, batch_size=32, patience=2)
 

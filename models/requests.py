@@ -5,12 +5,12 @@ No BentoML here: the service, the OpenAPI page and the tests all use these funct
 
 import json
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, Protocol
 
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from ..models.schema import DATE_PATTERN, ColumnSchema, DataSchema, parse_iso
+from .schema import DATE_PATTERN, ColumnSchema, DataSchema, parse_iso
 
 RECORD_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 MAX_REPORTED_ERRORS = 20
@@ -103,6 +103,17 @@ def record_type(schema: DataSchema, unknown_categories: str = "reject", range_mu
     return record
 
 
+class RequestLimits(Protocol):
+    """What a request parser is bounded by: the service's settings, without models knowing of them."""
+
+    @property
+    def max_rows(self) -> int: ...
+    @property
+    def unknown_categories(self) -> str: ...
+    @property
+    def range_multiple(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class RequestParser:
     """Parses and validates a `/predict` body for one schema; built once per loaded model."""
@@ -123,6 +134,11 @@ class RequestParser:
         )
         request.__pydantic_config__ = RECORD_CONFIG  # type: ignore[attr-defined]
         object.__setattr__(self, "adapter", TypeAdapter(request))
+
+    @classmethod
+    def for_limits(cls, schema: DataSchema, limits: "RequestLimits") -> "RequestParser":
+        """The parser the service uses for `schema` under its limits (`ServiceSettings` is one)."""
+        return cls(schema, limits.max_rows, limits.unknown_categories, limits.range_multiple)
 
     def parse(self, body: bytes) -> list[dict[str, Any]]:
         """The validated records, or a RequestError naming each bad field (never echoing the values sent)."""

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..models.schema import category_label as label_key
+from .schema import category_label as label_key
 
 CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "roc_auc")
 REGRESSION_METRICS = ("rmse", "mae")
