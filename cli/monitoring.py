@@ -58,15 +58,15 @@ def monitor(
     with the HTML report."""
     if last is not None and since is not None:
         raise ConfigError("give --last N or --since TIME, not both")
-    from ..pipelines.monitoring import parse_since
+    from ..pipelines.steps.monitoring import parse_since
 
     try:
         moment = parse_since(since) if since is not None else None
     except ValueError:
         raise ConfigError(f"--since {since!r}: give an ISO time such as 2026-12-01T08:00, or 30m, 6h, 2d") from None
     settings = request.settings()
-    from ..pipelines.monitoring import monitor as judge
-    from ..pipelines.runs import store_errors
+    from ..pipelines.bookkeeping.runs import store_errors
+    from ..pipelines.steps.monitoring import monitor as judge
 
     with store_errors(settings.tracking):
         result = judge(settings, moment, last, version)

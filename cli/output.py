@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..pipelines.outcomes import TrainingOutcome, TuningOutcome, UnchangedOutcome
 
 Command = TypeVar("Command", bound=Callable[..., Any])
-TRAINING_LOGGER = "neuroflow.pipelines.training"
+TRAINING_LOGGER = "neuroflow.pipelines.steps.training"
 
 
 def friendly_errors(command: Command) -> Command:

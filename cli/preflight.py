@@ -7,7 +7,7 @@ import urllib.request
 from ..core.errors import DataLoadError, StoreUnavailableError
 from ..core.settings import Settings, TrackingSettings, redact
 from ..models.schema import DataSchema
-from ..pipelines import tables
+from ..pipelines.steps import tables
 
 HEALTH_TIMEOUT_SECONDS = 3.0
 

@@ -13,7 +13,7 @@ app = typer.Typer()
 
 def open_registry(request: SettingsRequest) -> tuple[Settings, Any]:
     """The settings in effect and an MLflow client on their registry."""
-    from ..pipelines import tracking
+    from ..pipelines.bookkeeping import tracking
 
     settings = request.settings()
     return settings, tracking.configure_tracking(settings.tracking)
@@ -26,7 +26,7 @@ def promote(
     request: SettingsRequest, version: Annotated[str, typer.Argument(help="Model version to make champion.")]
 ) -> None:
     """Move the champion alias to VERSION by hand (recorded in the alias history)."""
-    from ..pipelines import registry
+    from ..pipelines.bookkeeping import registry
 
     settings, client = open_registry(request)
     registry.promote_version(client, settings.model_name, settings.promotion.alias, version)
@@ -38,7 +38,7 @@ def promote(
 @with_options(model_options)
 def rollback(request: SettingsRequest) -> None:
     """Give the champion alias back to the version that held it before the current one."""
-    from ..pipelines import registry
+    from ..pipelines.bookkeeping import registry
 
     settings, client = open_registry(request)
     version = registry.rollback(client, settings.model_name, settings.promotion.alias)
@@ -50,7 +50,7 @@ def rollback(request: SettingsRequest) -> None:
 @with_options(model_options)
 def history(request: SettingsRequest) -> None:
     """List every move of the champion alias, oldest first."""
-    from ..pipelines import registry
+    from ..pipelines.bookkeeping import registry
 
     settings, client = open_registry(request)
     entries = registry.alias_history(client, settings.model_name)

@@ -13,7 +13,7 @@ from .options import SettingsRequest, model_options, with_options
 from .output import friendly_errors
 
 if TYPE_CHECKING:  # pandas and pydantic load only once a command needs them
-    from ..pipelines.scoring import ScoringModel
+    from ..pipelines.steps.scoring import ScoringModel
 
 app = typer.Typer()
 
@@ -37,7 +37,7 @@ number and the reasons, and are not scored.
 
 def check_scoring_paths(data: Path, output: Path, rejects: Path | None, version: str | None, alias: str | None) -> None:
     """The command-line mistakes, found before any model is loaded."""
-    from ..pipelines.scoring import FORMATS, rejects_path
+    from ..pipelines.steps.scoring import FORMATS, rejects_path
 
     problems = []
     if not data.is_file():
@@ -112,7 +112,7 @@ def predict(
     if dask_address and dask_workers:
         raise ConfigError("give --dask-address (an existing cluster) or --dask-workers (a local one), not both")
     settings = request.settings()
-    from ..pipelines.scoring import count_rows, load_scoring_model, score_file
+    from ..pipelines.steps.scoring import count_rows, load_scoring_model, score_file
 
     model = load_scoring_model(settings, version, alias)
     kept = tuple(name.strip() for name in keep.split(",") if name.strip()) if keep else None
@@ -139,7 +139,7 @@ def score_with_dask(
     """Connect to the Dask cluster at `address` (or start a local one of `workers` processes) and score there."""
     from distributed import Client, LocalCluster
 
-    from ..pipelines.scoring import score_on_dask
+    from ..pipelines.steps.scoring import score_on_dask
 
     cluster = None if address else LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None)
     try:

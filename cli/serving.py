@@ -44,7 +44,7 @@ def serve(
 
     The service follows the champion: it checks the registry every service.poll_seconds and on POST /reload.
     """
-    from ..pipelines.processes import run_until_stopped, stopped_by_request
+    from .processes import run_until_stopped, stopped_by_request
 
     settings = request.settings(service={"host": host, "port": port, "workers": workers})
     service = settings.service

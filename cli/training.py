@@ -79,12 +79,13 @@ def flows_running(verbose: bool, one_training: bool = True) -> Iterator[None]:
     """Run flows against Prefect's temporary server, started first so it boots while TensorFlow, MLflow and Great
     Expectations import on the other core (none when PREFECT_API_URL names a server), with the console set up for
     training; the server is stopped afterwards."""
-    from ..pipelines.temporary_server import prefect_api, start_temporary_server
+    from .temporary_server import prefect_api, start_temporary_server
 
     server = start_temporary_server()
     if server is not None:
         say("starting Prefect's temporary server meanwhile (set PREFECT_API_URL to use a running one)")
-    from ..pipelines import flows, validation  # noqa: F401  (the heavy imports, while the server boots)
+    from ..pipelines import flows  # noqa: F401  (the heavy imports, while the server boots)
+    from ..pipelines.steps import validation
 
     validation.load_great_expectations()
     display = show_training_progress(verbose, one_training)
@@ -205,7 +206,7 @@ def schedule(
         raise ConfigError(f'invalid --cron {cron!r}: {error}; for example "0 3 * * *" is 03:00 every day') from None
     from ..core.store import export_credentials
     from ..pipelines.flows import training_flow
-    from ..pipelines.temporary_server import check_prefect_server
+    from .temporary_server import check_prefect_server
 
     api_url = check_prefect_server()
     # Runs may start in another working directory: files are passed by absolute path.
@@ -253,7 +254,7 @@ def schema(
 
     settings = load_settings(config, build_overrides(data={"dataset": dataset, "path": data, "target": target}))
     check_training_input(settings)
-    from ..pipelines.data import drop_unlearnable_columns, learn_schema, load_dataset
+    from ..pipelines.steps.data import drop_unlearnable_columns, learn_schema, load_dataset
 
     loaded, dropped = drop_unlearnable_columns(load_dataset(settings.data))
     learned = learn_schema(loaded, None, settings.data.categorical, dropped)

@@ -24,7 +24,7 @@ def ui(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Open the MLflow UI on the local store (or say where the configured tracking server is)."""
-    from ..pipelines.processes import run_until_stopped, stopped_by_request
+    from .processes import run_until_stopped, stopped_by_request
 
     settings = load_settings(config, build_overrides(tracking={"tracking_uri": tracking_uri}))
     uri = settings.tracking.tracking_uri

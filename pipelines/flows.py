@@ -22,24 +22,9 @@ from ..core.settings import (
 )
 from ..core.spec import Preset
 from ..models.schema import DataSchema
-from . import (
-    data,
-    evaluation,
-    fitting,
-    modelcard,
-    monitoring,
-    profiling,
-    promotion,
-    registry,
-    retraining,
-    review,
-    scoring,
-    smoke,
-    tracking,
-    tuning,
-    unchanged,
-    validation,
-)
+from . import retraining
+from .bookkeeping import promotion, registry, tracking, unchanged
+from .bookkeeping.runs import RunRecord, artifact_key, recorded_run, store_errors
 from .outcomes import (
     MonitoringOutcome,
     ScoringOutcome,
@@ -47,7 +32,8 @@ from .outcomes import (
     TuningOutcome,
     UnchangedOutcome,
 )
-from .runs import RunRecord, artifact_key, recorded_run, store_errors
+from .report import modelcard, review
+from .steps import data, evaluation, fitting, monitoring, profiling, scoring, smoke, tuning, validation
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tuning import TrialResult
+from .steps.tuning import TrialResult
 
 
 @dataclass(frozen=True)

@@ -55,11 +55,11 @@ def one_run(frame: pd.DataFrame, target: str, schema_change: Any = None, seed: i
     """Train the default network and the baselines on one split; their scores and seconds."""
     from neuroflow.core.settings import NetworkSettings
     from neuroflow.models.schema import infer_schema
-    from neuroflow.pipelines.baseline import fit_baselines
-    from neuroflow.pipelines.data import Dataset, split_data
-    from neuroflow.pipelines.evaluation import evaluate_model, primary_metric
-    from neuroflow.pipelines.tables import infer_task
-    from neuroflow.pipelines.training import train_model
+    from neuroflow.pipelines.report.baseline import fit_baselines
+    from neuroflow.pipelines.steps.data import Dataset, split_data
+    from neuroflow.pipelines.steps.evaluation import evaluate_model, primary_metric
+    from neuroflow.pipelines.steps.tables import infer_task
+    from neuroflow.pipelines.steps.training import train_model
 
     task = infer_task(frame[target])
     schema = infer_schema(frame, target, task)

@@ -75,7 +75,7 @@ def run_realmlp(split: Any, schema: Any, seed: int) -> dict[str, Any] | None:
 
 
 def score(task: str, truth: pd.Series, prediction: Any, classes: Any) -> dict[str, float]:
-    from neuroflow.pipelines.evaluation import evaluate_predictions
+    from neuroflow.pipelines.steps.evaluation import evaluate_predictions
 
     return evaluate_predictions(task, truth, prediction, classes)  # type: ignore[arg-type]
 
@@ -86,8 +86,8 @@ def tuned(schema: Any, split: Any, seed: int, trials: int, metric: str) -> dict[
     from dataclasses import replace
 
     from neuroflow.core.settings import NetworkSettings, TuningSettings
-    from neuroflow.pipelines.training import train_model
-    from neuroflow.pipelines.tuning import plan_trials, trial_network
+    from neuroflow.pipelines.steps.training import train_model
+    from neuroflow.pipelines.steps.tuning import plan_trials, trial_network
 
     base = NetworkSettings()
     started = time.perf_counter()
@@ -111,9 +111,9 @@ def one_seed(
     from neuroflow.core.spec import preset_spec
     from neuroflow.models.inference import Prediction
     from neuroflow.models.schema import infer_schema
-    from neuroflow.pipelines.baseline import fit_baselines
-    from neuroflow.pipelines.data import Dataset, split_data
-    from neuroflow.pipelines.training import train_model
+    from neuroflow.pipelines.report.baseline import fit_baselines
+    from neuroflow.pipelines.steps.data import Dataset, split_data
+    from neuroflow.pipelines.steps.training import train_model
 
     task = table.task
     schema = infer_schema(frame, table.target, task)

@@ -33,8 +33,8 @@ def forward_costs() -> dict[str, dict[str, float]]:
 
     from neuroflow.core.spec import preset_spec
     from neuroflow.models.schema import infer_schema
-    from neuroflow.pipelines.data import Dataset, split_data
-    from neuroflow.pipelines.training import train_model
+    from neuroflow.pipelines.steps.data import Dataset, split_data
+    from neuroflow.pipelines.steps.training import train_model
 
     frame = load_breast_cancer(as_frame=True).frame
     schema = infer_schema(frame, "target", "binary")

@@ -173,8 +173,8 @@ def main() -> None:
     from sklearn.datasets import load_breast_cancer
 
     import neuroflow  # noqa: F401  (quiet TensorFlow)
+    from neuroflow.cli.processes import free_port
     from neuroflow.models.inference import Predictor
-    from neuroflow.pipelines.processes import free_port
 
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
@@ -299,7 +299,7 @@ def logging_cost(
 ) -> dict[str, Any]:
     """One-row throughput at 8 connections of `neuroflow serve` with the prediction log on and off: both servers
     up at once on the server core, loaded in turn (the order alternating each round); medians of the rounds."""
-    from neuroflow.pipelines.processes import free_port
+    from neuroflow.cli.processes import free_port
 
     folder = work / "log-cost"
     variants = {

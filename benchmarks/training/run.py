@@ -2,8 +2,8 @@
 
     python benchmarks/training/run.py [--repeats 3] [--big-rows 1000000] [--output benchmarks/training/results]
 
-1. Training step: samples per second of `neuroflow.pipelines.training.train_model` (early stopping, per-epoch MLflow
-   logging, a new order every epoch) against a bare `model.fit` of the same compiled network on the same arrays,
+1. Training step: samples per second of `neuroflow.pipelines.steps.training.train_model` (early stopping, per-epoch
+   MLflow logging, a new order every epoch) against a bare `model.fit` of the same compiled network on the same arrays,
    same batch size. Target: ≥ 0.95x. Also on 1,000,000 x 20 at batch sizes 32, 256 and 1024 (one epoch each).
 2. (a) The fixed cost: `neuroflow train` on breast_cancer minus `bare_keras.py`, the classic script doing the same
    job by hand, both training the same network for the same 50 epochs. Target: at most 0.75x the script's own wall
@@ -44,7 +44,7 @@ def synthetic(rows: int, features: int = 20, seed: int = 0) -> Any:
 
 def prepared(frame: Any) -> tuple[Any, Any]:
     from neuroflow.models.schema import infer_schema
-    from neuroflow.pipelines.data import Dataset, split_data
+    from neuroflow.pipelines.steps.data import Dataset, split_data
 
     dataset = Dataset("synthetic", "generated", frame, "label", "binary")
     return infer_schema(frame, "label", "binary"), split_data(dataset, 0.2, 0.2, 42)
@@ -53,8 +53,8 @@ def prepared(frame: Any) -> tuple[Any, Any]:
 def ours(schema: Any, split: Any, batch: int, epochs: int, client: Any, run_id: str) -> float:
     """Samples per second of neuroflow's training step, with its MLflow epoch logging."""
     from neuroflow.core.spec import NetworkSpec
-    from neuroflow.pipelines import tracking
-    from neuroflow.pipelines.training import train_model
+    from neuroflow.pipelines.bookkeeping import tracking
+    from neuroflow.pipelines.steps.training import train_model
 
     spec = NetworkSpec(batch_size=batch, epochs=epochs, patience=epochs)
     with tracking.epoch_logger(client, run_id) as log_epoch:
@@ -67,7 +67,7 @@ def bare(schema: Any, split: Any, batch: int, epochs: int) -> float:
     from neuroflow.core.spec import NetworkSpec
     from neuroflow.models.network import build_network, seed_everything
     from neuroflow.models.preprocessing import fit_preprocessing
-    from neuroflow.pipelines.training import network_targets
+    from neuroflow.pipelines.steps.training import network_targets
 
     seed_everything(42)
     preprocessing = fit_preprocessing(schema, split.train_features, split.train_target)
@@ -249,7 +249,7 @@ def small_job(repeats: int, root: Path, epochs: int = 50, baseline: str | None =
         name: timed([sys.executable, "-c", f"import {modules}"], root, bench_env(root))
         for name, modules in (
             ("script_imports", "keras, sklearn.model_selection, sklearn.preprocessing"),
-            ("neuroflow_imports", "neuroflow.pipelines.flows, neuroflow.pipelines.training, great_expectations"),
+            ("neuroflow_imports", "neuroflow.pipelines.flows, neuroflow.pipelines.steps.training, great_expectations"),
         )
     }
     facts = {"epochs": epochs, "baseline_revision": baseline}

@@ -82,7 +82,7 @@ def test_help_version_and_no_global_packages(tmp_path: Path) -> None:
     for name in ("models", "service", "pipelines"):
         probe = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=tmp_path, capture_output=True, text=True)
         assert probe.returncode == 1 and f"No module named '{name}'" in probe.stderr
-    probe = "import neuroflow.models.schema, neuroflow.pipelines.data, neuroflow.models.requests, neuroflow.cli"
+    probe = "import neuroflow.models.schema, neuroflow.pipelines.steps.data, neuroflow.models.requests, neuroflow.cli"
     assert subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True).returncode == 0
 
 

@@ -178,7 +178,9 @@ def test_the_default_output_is_neuroflows_own_and_a_terminal_gets_a_live_display
     command = [str(Path(sys.executable).with_name("neuroflow")), "train", "--epochs", "3"]
     plain = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert plain.returncode == 0, plain.stderr[-3000:]
-    assert "epoch 1/3" in plain.stderr and "neuroflow.pipelines.registry" in plain.stderr  # one line per epoch
+    assert (
+        "epoch 1/3" in plain.stderr and "neuroflow.pipelines.bookkeeping.registry" in plain.stderr
+    )  # one line per epoch
     for noise in ("Task run '", "Creating initial MLflow database tables", "Created temporary directory"):
         assert noise not in plain.stderr
 
@@ -200,6 +202,6 @@ def test_the_default_output_is_neuroflows_own_and_a_terminal_gets_a_live_display
     shown = screen.decode(errors="replace")
     assert "epoch 3/3" in shown and "━" in shown and "val_loss" in shown  # the live line, drawn to the end
     assert "epoch 1/3  accuracy" not in shown  # no plain epoch lines beside it
-    started = shown.index("neuroflow.pipelines.training - training ")
+    started = shown.index("neuroflow.pipelines.steps.training - training ")
     assert "epoch " not in shown[shown.rindex("\n", 0, started) : started]  # that line is not drawn over
     assert "is now champion" in shown

@@ -22,9 +22,9 @@ def score_seed(dataset: str, seed: int) -> dict[str, float]:
     """Train the default network on one seed's split of a bundled data set; its test metrics."""
     import neuroflow  # noqa: F401  (quiet TensorFlow before it loads in this worker)
     from neuroflow.core.settings import load_settings
-    from neuroflow.pipelines.data import learn_schema, load_dataset, split_data
-    from neuroflow.pipelines.evaluation import evaluate_predictions
-    from neuroflow.pipelines.training import train_model
+    from neuroflow.pipelines.steps.data import learn_schema, load_dataset, split_data
+    from neuroflow.pipelines.steps.evaluation import evaluate_predictions
+    from neuroflow.pipelines.steps.training import train_model
 
     settings = load_settings(overrides={"data": {"dataset": dataset, "seed": seed}})
     loaded = load_dataset(settings.data)

@@ -21,8 +21,8 @@ import pytest
 import schemathesis
 
 from neuroflow.models.inference import Predictor
+from neuroflow.pipelines.bookkeeping.registry import promote_version
 from neuroflow.pipelines.flows import training_flow
-from neuroflow.pipelines.registry import promote_version
 from tests.integration.conftest import Store
 from tests.utils.processes import free_port, stop_group, wait_for
 

@@ -347,7 +347,7 @@ def test_the_loop_drift_retrains_through_the_gate_and_the_service_follows(
 
 
 def test_concurrent_trainings_take_turns_on_the_alias(stack: Stack, logged_in: Any) -> None:
-    from neuroflow.pipelines.registry import HISTORY_TAG, lock_name
+    from neuroflow.pipelines.bookkeeping.registry import HISTORY_TAG, lock_name
 
     if not logged_in.search_model_versions(f"name='{MODEL}'"):
         pytest.skip("needs the first test's version 1")

@@ -12,9 +12,9 @@ import pytest
 from neuroflow.core.errors import ConfigError, DataValidationError
 from neuroflow.core.settings import DataSettings
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.data import load_dataset, split_data
 from neuroflow.pipelines.flows import training_flow
 from neuroflow.pipelines.outcomes import TrainingOutcome, UnchangedOutcome
+from neuroflow.pipelines.steps.data import load_dataset, split_data
 from tests.integration.conftest import Store
 
 pytestmark = pytest.mark.integration
@@ -301,7 +301,7 @@ def test_weights_tampered_with_after_logging_are_refused_and_never_promoted(
     tmp_path: Path, prefect_api_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Even a first version (nothing to beat) is not champion when the service could not load what was registered."""
-    from neuroflow.pipelines import fitting
+    from neuroflow.pipelines.steps import fitting
 
     real_log_model = fitting.tracking.log_model
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from neuroflow.core.spec import NetworkSpec
-from neuroflow.pipelines import training
 from neuroflow.pipelines.flows import task_runner, tuning_flow
+from neuroflow.pipelines.steps import training
 from tests.integration.conftest import Store, run_cli
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from neuroflow.pipelines.registry import promote_version, register_version
+from neuroflow.pipelines.bookkeeping.registry import promote_version, register_version
 from tests.utils.processes import free_port, stop_group
 
 pytestmark = pytest.mark.integration

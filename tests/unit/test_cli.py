@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from neuroflow.cli import app
 from neuroflow.cli.options import build_overrides
-from neuroflow.pipelines.registry import register_version
+from neuroflow.pipelines.bookkeeping.registry import register_version
 
 runner = CliRunner()
 

@@ -52,11 +52,11 @@ def record(name: str, level: int = logging.INFO, **extra: object) -> logging.Log
 
 def test_the_console_keeps_own_lines_and_warnings_and_drops_library_chatter() -> None:
     quiet = ConsoleFilter(own_only=True, hide_epochs=False)
-    assert quiet.filter(record("neuroflow.pipelines.data"))
-    assert quiet.filter(record("neuroflow.pipelines.training", epoch=1))
+    assert quiet.filter(record("neuroflow.pipelines.steps.data"))
+    assert quiet.filter(record("neuroflow.pipelines.steps.training", epoch=1))
     assert not quiet.filter(record("prefect.task_runs"))
     assert not quiet.filter(record("mlflow.store.db.utils"))
     assert quiet.filter(record("prefect.flow_runs", logging.WARNING))
     live = ConsoleFilter(own_only=False, hide_epochs=True)
-    assert not live.filter(record("neuroflow.pipelines.training", epoch=1))
+    assert not live.filter(record("neuroflow.pipelines.steps.training", epoch=1))
     assert live.filter(record("prefect.task_runs"))

@@ -8,7 +8,7 @@ import pytest
 from neuroflow.core.errors import DataLoadError
 from neuroflow.core.settings import DataSettings
 from neuroflow.models.schema import DataSchema
-from neuroflow.pipelines.data import (
+from neuroflow.pipelines.steps.data import (
     Dataset,
     describe_columns,
     describe_fitted,
@@ -82,7 +82,7 @@ def test_numbers_written_as_text_are_pointed_out(tmp_path: Path, caplog: pytest.
     frame = classification_frame(rows=40)
     frame["income"] = [f"{value:,}" for value in range(10_000, 10_040)]
     frame.to_csv(tmp_path / "d.csv", index=False)
-    with caplog.at_level("WARNING", logger="neuroflow.pipelines.data"):
+    with caplog.at_level("WARNING", logger="neuroflow.pipelines.steps.data"):
         load_dataset(DataSettings(path=tmp_path / "d.csv", target="target"))
     assert "column 'income' holds numbers written as text (e.g. '10,000')" in caplog.text
     assert "--thousands , for 12,345" in caplog.text and "data.thousands" in caplog.text

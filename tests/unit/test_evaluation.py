@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from neuroflow.models.inference import Prediction
-from neuroflow.pipelines.evaluation import evaluate_predictions, make_plots, primary_metric
+from neuroflow.pipelines.steps.evaluation import evaluate_predictions, make_plots, primary_metric
 
 HISTORY = {
     "loss": [0.9, 0.5, 0.4],

@@ -23,8 +23,8 @@ from neuroflow.models.inference import (
     file_digests,
 )
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.pipelines.training import train_model
+from neuroflow.pipelines.steps.data import Dataset, split_data
+from neuroflow.pipelines.steps.training import train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame, messy_frame, mixed_frame, regression_frame
 
 

@@ -1,8 +1,8 @@
 """Where a person is sent to look at a run: MLflow run URLs and the Prefect artifacts' text."""
 
 from neuroflow.core.settings import TrackingSettings
-from neuroflow.pipelines.runs import artifact_key
-from neuroflow.pipelines.tracking import describe_outcome, summary_markdown
+from neuroflow.pipelines.bookkeeping.runs import artifact_key
+from neuroflow.pipelines.bookkeeping.tracking import describe_outcome, summary_markdown
 
 SUMMARY = {
     "run_id": "abc123",

@@ -11,14 +11,14 @@ import pytest
 from neuroflow.core.predictionlog import CHAMPION, rows_frame
 from neuroflow.core.settings import MonitoringSettings
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.monitoring import (
+from neuroflow.pipelines.retraining import EarlierRun, retrain_decision
+from neuroflow.pipelines.steps.monitoring import (
     PREDICTION,
     monitor_window,
     parse_since,
     served_frame,
     shadow_agreement,
 )
-from neuroflow.pipelines.retraining import EarlierRun, retrain_decision
 
 FEATURES = ["f0", "f1", "f2", "f3", "f4", "city"]
 

@@ -2,7 +2,7 @@ import time
 
 import psutil
 
-from neuroflow.pipelines.profiling import StepClock, peak_rss_mb
+from neuroflow.pipelines.steps.profiling import StepClock, peak_rss_mb
 
 
 def test_each_step_gets_its_time_and_the_peak_memory_after_it() -> None:

@@ -5,8 +5,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from neuroflow.core.errors import ModelNotFoundError, PromotionError
-from neuroflow.pipelines.evaluation import primary_metric
-from neuroflow.pipelines.registry import (
+from neuroflow.pipelines.bookkeeping.registry import (
     PromotionDecision,
     alias_history,
     alias_lock,
@@ -20,6 +19,7 @@ from neuroflow.pipelines.registry import (
     rollback,
     rollback_target,
 )
+from neuroflow.pipelines.steps.evaluation import primary_metric
 
 AUC = primary_metric("binary")
 RMSE = primary_metric("regression")

@@ -14,8 +14,8 @@ from neuroflow.models.forward import DenseLayer, FeatureEncoder, ForwardPass
 from neuroflow.models.inference import Prediction, Predictor
 from neuroflow.models.preprocessing import fit_preprocessing
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines import advice, baseline, importance, modelcard
-from neuroflow.pipelines.data import Dataset, split_data
+from neuroflow.pipelines.report import advice, baseline, importance, modelcard
+from neuroflow.pipelines.steps.data import Dataset, split_data
 from tests.utils.factories import classification_frame, messy_frame, mixed_frame, regression_frame
 
 

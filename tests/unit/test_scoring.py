@@ -11,9 +11,9 @@ import pytest
 from neuroflow.core.errors import SchemaMismatchError
 from neuroflow.models.requests import RequestError, RequestParser
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.pipelines.scoring import RowChecker, ScoringModel, score_file
-from neuroflow.pipelines.training import train_model
+from neuroflow.pipelines.steps.data import Dataset, split_data
+from neuroflow.pipelines.steps.scoring import RowChecker, ScoringModel, score_file
+from neuroflow.pipelines.steps.training import train_model
 from tests.utils.factories import TINY_NETWORK, messy_frame, mixed_frame
 
 
@@ -155,7 +155,7 @@ def test_a_dask_cluster_scores_partitions_with_the_same_checks(model: dict[str, 
     reasons, the same answers."""
     from distributed import Client, LocalCluster
 
-    from neuroflow.pipelines.scoring import score_on_dask
+    from neuroflow.pipelines.steps.scoring import score_on_dask
 
     rows = messy(model["frame"])
     data = tmp_path / "new.csv"

@@ -18,9 +18,9 @@ from neuroflow.core.store import ModelInfo
 from neuroflow.models.inference import Predictor
 from neuroflow.models.loading import LoadedVersion
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.pipelines.notify import request_reload
-from neuroflow.pipelines.training import train_model
+from neuroflow.pipelines.bookkeeping.notify import request_reload
+from neuroflow.pipelines.steps.data import Dataset, split_data
+from neuroflow.pipelines.steps.training import train_model
 from neuroflow.service.app import VERSION_HEADER
 from neuroflow.service.loading import LoadedModel, ready
 from neuroflow.service.service import build_service

@@ -147,7 +147,7 @@ def test_overrides_merge_within_sections_and_given_fields_win() -> None:
 def test_the_prediction_logs_database_password_never_reaches_a_runs_parameters() -> None:
     """Every run logs the settings as parameters (monitoring runs included); the log's PostgreSQL URL shows as
     `postgresql://***@host/db` there, while the service still connects with it."""
-    from neuroflow.pipelines.tracking import flatten_settings
+    from neuroflow.pipelines.bookkeeping.tracking import flatten_settings
 
     url = "postgresql://neuroflow:s3cret-pw@postgres:5432/predictions"
     settings = load_settings(overrides={"service": {"prediction_log": url}})

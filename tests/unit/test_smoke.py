@@ -13,11 +13,11 @@ from mlflow.tracking import MlflowClient
 from neuroflow.core.settings import ServiceSettings
 from neuroflow.core.store import example_records
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.pipelines.registry import register_version
-from neuroflow.pipelines.smoke import SmokeChecker, SmokeJob, compare, expected_outputs
-from neuroflow.pipelines.tracking import log_model
-from neuroflow.pipelines.training import train_model
+from neuroflow.pipelines.bookkeeping.registry import register_version
+from neuroflow.pipelines.bookkeeping.tracking import log_model
+from neuroflow.pipelines.steps.data import Dataset, split_data
+from neuroflow.pipelines.steps.smoke import SmokeChecker, SmokeJob, compare, expected_outputs
+from neuroflow.pipelines.steps.training import train_model
 from tests.utils.factories import TINY_NETWORK, mixed_frame
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from neuroflow.core.errors import DataLoadError
-from neuroflow.pipelines.tables import check_task, closest_column, missing_column, read_column, read_columns
+from neuroflow.pipelines.steps.tables import check_task, closest_column, missing_column, read_column, read_columns
 
 
 def test_the_header_and_one_column_are_read_without_the_rest(tmp_path: Path) -> None:

@@ -25,8 +25,8 @@ from neuroflow.models.inference import Predictor
 from neuroflow.models.layers import CalibratedHead, MemberDense, TabularInput
 from neuroflow.models.network import MemberLoss
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.pipelines.training import train_model
+from neuroflow.pipelines.steps.data import Dataset, split_data
+from neuroflow.pipelines.steps.training import train_model
 from tests.utils.factories import classification_frame, mixed_frame, regression_frame
 
 TINY_TABULAR = preset_spec("tabular", hidden_units=(8,), members=3, epochs=3, patience=2)

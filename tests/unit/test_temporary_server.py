@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
+from neuroflow.cli.temporary_server import TemporaryServer, free_port
 from neuroflow.core.errors import ConfigError
-from neuroflow.pipelines.temporary_server import TemporaryServer, free_port
 
 
 def server_running(code: str, timeout: float) -> TemporaryServer:

@@ -11,11 +11,11 @@ from mlflow.tracking import MlflowClient
 
 from neuroflow.core.errors import ChampionNotComparableError
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.data import Dataset, frame_digest, split_data
-from neuroflow.pipelines.evaluation import score_registered_model
-from neuroflow.pipelines.registry import register_version
-from neuroflow.pipelines.tracking import epoch_logger, log_model
-from neuroflow.pipelines.training import train_model
+from neuroflow.pipelines.bookkeeping.registry import register_version
+from neuroflow.pipelines.bookkeeping.tracking import epoch_logger, log_model
+from neuroflow.pipelines.steps.data import Dataset, frame_digest, split_data
+from neuroflow.pipelines.steps.evaluation import score_registered_model
+from neuroflow.pipelines.steps.training import train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame
 
 
@@ -44,7 +44,7 @@ def test_digest_follows_the_values_and_the_row_count() -> None:
 def test_dataset_schema_is_the_learned_one_and_infers_only_unknown_columns() -> None:
     from neuroflow.models.packaging import model_signature
     from neuroflow.models.schema import infer_schema
-    from neuroflow.pipelines.tracking import dataset_schema
+    from neuroflow.pipelines.bookkeeping.tracking import dataset_schema
 
     frame = mixed_frame(rows=300)
     schema = infer_schema(frame, "label", "binary")

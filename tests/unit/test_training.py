@@ -6,8 +6,8 @@ import pandas as pd
 
 from neuroflow.core.spec import NetworkSpec
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.data import Dataset, split_data
-from neuroflow.pipelines.training import class_weights, epoch_batches, train_model
+from neuroflow.pipelines.steps.data import Dataset, split_data
+from neuroflow.pipelines.steps.training import class_weights, epoch_batches, train_model
 from tests.utils.factories import TINY_NETWORK, classification_frame
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from neuroflow.core.errors import ConfigError
 from neuroflow.core.settings import NetworkSettings, TuningSettings, load_settings
-from neuroflow.pipelines.tracking import retry_when_locked
-from neuroflow.pipelines.tuning import (
+from neuroflow.pipelines.bookkeeping.tracking import retry_when_locked
+from neuroflow.pipelines.steps.tuning import (
     TrialResult,
     best_trial,
     plan_trials,

@@ -4,7 +4,12 @@ from typing import Any
 
 from neuroflow.core.settings import load_settings
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.unchanged import FINGERPRINT_TAG, content_digest, training_fingerprint, unchanged_since
+from neuroflow.pipelines.bookkeeping.unchanged import (
+    FINGERPRINT_TAG,
+    content_digest,
+    training_fingerprint,
+    unchanged_since,
+)
 from tests.utils.factories import mixed_frame
 
 

@@ -7,7 +7,7 @@ import pytest
 from neuroflow.core.errors import DataValidationError
 from neuroflow.core.settings import ValidationSettings
 from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.validation import build_expectations, category_values, ensure_valid, validate_frame
+from neuroflow.pipelines.steps.validation import build_expectations, category_values, ensure_valid, validate_frame
 from tests.utils.factories import mixed_frame
 
 SETTINGS = ValidationSettings()

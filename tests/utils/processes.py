@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from neuroflow.pipelines.processes import free_port as free_port  # re-exported for the tests
+from neuroflow.cli.processes import free_port as free_port  # re-exported for the tests
 
 T = TypeVar("T")
 

@@ -11,10 +11,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..models.inference import Predictor
-from ..models.schema import category_label
+from ...models.inference import Predictor
+from ...models.schema import category_label
+from ..steps.evaluation import primary_metric
 from .advice import primary_score
-from .evaluation import primary_metric
 
 MAX_PLOTTED = 20
 

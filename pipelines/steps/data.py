@@ -11,11 +11,11 @@ import pandas as pd
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
-from ..core.errors import DataLoadError
-from ..core.settings import BUNDLED_DATASETS, DataSettings
-from ..core.spec import Task
-from ..models.preprocessing import MIN_CATEGORY_COUNT
-from ..models.schema import MISSING_CATEGORY, DataSchema, column_kind, infer_schema, whole_numbers
+from ...core.errors import DataLoadError
+from ...core.settings import BUNDLED_DATASETS, DataSettings
+from ...core.spec import Task
+from ...models.preprocessing import MIN_CATEGORY_COUNT
+from ...models.schema import MISSING_CATEGORY, DataSchema, column_kind, infer_schema, whole_numbers
 from .tables import check_task, infer_task, missing_column, read_table
 
 log = logging.getLogger(__name__)

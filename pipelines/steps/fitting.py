@@ -7,9 +7,10 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from ..core.spec import NetworkSpec
-from ..models.schema import DataSchema
-from . import evaluation, monitoring, smoke, tracking, training
+from ...core.spec import NetworkSpec
+from ...models.schema import DataSchema
+from ..bookkeeping import tracking
+from . import evaluation, monitoring, smoke, training
 from .data import Split
 from .profiling import StepClock
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..models.inference import Prediction
-from ..models.preprocessing import fit_preprocessing
-from ..models.schema import DataSchema
-from .data import Split
-from .evaluation import evaluate_predictions, primary_metric
+from ...models.inference import Prediction
+from ...models.preprocessing import fit_preprocessing
+from ...models.schema import DataSchema
+from ..steps.data import Split
+from ..steps.evaluation import evaluate_predictions, primary_metric
 
 log = logging.getLogger(__name__)
 

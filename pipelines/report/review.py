@@ -11,12 +11,12 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from ..core.settings import EvaluationSettings
-from ..core.spec import NetworkSpec
-from ..models.inference import Predictor
+from ...core.settings import EvaluationSettings
+from ...core.spec import NetworkSpec
+from ...models.inference import Predictor
+from ..steps.data import Split
+from ..steps.evaluation import primary_metric
 from . import advice, baseline, importance
-from .data import Split
-from .evaluation import primary_metric
 
 log = logging.getLogger(__name__)
 

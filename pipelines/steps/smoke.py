@@ -5,7 +5,7 @@ A version that fails to load, or answers differently from the network that was t
 TFX's InfraValidator idea for neuroflow's own serving path. The checking process is started before it is needed
 (`SmokeChecker`), so its imports overlap the training, and then answers one job on its standard input.
 
-    python -m neuroflow.pipelines.smoke    # reads one job (JSON) on stdin, writes one result (JSON) on stdout
+    python -m neuroflow.pipelines.steps.smoke    # reads one job (JSON) on stdin, writes one result (JSON) on stdout
 """
 
 import contextlib
@@ -88,12 +88,12 @@ def compare(expected: list[list[float]], actual: np.ndarray, tolerance: float) -
 def run_job(job: SmokeJob) -> SmokeResult:
     """In the checking process: read the version from the registry, load it with the service's loader, send the
     example through the service's request parser and inference path, and compare."""
-    from ..core.errors import RegistryUnavailableError, UntrustedModelError
-    from ..core.settings import ServiceSettings, TrackingSettings
-    from ..core.store import describe_version, mlflow_client
-    from ..core.store import reason as short_reason
-    from ..models.loading import load_version
-    from ..models.requests import RequestError, RequestParser, dumps
+    from ...core.errors import RegistryUnavailableError, UntrustedModelError
+    from ...core.settings import ServiceSettings, TrackingSettings
+    from ...core.store import describe_version, mlflow_client
+    from ...core.store import reason as short_reason
+    from ...models.loading import load_version
+    from ...models.requests import RequestError, RequestParser, dumps
 
     started = time.perf_counter()
 
@@ -145,7 +145,7 @@ class SmokeChecker:
         # a file, not a pipe, so warnings can never fill it and block; it lives as long as the checker
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115
         self._process: subprocess.Popen[str] | None = subprocess.Popen(
-            [sys.executable, "-m", "neuroflow.pipelines.smoke"],
+            [sys.executable, "-m", "neuroflow.pipelines.steps.smoke"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -225,9 +225,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     import mlflow  # noqa: F401  (ahead of the job: the point of starting early)
 
-    from ..core.settings import TrackingSettings
-    from ..core.store import mlflow_client
-    from ..models import loading  # noqa: F401
+    from ...core.settings import TrackingSettings
+    from ...core.store import mlflow_client
+    from ...models import loading  # noqa: F401
 
     for line in sys.stdin:
         message = json.loads(line)

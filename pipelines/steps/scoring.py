@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
-from ..core.errors import DataLoadError, SchemaMismatchError
-from ..models.inference import PREDICTION_COLUMN, Predictor
-from ..models.requests import RECORD_CONFIG, RequestParser, accepted_range, column_type
-from ..models.schema import ColumnSchema, DataSchema, category_label, category_labels
+from ...core.errors import DataLoadError, SchemaMismatchError
+from ...models.inference import PREDICTION_COLUMN, Predictor
+from ...models.requests import RECORD_CONFIG, RequestParser, accepted_range, column_type
+from ...models.schema import ColumnSchema, DataSchema, category_label, category_labels
 from .tables import clean_column_names
 
 log = logging.getLogger(__name__)
@@ -369,8 +369,8 @@ def check_columns(checker: RowChecker, columns: list[str], keep: tuple[str, ...]
 def load_scoring_model(settings: Any, version: str | None = None, alias: str | None = None) -> ScoringModel:
     """The version to score with (given, else the one `alias` points at, else the champion), loaded as the service
     loads it: files checked against the digests on the version, data only; its checks are the service's."""
-    from ..core.store import champion_version, describe_version, mlflow_client
-    from ..models.loading import load_version
+    from ...core.store import champion_version, describe_version, mlflow_client
+    from ...models.loading import load_version
 
     client = mlflow_client(settings.tracking, fail_fast=True)
     name = settings.model_name

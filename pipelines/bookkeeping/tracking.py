@@ -23,15 +23,15 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import Schema
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
-from ..core.settings import Settings, TrackingSettings, redact
-from ..core.store import mlflow_client
-from ..models import packaging
-from ..models.inference import Predictor
-from ..models.schema import DataSchema
-from .data import Dataset, frame_digest
+from ...core.settings import Settings, TrackingSettings, redact
+from ...core.store import mlflow_client
+from ...models import packaging
+from ...models.inference import Predictor
+from ...models.schema import DataSchema
+from ..steps.data import Dataset, frame_digest
+from ..steps.smoke import SmokeResult
+from ..steps.validation import ValidationReport
 from .registry import PromotionDecision
-from .smoke import SmokeResult
-from .validation import ValidationReport
 
 log = logging.getLogger(__name__)
 

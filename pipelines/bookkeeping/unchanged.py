@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..core import __version__
-from ..core.settings import Settings
-from ..core.store import failing_fast
-from ..models.schema import DataSchema
+from ...core import __version__
+from ...core.settings import Settings
+from ...core.store import failing_fast
+from ...models.schema import DataSchema
 
 FINGERPRINT_TAG = "neuroflow.training_fingerprint"
 

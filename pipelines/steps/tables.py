@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.errors import DataLoadError
-from ..core.spec import Task
-from ..models.schema import whole_numbers
+from ...core.errors import DataLoadError
+from ...core.spec import Task
+from ...models.schema import whole_numbers
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,12 @@ the run, and the service told when the champion moved."""
 
 from mlflow.tracking import MlflowClient
 
-from ..core.errors import RegistryUnavailableError
-from ..core.settings import Settings
-from ..models.schema import DataSchema
-from . import evaluation, notify, registry, smoke, tracking
-from .data import Split
+from ...core.errors import RegistryUnavailableError
+from ...core.settings import Settings
+from ...models.schema import DataSchema
+from ..steps import evaluation, smoke
+from ..steps.data import Split
+from . import notify, registry, tracking
 
 
 def gate(

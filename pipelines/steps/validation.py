@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..core.errors import DataValidationError
-from ..core.settings import ValidationSettings
-from ..models.schema import DATE_PATTERN, ColumnSchema, DataSchema
+from ...core.errors import DataValidationError
+from ...core.settings import ValidationSettings
+from ...models.schema import DATE_PATTERN, ColumnSchema, DataSchema
 
 log = logging.getLogger(__name__)
 

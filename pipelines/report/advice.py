@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..core.spec import NetworkSpec
-from ..models.inference import Prediction
-from ..models.livemetrics import roc_auc
-from ..models.schema import DataSchema, category_label
+from ...core.spec import NetworkSpec
+from ...models.inference import Prediction
+from ...models.livemetrics import roc_auc
+from ...models.schema import DataSchema, category_label
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from ..core.errors import ModelNotFoundError, NeuroflowError
-from ..core.predictionlog import CHAMPION, SHADOW, PredictionStore, window_start
-from ..core.settings import MonitoringSettings
-from ..models.inference import Predictor
-from ..models.livemetrics import decode, labelled, live_metrics
-from ..models.schema import DataSchema
+from ...core.errors import ModelNotFoundError, NeuroflowError
+from ...core.predictionlog import CHAMPION, SHADOW, PredictionStore, window_start
+from ...core.settings import MonitoringSettings
+from ...models.inference import Predictor
+from ...models.livemetrics import decode, labelled, live_metrics
+from ...models.schema import DataSchema
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -367,10 +367,10 @@ def monitor(
     """Judge a window of the served records of `settings.model_name` against the served version's training data,
     and record the look as an MLflow monitoring run (the HTML report, the verdict, the live metrics) linked to the
     version (`tags` go on that run: the Prefect flow run that looked, when a flow did)."""
-    from ..core.errors import ConfigError
-    from ..core.predictionlog import open_store
-    from ..core.store import describe_version, reason
-    from . import tracking
+    from ...core.errors import ConfigError
+    from ...core.predictionlog import open_store
+    from ...core.store import describe_version, reason
+    from ..bookkeeping import tracking
 
     store = open_store(settings.service.prediction_log)
     if store is None:
@@ -420,7 +420,7 @@ def log_monitoring(
     the monitored version gets a tag pointing at it. Returns the run's URL."""
     import mlflow
 
-    from . import tracking
+    from ..bookkeeping import tracking
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_id = tracking.start_run(

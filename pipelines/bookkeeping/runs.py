@@ -15,10 +15,10 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.runtime import flow_run as prefect_run
 from prefect.utilities.urls import url_for
 
-from ..core.errors import NeuroflowError
-from ..core.settings import Settings, TrackingSettings
-from ..core.store import failing_fast, is_store_failure, store_failure
-from ..core.store import reason as short_reason
+from ...core.errors import NeuroflowError
+from ...core.settings import Settings, TrackingSettings
+from ...core.store import failing_fast, is_store_failure, store_failure
+from ...core.store import reason as short_reason
 from . import tracking
 from .registry import PromotionDecision
 

@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from requests.exceptions import RequestException
 
-from ..core.errors import (
+from ...core.errors import (
     ChampionNotComparableError,
     ModelNotFoundError,
     NeuroflowError,
@@ -24,9 +24,9 @@ from ..core.errors import (
     PromotionUndecidedError,
     RegistryUnavailableError,
 )
-from ..core.store import champion_version, digest_tags, failing_fast
-from ..core.store import reason as short_reason
-from .evaluation import PrimaryMetric
+from ...core.store import champion_version, digest_tags, failing_fast
+from ...core.store import reason as short_reason
+from ..steps.evaluation import PrimaryMetric
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import logging
 import urllib.error
 import urllib.request
 
-from ..core.settings import ServiceSettings
+from ...core.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 

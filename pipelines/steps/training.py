@@ -10,13 +10,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from ..core.spec import NetworkSpec, batch_size_for
-from ..models import calibration
-from ..models.forward import FeatureEncoder, ForwardPass
-from ..models.inference import Predictor
-from ..models.network import build_network, build_tabular_network, seed_everything, with_calibration
-from ..models.preprocessing import Preprocessing, fit_preprocessing
-from ..models.schema import DataSchema
+from ...core.spec import NetworkSpec, batch_size_for
+from ...models import calibration
+from ...models.forward import FeatureEncoder, ForwardPass
+from ...models.inference import Predictor
+from ...models.network import build_network, build_tabular_network, seed_everything, with_calibration
+from ...models.preprocessing import Preprocessing, fit_preprocessing
+from ...models.schema import DataSchema
 from .data import Split
 
 log = logging.getLogger(__name__)

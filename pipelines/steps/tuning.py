@@ -22,13 +22,14 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from ..core.errors import ConfigError
-from ..core.settings import NetworkSettings, Settings, TuningSettings
-from ..core.spec import Task
-from ..models.schema import DataSchema
-from . import evaluation, fitting, tracking
+from ...core.errors import ConfigError
+from ...core.settings import NetworkSettings, Settings, TuningSettings
+from ...core.spec import Task
+from ...models.schema import DataSchema
+from ..bookkeeping import tracking
+from ..bookkeeping.registry import PromotionDecision
+from . import evaluation, fitting
 from .data import Split
-from .registry import PromotionDecision
 
 log = logging.getLogger(__name__)
 

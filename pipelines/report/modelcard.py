@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models.schema import DataSchema
+from ...models.schema import DataSchema
 from .baseline import NAMES
 
 Table = list[list[str]]

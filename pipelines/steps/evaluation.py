@@ -14,13 +14,13 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
-from ..core.errors import ChampionNotComparableError, RegistryUnavailableError, UntrustedModelError
-from ..core.spec import Task
-from ..core.store import describe_version, reason
-from ..models import calibration
-from ..models.inference import Prediction, Predictor
-from ..models.loading import load_version
-from ..models.schema import DataSchema, category_label
+from ...core.errors import ChampionNotComparableError, RegistryUnavailableError, UntrustedModelError
+from ...core.spec import Task
+from ...core.store import describe_version, reason
+from ...models import calibration
+from ...models.inference import Prediction, Predictor
+from ...models.loading import load_version
+from ...models.schema import DataSchema, category_label
 from .data import Split
 
 log = logging.getLogger(__name__)
