@@ -33,9 +33,7 @@ lint: setup ## ruff, the layer contracts (import-linter), pyright (imports resol
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/pyright
-	@# mypy names modules after folders: from the folder above, the checkout's folder is the package.
-	cd .. && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache \
-		$(addprefix $(notdir $(CURDIR))/,$(PACKAGE_FOLDERS))
+	$(BIN)/mypy $(PACKAGE_FOLDERS)
 
 format: setup
 	$(BIN)/ruff format .
