@@ -15,12 +15,13 @@ WORKDIR /src
 
 # Dependencies first, in their own layer: code changes do not reinstall them.
 COPY pyproject.toml requirements.lock README.md ./
-RUN for package in core cli models pipelines service; do mkdir -p "$package" && touch "$package/__init__.py"; done \
+RUN for package in core cli models pipelines pipelines/steps pipelines/bookkeeping pipelines/report service; do mkdir -p "$package" && touch "$package/__init__.py"; done \
     && pip install -c requirements.lock . \
     && pip uninstall -y neuroflow
 
 # neuroflow itself, installed as a package (neuroflow.core, .models, .pipelines, .service, .cli); the sources do not stay in the
 # image, so nothing in the working folder can shadow the installed namespace.
+COPY __init__.py ./
 COPY core ./core
 COPY cli ./cli
 COPY models ./models

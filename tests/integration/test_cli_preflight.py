@@ -95,7 +95,7 @@ def test_the_wheel_holds_one_namespace(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     source = tmp_path / "source"  # a copy: building in the checkout would leave build/ and egg-info behind
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "__init__.py"):
         shutil.copy2(root / name, source / name)
     for name in ("core", "cli", "models", "pipelines", "service"):
         shutil.copytree(root / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
