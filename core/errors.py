@@ -1,6 +1,8 @@
 """The project's exceptions. Each message says what went wrong and what to do next."""
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class NeuroflowError(Exception):
@@ -59,3 +61,30 @@ class PromotionUndecidedError(PromotionError):
 
 class ChampionNotComparableError(NeuroflowError):
     """The champion cannot be scored on the candidate's test rows (other columns or classes, or files refused)."""
+
+
+class MonitoringError(NeuroflowError):
+    """Monitoring cannot compare: no reference for the version, or no log to read."""
+
+
+@dataclass(frozen=True)
+class RequestProblem:
+    """One thing wrong with a request: where (a JSON path such as `records[0].age`) and what."""
+
+    field: str
+    problem: str
+
+
+@dataclass
+class RequestError(Exception):
+    """A request the service refuses, with the HTTP status and every problem found (up to a limit)."""
+
+    status: int
+    error: str
+    problems: list[RequestProblem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "error": self.error,
+            "detail": [{"field": problem.field, "problem": problem.problem} for problem in self.problems],
+        }

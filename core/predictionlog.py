@@ -23,7 +23,7 @@ import orjson
 import pandas as pd
 
 from .errors import ConfigError
-from .settings import redact
+from .settings import POSTGRES_URL_FORMS, redact
 from .store import reason
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ def open_store(location: str) -> PredictionStore | None:
     """The store `service.prediction_log` names, or None when it is off."""
     if location == "off":
         return None
-    if location.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    if location.startswith(POSTGRES_URL_FORMS):
         return PostgresStore(location.replace("postgres://", "postgresql://", 1))
     if "://" in location:
         raise ConfigError(f"service.prediction_log {redact(location)!r}: give a folder, a postgresql:// URL, or off")

@@ -35,6 +35,9 @@ from .spec import (
     preset_spec,
 )
 
+# How a PostgreSQL URL may begin (the prediction log's store); one list, read by the settings and the log.
+POSTGRES_URL_FORMS = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
 BundledDataset = Literal["breast_cancer", "wine", "diabetes"]
 BUNDLED_DATASETS: tuple[str, ...] = get_args(BundledDataset)
 
@@ -378,8 +381,7 @@ class ServiceSettings(_Section):
     @field_validator("prediction_log")
     @classmethod
     def _known_store(cls, value: str) -> str:
-        databases = ("postgresql://", "postgres://", "postgresql+psycopg://")
-        if "://" in value and not value.startswith(databases):
+        if "://" in value and not value.startswith(POSTGRES_URL_FORMS):
             raise ValueError(f"{redact(value)!r}: give a folder, a postgresql:// URL, or off")
         return value
 

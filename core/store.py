@@ -206,6 +206,12 @@ def describe_version(client: Any, name: str, version: str, alias: str | None) ->
     )
 
 
+def logged_model_id(model_uri: str) -> str | None:
+    """The model id a logged model's URI (`models:/m-<id>`) names, which a tracking server requires beside it; None
+    for any other URI."""
+    return model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+
+
 def digest_tags(digests: dict[str, str]) -> dict[str, str]:
     """The version tags that record a model's file digests at registration."""
     return {f"{DIGEST_TAG_PREFIX}{name}": digest for name, digest in digests.items()}

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, NotRequired, Protocol
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from ..core.errors import RequestError, RequestProblem
 from .schema import DATE_PATTERN, ColumnSchema, DataSchema, parse_iso
 
 RECORD_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
@@ -18,29 +19,6 @@ MAX_LISTED_CATEGORIES = 12
 MAX_ECHOED_KEY = 64  # an unknown key is named in the error, cut to this many characters
 FLOAT32_LIMIT = 3.0e38  # just under float32's largest finite value
 REQUEST_EXAMPLE_HINT = 'send {"records": [{"<feature>": <value>, ...}, ...]}'
-
-
-@dataclass(frozen=True)
-class RequestProblem:
-    """One thing wrong with a request: where (a JSON path such as `records[0].age`) and what."""
-
-    field: str
-    problem: str
-
-
-@dataclass
-class RequestError(Exception):
-    """A request the service refuses, with the HTTP status and every problem found (up to a limit)."""
-
-    status: int
-    error: str
-    problems: list[RequestProblem] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "error": self.error,
-            "detail": [{"field": problem.field, "problem": problem.problem} for problem in self.problems],
-        }
 
 
 def accepted_range(column: ColumnSchema, multiple: float) -> tuple[float, float]:

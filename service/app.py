@@ -19,12 +19,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..core.errors import ModelNotFoundError, RegistryUnavailableError, UntrustedModelError
+from ..core.errors import (
+    ModelNotFoundError,
+    RegistryUnavailableError,
+    RequestError,
+    RequestProblem,
+    UntrustedModelError,
+)
 from ..core.predictionlog import PredictionLog, feedback_frame, new_request_ids
 from ..core.settings import ServiceSettings, Settings
 from ..core.store import reason
 from ..models.inference import Prediction
-from ..models.requests import RequestError, RequestProblem, dumps
+from ..models.requests import dumps
 from ..models.schema import category_label
 from .guard import forwarded
 from .loading import LoadedModel

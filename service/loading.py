@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import RequestError
 from ..core.settings import ServiceSettings
 from ..core.store import ModelInfo, describe_version
 from ..models.inference import Predictor
 from ..models.loading import LoadedVersion, load_folder, load_version
-from ..models.requests import RequestError, RequestParser
+from ..models.requests import RequestParser
 from ..models.schema import DataSchema
 
 log = logging.getLogger(__name__)

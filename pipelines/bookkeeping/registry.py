@@ -24,7 +24,7 @@ from ...core.errors import (
     PromotionUndecidedError,
     RegistryUnavailableError,
 )
-from ...core.store import champion_version, digest_tags, failing_fast
+from ...core.store import champion_version, digest_tags, failing_fast, logged_model_id
 from ...core.store import reason as short_reason
 from ..steps.evaluation import PrimaryMetric
 
@@ -84,8 +84,7 @@ def register_version(
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":  # else a concurrent run created it first: fine
                 raise
-    # A logged model's URI (models:/m-<id>) names its model id, which a tracking server requires beside it.
-    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    model_id = logged_model_id(model_uri)
     tags = (
         (tags or {})
         | digest_tags(file_digests or {})

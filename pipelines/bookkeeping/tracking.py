@@ -24,7 +24,7 @@ from mlflow.types import Schema
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
 from ...core.settings import Settings, TrackingSettings, redact
-from ...core.store import mlflow_client
+from ...core.store import logged_model_id, mlflow_client
 from ...models import packaging
 from ...models.inference import Predictor
 from ...models.schema import DataSchema
@@ -364,7 +364,7 @@ def name_run(client: MlflowClient, run_id: str, dataset: str, version: str, prom
 def link_logged_model(client: MlflowClient, model_uri: str, name: str, version: str) -> None:
     """Tag the logged model (MLflow 3's Models tab) with the registered version it became, and the version with
     the logged model's id, so each page links to the other."""
-    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    model_id = logged_model_id(model_uri)
     if model_id is None:
         return
     client.set_logged_model_tags(model_id, {"neuroflow.registered_version": f"{name}/{version}"})

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from ...core.errors import ModelNotFoundError, NeuroflowError
+from ...core.errors import ModelNotFoundError, MonitoringError
 from ...core.predictionlog import CHAMPION, SHADOW, PredictionStore, window_start
 from ...core.settings import MonitoringSettings
 from ...models.inference import Predictor
@@ -30,10 +30,6 @@ T = TypeVar("T")
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 PREDICTION = "prediction"
-
-
-class MonitoringError(NeuroflowError):
-    """Monitoring cannot compare: no reference for the version, or no log to read."""
 
 
 def reference_sample(features: pd.DataFrame, predictor: Predictor, rows: int, seed: int) -> pd.DataFrame:

@@ -88,12 +88,12 @@ def compare(expected: list[list[float]], actual: np.ndarray, tolerance: float) -
 def run_job(job: SmokeJob) -> SmokeResult:
     """In the checking process: read the version from the registry, load it with the service's loader, send the
     example through the service's request parser and inference path, and compare."""
-    from ...core.errors import RegistryUnavailableError, UntrustedModelError
+    from ...core.errors import RegistryUnavailableError, RequestError, UntrustedModelError
     from ...core.settings import ServiceSettings, TrackingSettings
     from ...core.store import describe_version, mlflow_client
     from ...core.store import reason as short_reason
     from ...models.loading import load_version
-    from ...models.requests import RequestError, RequestParser, dumps
+    from ...models.requests import RequestParser, dumps
 
     started = time.perf_counter()
 
