@@ -1,11 +1,12 @@
 """The Prefect flows. Each line is a step; the steps are plain functions in the modules beside this one."""
 
 import logging
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
-from prefect import flow, task
+from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as prefect_run
@@ -36,11 +37,14 @@ from .report import modelcard, review
 from .steps import data, evaluation, fitting, monitoring, profiling, scoring, smoke, tuning, validation
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def step(function: Any) -> Any:
-    """A Prefect task around a plain step function: no caching or result storage of frames and models."""
-    return task(function, cache_policy=NO_CACHE, persist_result=False)
+def step(function: Callable[P, R]) -> Task[P, R]:
+    """A Prefect task around a plain step function: no caching or result storage of frames and models. Typed with
+    the function's own signature, so mypy checks every call the flows make."""
+    return task(cache_policy=NO_CACHE, persist_result=False)(function)
 
 
 load_dataset = step(data.load_dataset)
@@ -127,86 +131,169 @@ def training_flow(
         client = tracking.configure_tracking(settings.tracking)
         checker.connect(settings.tracking.tracking_uri, settings.tracking.registry_uri)
         with clock.step("load"):
-            loaded, schema, columns = load_data(settings)
+            prepared = load_data(settings)
         with recorded_run(client, settings, "training") as run:
-            tracking.log_columns(client, run.run_id, columns)
-            split, digest, validated = validate_and_split(run, loaded, schema, clock)
-            fingerprint = unchanged.training_fingerprint(loaded.frame, schema, settings)
-            client.set_tag(run.run_id, unchanged.FINGERPRINT_TAG, fingerprint)
-            alias = settings.promotion.alias
-            if not force and (same := unchanged.unchanged_since(client, settings.model_name, alias, fingerprint)):
-                return report_unchanged(run, same, digest, loaded)
-            fitted = train_and_log(
-                client,
-                run.run_id,
-                schema,
-                split,
-                settings.network.spec(settings.evaluation.threshold),
-                settings.data.seed,
-                clock,
-                settings.monitoring.reference_rows,
-            )
-            columns = data.describe_fitted(columns, schema, fitted.training.predictor.encoder)
-            tracking.log_columns(client, run.run_id, columns)
+            tracking.log_columns(client, run.run_id, prepared.columns)
+            checked = validate_and_split(run, prepared, clock)
+            trained_on = fingerprint(run, prepared)
+            if not force and (champion := unchanged_champion(run, trained_on)):
+                return report_unchanged(run, champion, checked.digest, prepared.dataset)
+            fitted = fit(run, prepared, checked, clock)
             with clock.step("review"):
-                looked = review_model(
-                    client,
-                    run.run_id,
-                    fitted.training.predictor,
-                    (fitted.training.epochs_run, fitted.training.best_epoch),
-                    fitted.scores,
-                    split,
-                    loaded.frame[loaded.target],
-                    settings.network.spec(settings.evaluation.threshold),
-                    settings.evaluation,
-                    settings.data.seed,
-                )
+                looked = review_fitted(run, prepared, checked, fitted)
             with clock.step("register_and_gate"):
-                version = register_version(
-                    client,
-                    settings.model_name,
-                    fitted.model_uri,
-                    run.run_id,
-                    fitted.file_digests,
-                    {unchanged.FINGERPRINT_TAG: fingerprint},
-                )
-                decision = promote(
-                    client, settings, run.run_id, version, fitted.scores, schema, split, checker, fitted.example_outputs
-                )
-            tracking.link_logged_model(client, fitted.model_uri, settings.model_name, version)
-            ran = {"epochs_run": fitted.training.epochs_run, "best_epoch": fitted.training.best_epoch} | {
-                f"calibration {name}": round(value, 4)
-                for name, value in fitted.training.calibration.items()
-                if name in ("temperature", "threshold")
-            }
-            write_model_card(run, loaded, (schema, digest, validated, split), fitted.scores, ran, looked, decision)
-            tracking.name_run(client, run.run_id, loaded.name, version, decision.promoted)
-            tracking.log_steps(client, run.run_id, clock.metrics())
-            log.info("steps: %s", clock.summary())
-            outcome = TrainingOutcome(
-                **run.registered(version, decision),
-                test_metrics=fitted.scores,
-                tracking_uri=settings.tracking.tracking_uri,
-                interval=looked.interval.describe() if looked.interval else None,
-                baseline=looked.baselines.verdict if looked.baselines else None,
-                warnings=tuple(looked.warnings),
-            )
-            summary = asdict(outcome) | {"data_digest": digest, "prefect_flow_run_url": run.prefect_url}
-            tracking.log_summary(client, run.run_id, summary)
-            facts = {
-                "data set": loaded.name,
-                "source": loaded.source,
-                "task": schema.task,
-                "features": len(schema.features),
-            }
-            run.publish(tracking.summary_markdown(summary, facts | split.sizes()))
-            return outcome
+                judged = register_and_gate(run, prepared, checked, fitted, checker, trained_on)
+            return conclude(run, prepared, checked, fitted, looked, judged, clock)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The data a run learns from: the data set, its schema and what happens to each column."""
+
+    dataset: data.Dataset
+    schema: DataSchema
+    columns: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The data validated and split: the split, the data's digest and the validation summary."""
+
+    split: data.Split
+    digest: str
+    validated: str
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The version a run registered and what the gate decided for it."""
+
+    version: str
+    decision: registry.PromotionDecision
+
+
+def fingerprint(run: RunRecord, prepared: Prepared) -> str:
+    """The run's training fingerprint (what "unchanged" is judged on), recorded on the run."""
+    value = unchanged.training_fingerprint(prepared.dataset.frame, prepared.schema, run.settings)
+    run.client.set_tag(run.run_id, unchanged.FINGERPRINT_TAG, value)
+    return value
+
+
+def unchanged_champion(run: RunRecord, trained_on: str) -> str | None:
+    """The champion's version if it was trained on the same data and settings (fingerprint) as this run, else None."""
+    settings = run.settings
+    return unchanged.unchanged_since(run.client, settings.model_name, settings.promotion.alias, trained_on)
+
+
+def fit(run: RunRecord, prepared: Prepared, checked: Checked, clock: profiling.StepClock) -> fitting.FittedModel:
+    """Train, evaluate and log the network; the columns' record then says how each was encoded."""
+    settings = run.settings
+    fitted = train_and_log(
+        run.client,
+        run.run_id,
+        prepared.schema,
+        checked.split,
+        settings.network.spec(settings.evaluation.threshold),
+        settings.data.seed,
+        clock,
+        settings.monitoring.reference_rows,
+    )
+    columns = data.describe_fitted(prepared.columns, prepared.schema, fitted.training.predictor.encoder)
+    tracking.log_columns(run.client, run.run_id, columns)
+    return fitted
+
+
+def review_fitted(run: RunRecord, prepared: Prepared, checked: Checked, fitted: fitting.FittedModel) -> review.Review:
+    """The report card of the trained network: interval, advice, baselines and importance."""
+    settings = run.settings
+    return review_model(
+        run.client,
+        run.run_id,
+        fitted.training.predictor,
+        (fitted.training.epochs_run, fitted.training.best_epoch),
+        fitted.scores,
+        checked.split,
+        prepared.dataset.frame[prepared.dataset.target],
+        settings.network.spec(settings.evaluation.threshold),
+        settings.evaluation,
+        settings.data.seed,
+    )
+
+
+def register_and_gate(
+    run: RunRecord,
+    prepared: Prepared,
+    checked: Checked,
+    fitted: fitting.FittedModel,
+    checker: smoke.SmokeChecker,
+    trained_on: str,
+) -> Judged:
+    """Register the version, smoke-test it and let the gate decide on the champion alias."""
+    settings = run.settings
+    version = register_version(
+        run.client,
+        settings.model_name,
+        fitted.model_uri,
+        run.run_id,
+        fitted.file_digests,
+        {unchanged.FINGERPRINT_TAG: trained_on},
+    )
+    decision = promote(
+        run.client,
+        settings,
+        run.run_id,
+        version,
+        fitted.scores,
+        prepared.schema,
+        checked.split,
+        checker,
+        fitted.example_outputs,
+    )
+    tracking.link_logged_model(run.client, fitted.model_uri, settings.model_name, version)
+    return Judged(version, decision)
+
+
+def conclude(
+    run: RunRecord,
+    prepared: Prepared,
+    checked: Checked,
+    fitted: fitting.FittedModel,
+    looked: review.Review,
+    judged: Judged,
+    clock: profiling.StepClock,
+) -> TrainingOutcome:
+    """The model card, the run's name, steps and summary, and the typed outcome the caller reads."""
+    settings, client, dataset = run.settings, run.client, prepared.dataset
+    ran = {"epochs_run": fitted.training.epochs_run, "best_epoch": fitted.training.best_epoch} | {
+        f"calibration {name}": round(value, 4)
+        for name, value in fitted.training.calibration.items()
+        if name in ("temperature", "threshold")
+    }
+    write_model_card(run, prepared, checked, fitted.scores, ran, looked, judged.decision)
+    tracking.name_run(client, run.run_id, dataset.name, judged.version, judged.decision.promoted)
+    tracking.log_steps(client, run.run_id, clock.metrics())
+    log.info("steps: %s", clock.summary())
+    outcome = TrainingOutcome(
+        **run.registered(judged.version, judged.decision),
+        test_metrics=fitted.scores,
+        tracking_uri=settings.tracking.tracking_uri,
+        interval=looked.interval.describe() if looked.interval else None,
+        baseline=looked.baselines.verdict if looked.baselines else None,
+        warnings=tuple(looked.warnings),
+    )
+    summary = asdict(outcome) | {"data_digest": checked.digest, "prefect_flow_run_url": run.prefect_url}
+    tracking.log_summary(client, run.run_id, summary)
+    facts = {"data set": dataset.name, "source": dataset.source, "task": prepared.schema.task}
+    run.publish(
+        tracking.summary_markdown(summary, facts | {"features": len(prepared.schema.features)} | checked.split.sizes())
+    )
+    return outcome
 
 
 def write_model_card(
     run: RunRecord,
-    dataset: data.Dataset,
-    prepared: tuple[DataSchema, str, str, data.Split],
+    prepared: Prepared,
+    checked: Checked,
     scores: dict[str, float],
     epochs: dict[str, Any],
     looked: review.Review,
@@ -214,8 +301,9 @@ def write_model_card(
     network: dict[str, Any] | None = None,
 ) -> None:
     """The version's model card from what its run knows: on the run (Markdown and HTML) and as its description.
-    `prepared`: the schema, data digest, validation summary and split; `network`: the settings it trained with."""
-    schema, digest, validated, split = prepared
+    `network`: the settings it trained with, when they are not the run's own (a tuning trial's)."""
+    dataset, schema = prepared.dataset, prepared.schema
+    digest, validated, split = checked.digest, checked.validated, checked.split
     version = decision.candidate_version
     settings = run.settings
     card = modelcard.build_card(
@@ -261,7 +349,7 @@ def report_unchanged(run: RunRecord, champion: str, digest: str, dataset: data.D
     return outcome
 
 
-def load_data(settings: Settings) -> tuple[data.Dataset, DataSchema, list[dict[str, Any]]]:
+def load_data(settings: Settings) -> Prepared:
     """Load the data, drop columns it cannot learn from (unless a reference schema fixes the columns), learn the
     schema, and say what happens to each column."""
     dataset = load_dataset(settings.data)
@@ -283,15 +371,12 @@ def load_data(settings: Settings) -> tuple[data.Dataset, DataSchema, list[dict[s
             "(pass --model-name to join an existing model)",
         )
     schema = replace(schema, model_name=settings.model_name)
-    return dataset, schema, data.describe_columns(dataset, schema, dropped)
+    return Prepared(dataset, schema, data.describe_columns(dataset, schema, dropped))
 
 
-def validate_and_split(
-    run: RunRecord, dataset: data.Dataset, schema: DataSchema, clock: profiling.StepClock
-) -> tuple[data.Split, str, str]:
-    """Validate the data (a failure stops the flow with its report), split it, and log it; returns the split, the
-    digest and the validation summary."""
-    settings = run.settings
+def validate_and_split(run: RunRecord, prepared: Prepared, clock: profiling.StepClock) -> Checked:
+    """Validate the data (a failure stops the flow with its report), split it, and log it."""
+    settings, dataset, schema = run.settings, prepared.dataset, prepared.schema
     with clock.step("validate"):
         report_dir = settings.reports_dir / f"{settings.data.name}-{run.started}-{run.run_id[:8]}"
         report = validate_frame(dataset.frame, schema, settings.validation, report_dir)
@@ -300,7 +385,7 @@ def validate_and_split(
     with clock.step("split_and_log_data"):
         split = split_data(dataset, settings.data.test_size, settings.data.validation_size, settings.data.seed)
         digest = tracking.log_data(run.client, run.run_id, dataset, schema, split.sizes())
-    return split, digest, report.summary()
+    return Checked(split, digest, report.summary())
 
 
 def task_runner(parallel: int, dask_address: str | None = None, dask_workers: int | None = None) -> Any:
@@ -331,10 +416,12 @@ def tuning_flow(
         trials = tuning.plan_trials(settings.tuning, settings.network)
         client = tracking.configure_tracking(settings.tracking)
         checker.connect(settings.tracking.tracking_uri, settings.tracking.registry_uri)
-        dataset, schema, columns = load_data(settings)
+        prepared = load_data(settings)
+        dataset, schema = prepared.dataset, prepared.schema
         with recorded_run(client, settings, "tuning") as run:
-            tracking.log_columns(client, run.run_id, columns)
-            split, digest, validated = validate_and_split(run, dataset, schema, profiling.StepClock())
+            tracking.log_columns(client, run.run_id, prepared.columns)
+            checked = validate_and_split(run, prepared, profiling.StepClock())
+            split = checked.split
             futures = [
                 run_trial.submit(settings, schema, split, trial, run.run_id, run.experiment_id) for trial in trials
             ]
@@ -366,9 +453,8 @@ def tuning_flow(
                 client, settings, run.run_id, version, test_scores, schema, split, checker, best.example_outputs
             )
             ran = {"epochs_run": best.epochs_run, "best_epoch": best.best_epoch}
-            prepared = (schema, digest, validated, split)
             write_model_card(
-                run, dataset, prepared, test_scores, ran, looked, decision, network.model_dump(mode="json")
+                run, prepared, checked, test_scores, ran, looked, decision, network.model_dump(mode="json")
             )
             statuses = {str(status): int(count) for status, count in frame["status"].value_counts().items()}
             run.note(tuning.describe_search(results, best, statuses, settings, version, decision))
