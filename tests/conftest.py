@@ -15,7 +15,7 @@ os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
 for _name in [name for name in os.environ if name.startswith("NEUROFLOW_")]:
     del os.environ[_name]
 
-import neuroflow  # noqa: E402,F401  (quiet runtime defaults before TensorFlow loads)
+import neuroflow.core  # noqa: E402,F401  (quiet runtime defaults before TensorFlow loads)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,3 +46,17 @@ def tracking_uri(tmp_path: Path) -> Iterator[str]:
     mlflow.set_tracking_uri(uri)
     yield uri
     mlflow.set_tracking_uri(previous)
+
+
+# The kinds of test that need more than Python, by the fixtures they use (browser tests say so where they are
+# declared): `pytest -m "not stack"` is a real choice.
+FIXTURE_MARKERS = {"stack": ("stack", "postgres"), "postgres_url": ("postgres",)}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, markers in FIXTURE_MARKERS.items():
+            if fixture in names:
+                for marker in markers:
+                    item.add_marker(marker)

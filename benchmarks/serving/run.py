@@ -172,7 +172,7 @@ def main() -> None:
     import mlflow
     from sklearn.datasets import load_breast_cancer
 
-    import neuroflow  # noqa: F401  (quiet TensorFlow)
+    import neuroflow.core  # noqa: F401  (quiet TensorFlow)
     from neuroflow.cli.processes import free_port
     from neuroflow.models.inference import Predictor
 

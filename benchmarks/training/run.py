@@ -337,7 +337,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import neuroflow  # noqa: F401  (quiet defaults before TensorFlow loads)
+    import neuroflow.core  # noqa: F401  (quiet defaults before TensorFlow loads)
 
     if args.only_job:
         with tempfile.TemporaryDirectory(prefix="neuroflow-bench-") as scratch:

@@ -20,7 +20,7 @@ BARS = {"breast_cancer": ("accuracy", 0.95), "wine": ("accuracy", 0.95), "diabet
 
 def score_seed(dataset: str, seed: int) -> dict[str, float]:
     """Train the default network on one seed's split of a bundled data set; its test metrics."""
-    import neuroflow  # noqa: F401  (quiet TensorFlow before it loads in this worker)
+    import neuroflow.core  # noqa: F401  (quiet TensorFlow before it loads in this worker)
     from neuroflow.core.settings import load_settings
     from neuroflow.pipelines.steps.data import learn_schema, load_dataset, split_data
     from neuroflow.pipelines.steps.evaluation import evaluate_predictions

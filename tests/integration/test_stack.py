@@ -508,10 +508,15 @@ MLFLOW_ASSISTANT_CLOSED = {
     "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
     "mlflow.assistant.panelOpen_v1": "false",
 }
-needs_chromium = pytest.mark.skipif(
+_chromium_missing = pytest.mark.skipif(
     shutil.which("chromium") is None or shutil.which("chromedriver") is None,
     reason="needs Debian's chromium and chromium-driver (scripts/setup_test_tools.sh)",
 )
+
+
+def needs_chromium(test: Any) -> Any:
+    """A browser test: marked `browser`, and skipped where Debian's Chromium is missing."""
+    return pytest.mark.browser(_chromium_missing(test))
 
 
 @needs_chromium
