@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-LOCK = Path(__file__).resolve().parents[2] / "requirements.lock"
+LOCK = Path(__file__).resolve().parents[3] / "requirements.lock"
 # package → the lowest version the team's recorded advisories allow (see README, "Security model")
 FLOORS = {"keras": "3.13.2", "bentoml": "1.4.39"}
 

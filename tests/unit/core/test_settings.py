@@ -97,7 +97,7 @@ def test_model_name_follows_the_data_file() -> None:
 
 
 def test_the_example_config_in_the_repo_loads() -> None:
-    example = Path(__file__).parents[2] / "examples" / "train.yaml"
+    example = Path(__file__).parents[3] / "examples" / "train.yaml"
     settings = load_settings(example)
     assert settings.data.dataset == "wine"
     assert settings.network.dropout == 0.1
