@@ -1,12 +1,37 @@
 """Small generated data sets for tests: a few hundred rows, known structure."""
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification, make_regression
 
-from neuroflow.core.spec import NetworkSpec
+from neuroflow.core.spec import NetworkSpec, Task
 
 TINY_NETWORK = NetworkSpec(hidden_units=(8,), epochs=2, batch_size=32, patience=2)
+
+
+@dataclass(frozen=True)
+class Tiny:
+    """A tiny trained model and what it was trained from: the schema, the 60/20/20 split and the predictor."""
+
+    schema: Any
+    split: Any
+    predictor: Any
+
+
+def train_tiny(
+    frame: pd.DataFrame, target: str, task: Task, network: NetworkSpec = TINY_NETWORK, seed: int = 0
+) -> Tiny:
+    """Learn the schema, split (seed 0) and train `network` with `seed`: the one tiny trained model unit tests build."""
+    from neuroflow.models.schema import infer_schema
+    from neuroflow.pipelines.steps.data import Dataset, split_data
+    from neuroflow.pipelines.steps.training import train_model
+
+    schema = infer_schema(frame, target, task)
+    split = split_data(Dataset("tiny", "test", frame, target, task), 0.2, 0.2, seed=0)
+    return Tiny(schema, split, train_model(schema, split, network, seed=seed).predictor)
 
 
 def classification_frame(rows: int = 200, features: int = 5, classes: int = 2, seed: int = 0) -> pd.DataFrame:

@@ -22,10 +22,14 @@ from neuroflow.models.inference import (
     check_digests,
     file_digests,
 )
-from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.steps.data import Dataset, split_data
-from neuroflow.pipelines.steps.training import train_model
-from tests.utils.factories import TINY_NETWORK, classification_frame, messy_frame, mixed_frame, regression_frame
+from tests.utils.factories import (
+    TINY_NETWORK,
+    classification_frame,
+    messy_frame,
+    mixed_frame,
+    regression_frame,
+    train_tiny,
+)
 
 
 def test_prediction_frame_round_trip() -> None:
@@ -41,9 +45,8 @@ def test_prediction_frame_round_trip() -> None:
 
 def test_saved_predictor_predicts_the_same_from_raw_rows(tmp_path: Path) -> None:
     frame = mixed_frame(rows=200)
-    schema = infer_schema(frame, "label", "binary")
-    split = split_data(Dataset("m", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
-    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    tiny = train_tiny(frame, "label", "binary")
+    split, predictor = tiny.split, tiny.predictor
     predictor.save(tmp_path / "model")
     loaded = Predictor.from_directory(tmp_path / "model", with_network=True)
     before, after = predictor.predict(split.test_features), loaded.predict(split.test_features)
@@ -123,10 +126,8 @@ def test_a_damaged_preprocessing_file_is_refused_on_load(tmp_path: Path) -> None
 
 
 def test_regression_values_come_back_in_target_units() -> None:
-    frame = regression_frame(rows=200)
-    schema = infer_schema(frame, "target", "regression")
-    split = split_data(Dataset("r", "test", frame, "target", "regression"), 0.2, 0.2, seed=0)
-    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    tiny = train_tiny(regression_frame(rows=200), "target", "regression")
+    split, predictor = tiny.split, tiny.predictor
     prediction = predictor.predict(split.test_features)
     assert prediction.probabilities is None
     raw = predictor.raw_outputs(predictor.preprocessing.transform(split.test_features))[:, 0]
@@ -135,9 +136,8 @@ def test_regression_values_come_back_in_target_units() -> None:
 
 
 def _trained(frame, target, task, network=TINY_NETWORK):
-    schema = infer_schema(frame, target, task)
-    split = split_data(Dataset("d", "test", frame, target, task), 0.2, 0.2, seed=0)
-    return train_model(schema, split, network, seed=0).predictor, split
+    tiny = train_tiny(frame, target, task, network)
+    return tiny.predictor, tiny.split
 
 
 def test_numpy_encoding_equals_the_fitted_sklearn_transform() -> None:

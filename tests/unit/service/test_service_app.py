@@ -24,7 +24,7 @@ from neuroflow.pipelines.steps.training import train_model
 from neuroflow.service.app import VERSION_HEADER
 from neuroflow.service.loading import LoadedModel, ready
 from neuroflow.service.service import build_service
-from tests.utils.factories import TINY_NETWORK, mixed_frame
+from tests.utils.factories import TINY_NETWORK, mixed_frame, train_tiny
 
 TOKEN = "a-test-token-0123456789"
 LOCAL = ("127.0.0.1", 50000)  # what a client on this machine looks like to the service
@@ -77,9 +77,9 @@ def served_app(settings: Settings, source: MemorySource) -> tuple[Any, Any]:
 @pytest.fixture(scope="module")
 def trained() -> dict[str, Any]:
     frame = mixed_frame(rows=300)
-    schema = infer_schema(frame, "label", "binary")
-    split = split_data(Dataset("m", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
-    versions = {str(seed): train_model(schema, split, TINY_NETWORK, seed=seed).predictor for seed in (1, 2)}
+    tiny = {str(seed): train_tiny(frame, "label", "binary", seed=seed) for seed in (1, 2)}
+    split = tiny["1"].split
+    versions = {version: trained.predictor for version, trained in tiny.items()}
     records = [
         {key: (None if isinstance(value, float) and np.isnan(value) else value) for key, value in row.items()}
         for row in split.test_features.to_dict(orient="records")

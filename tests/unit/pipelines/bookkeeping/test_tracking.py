@@ -13,10 +13,9 @@ from neuroflow.core.errors import ChampionNotComparableError
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.bookkeeping.registry import register_version
 from neuroflow.pipelines.bookkeeping.tracking import epoch_logger, log_model
-from neuroflow.pipelines.steps.data import Dataset, frame_digest, split_data
+from neuroflow.pipelines.steps.data import frame_digest
 from neuroflow.pipelines.steps.evaluation import score_registered_model
-from neuroflow.pipelines.steps.training import train_model
-from tests.utils.factories import TINY_NETWORK, classification_frame, mixed_frame
+from tests.utils.factories import classification_frame, mixed_frame, train_tiny
 
 
 def test_digest_is_mlflows_own_on_small_and_large_frames() -> None:
@@ -43,7 +42,6 @@ def test_digest_follows_the_values_and_the_row_count() -> None:
 
 def test_dataset_schema_is_the_learned_one_and_infers_only_unknown_columns() -> None:
     from neuroflow.models.packaging import model_signature
-    from neuroflow.models.schema import infer_schema
     from neuroflow.pipelines.bookkeeping.tracking import dataset_schema
 
     frame = mixed_frame(rows=300)
@@ -63,9 +61,8 @@ def test_a_model_trained_on_whole_number_columns_is_logged_loads_and_can_be_scor
     the promotion gate scored the champion on new test rows, and in `pyfunc.predict` on the training file itself."""
     frame = classification_frame(rows=120)
     frame["visits"] = np.random.default_rng(0).integers(0, 40, len(frame))  # int64, no missing values
-    dataset = Dataset("ints", "test", frame, "target", "binary")
-    schema, split = infer_schema(frame, "target", "binary"), split_data(dataset, 0.2, 0.2, seed=0)
-    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    tiny = train_tiny(frame, "target", "binary")
+    schema, split, predictor = tiny.schema, tiny.split, tiny.predictor
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         experiment = mlflow.create_experiment("ints", artifact_location=str(tmp_path / "artifacts"))
@@ -90,9 +87,8 @@ def test_the_gate_scores_a_champion_without_running_its_code_and_refuses_changed
     """The artifact store is not trusted: code in a logged model must not run in the trainer, and a file changed since
     registration makes the champion not comparable (so nothing is promoted over it)."""
     frame = classification_frame(rows=120)
-    dataset = Dataset("trust", "test", frame, "target", "binary")
-    schema, split = infer_schema(frame, "target", "binary"), split_data(dataset, 0.2, 0.2, seed=0)
-    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    tiny = train_tiny(frame, "target", "binary")
+    schema, split, predictor = tiny.schema, tiny.split, tiny.predictor
     marker = tmp_path / "code-ran"
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:

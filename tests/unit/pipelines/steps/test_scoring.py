@@ -10,21 +10,16 @@ import pytest
 
 from neuroflow.core.errors import SchemaMismatchError
 from neuroflow.models.requests import RequestError, RequestParser
-from neuroflow.models.schema import infer_schema
-from neuroflow.pipelines.steps.data import Dataset, split_data
 from neuroflow.pipelines.steps.scoring import RowChecker, ScoringModel, score_file
-from neuroflow.pipelines.steps.training import train_model
-from tests.utils.factories import TINY_NETWORK, messy_frame, mixed_frame
+from tests.utils.factories import messy_frame, mixed_frame, train_tiny
 
 
 @pytest.fixture(scope="module")
 def model() -> dict[str, Any]:
     frame = mixed_frame(rows=300)
     frame["visits"] = np.random.default_rng(1).integers(0, 20, len(frame))  # whole numbers, never missing
-    schema = infer_schema(frame, "label", "binary")
-    split = split_data(Dataset("m", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
-    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
-    return {"frame": frame, "predictor": predictor, "parser": RequestParser(schema, max_rows=10_000)}
+    tiny = train_tiny(frame, "label", "binary")
+    return {"frame": frame, "predictor": tiny.predictor, "parser": RequestParser(tiny.schema, max_rows=10_000)}
 
 
 def scoring_model(model: dict[str, Any], version: str) -> ScoringModel:
@@ -181,9 +176,8 @@ def test_dates_in_a_file_are_scored_as_the_service_reads_them_and_bad_ones_refus
     frame = messy_frame(rows=300)
     frame.columns = [name.strip() for name in frame.columns]
     frame = frame.drop(columns=["pixel", "nothing", "shop"])
-    schema = infer_schema(frame, "label", "binary")
-    split = split_data(Dataset("w", "test", frame, "label", "binary"), 0.2, 0.2, seed=0)
-    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    tiny = train_tiny(frame, "label", "binary")
+    schema, predictor = tiny.schema, tiny.predictor
     rows = frame.drop(columns="label").head(40).copy()
     rows.columns = [" date", "temp "]  # padded headers, as a spreadsheet may export them
     if suffix == ".parquet":

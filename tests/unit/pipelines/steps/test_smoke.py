@@ -12,13 +12,10 @@ from mlflow.tracking import MlflowClient
 
 from neuroflow.core.settings import ServiceSettings
 from neuroflow.core.store import example_records
-from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.bookkeeping.registry import register_version
 from neuroflow.pipelines.bookkeeping.tracking import log_model
-from neuroflow.pipelines.steps.data import Dataset, split_data
 from neuroflow.pipelines.steps.smoke import SmokeChecker, SmokeJob, compare, expected_outputs
-from neuroflow.pipelines.steps.training import train_model
-from tests.utils.factories import TINY_NETWORK, mixed_frame
+from tests.utils.factories import mixed_frame, train_tiny
 
 
 def test_outputs_agree_within_the_tolerance_and_not_beyond() -> None:
@@ -38,10 +35,8 @@ def test_the_logged_example_reads_as_request_records(tmp_path: Path) -> None:
 @pytest.fixture
 def registered(tmp_path: Path) -> dict[str, Any]:
     """A mixed-type model (numbers, text, booleans, gaps) logged and registered in a SQLite store, as training does."""
-    frame = mixed_frame(rows=160)
-    dataset = Dataset("mixed", "test", frame, "label", "binary")
-    schema, split = infer_schema(frame, "label", "binary"), split_data(dataset, 0.2, 0.2, seed=0)
-    predictor = train_model(schema, split, TINY_NETWORK, seed=0).predictor
+    tiny = train_tiny(mixed_frame(rows=160), "label", "binary")
+    split, predictor = tiny.split, tiny.predictor
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     try:
