@@ -1,6 +1,7 @@
 """Test isolation: Prefect, MLflow and reports live in temporary folders, never in the user's home or checkout."""
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,15 @@ for _name in [name for name in os.environ if name.startswith("NEUROFLOW_")]:
     del os.environ[_name]
 
 import neuroflow.core  # noqa: E402,F401  (quiet runtime defaults before TensorFlow loads)
+
+
+@pytest.fixture(autouse=True)
+def restored_sys_path() -> Iterator[None]:
+    """MLflow's in-process model loading puts the model's code folder, with its own partial copy of neuroflow, on
+    sys.path; a process a later test spawns (which inherits sys.path) would import that copy instead of the package."""
+    saved = list(sys.path)
+    yield
+    sys.path[:] = saved
 
 
 @pytest.fixture(scope="session", autouse=True)
