@@ -528,12 +528,13 @@ def test_the_shadow_is_logged_beside_the_champion_and_never_answers(trained, tmp
 
 
 def test_a_failing_shadow_never_fails_a_request(trained, tmp_path) -> None:
-    app, source, holder = logged_app(trained, tmp_path, shadow="latest")
+    # Version 2 is the failing one in the source itself: the service's own start-up refresh, which may finish after
+    # the test's, then loads the same failing shadow instead of replacing one set by hand.
+    failing = trained["versions"] | {"2": FailingPredictor(trained["versions"]["1"].schema)}
+    app, source, holder = logged_app(trained | {"versions": failing}, tmp_path, shadow="latest")
     source.shadow = "2"
     with TestClient(app, client=LOCAL) as client:
         refresh(client, holder)
-        shadow = LoadedVersion(ModelInfo("m", "2", None, None, "memory"), FailingPredictor(holder.current.schema))
-        holder.shadow = ready(shadow, load_settings().service)
         for _ in range(5):
             assert client.post("/predict", json={"records": trained["records"][:2]}).status_code == 200
         deadline = time.monotonic() + 10
