@@ -17,8 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def module_file(name: str) -> Path | None:
     """The file of the neuroflow module `name` (`neuroflow.models.schema`), or None if it is no module of ours."""
     head, _, rest = name.partition(".")
-    if head != PACKAGE or not rest:
+    if head != PACKAGE:
         return None
+    if not rest:
+        return ROOT / "__init__.py"  # the package's face
     base = ROOT.joinpath(*rest.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
@@ -53,8 +55,7 @@ def module_closure(*entries: str) -> dict[str, Path]:
             continue
         found[name] = path
         pending.extend(imported_names(name, path))
-        parent = name.rpartition(".")[0]
-        if parent != PACKAGE:
+        if parent := name.rpartition(".")[0]:
             pending.append(parent)
     return found
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlflow.exceptions import MlflowException
+
 from ..core.errors import RegistryUnavailableError, UntrustedModelError
 from ..core.store import ModelInfo, download_version, example_records, reason
 from .inference import Predictor, check_digests
@@ -52,7 +54,7 @@ def load_version(info: ModelInfo, trust_store: bool = False, with_network: bool 
     with tempfile.TemporaryDirectory(prefix="neuroflow-model-") as scratch:
         try:
             folder = download_version(info, scratch)
-        except Exception as error:  # MLflow's download raises its own, requests' and OS errors alike
+        except (MlflowException, OSError) as error:  # MLflow's own errors; requests' and the disk's are OSErrors
             raise RegistryUnavailableError(
                 f"could not download v{info.version} of {info.name} from the artifact store: {reason(error)}"
             ) from error

@@ -114,7 +114,7 @@ class RequestParser:
         object.__setattr__(self, "adapter", TypeAdapter(request))
 
     @classmethod
-    def for_limits(cls, schema: DataSchema, limits: "RequestLimits") -> "RequestParser":
+    def for_limits(cls, schema: DataSchema, limits: RequestLimits) -> "RequestParser":
         """The parser the service uses for `schema` under its limits (`ServiceSettings` is one)."""
         return cls(schema, limits.max_rows, limits.unknown_categories, limits.range_multiple)
 

@@ -283,10 +283,9 @@ def conclude(
     )
     summary = asdict(outcome) | {"data_digest": checked.digest, "prefect_flow_run_url": run.prefect_url}
     tracking.log_summary(client, run.run_id, summary)
-    facts = {"data set": dataset.name, "source": dataset.source, "task": prepared.schema.task}
-    run.publish(
-        tracking.summary_markdown(summary, facts | {"features": len(prepared.schema.features)} | checked.split.sizes())
-    )
+    schema = prepared.schema
+    facts = {"data set": dataset.name, "source": dataset.source, "task": schema.task, "features": len(schema.features)}
+    run.publish(tracking.summary_markdown(summary, facts | checked.split.sizes()))
     return outcome
 
 
