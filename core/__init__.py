@@ -1,7 +1,5 @@
-"""neuroflow: from a tabular data set to a served, versioned neural network.
-
-This package holds what every part of the project shares: settings, errors and the runtime defaults.
-"""
+"""neuroflow.core, the shared ground under every other room: settings, errors, the recipe's vocabulary (spec), the
+MLflow store and registry, the prediction log, and the runtime defaults set here on import."""
 
 from .runtime import quiet_third_party
 
