@@ -96,13 +96,12 @@ def feedback(
     if data.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise ConfigError(f"--data {data}: give a .csv or .parquet file")
     settings = request.settings()
-    import pandas as pd
 
     from ..core.predictionlog import feedback_frame, open_store
     from ..core.store import reason
+    from ..pipelines.steps.tables import read_table
 
-    frame = pd.read_csv(data) if data.suffix.lower() == ".csv" else pd.read_parquet(data)
-    frame.columns = [str(name).strip() for name in frame.columns]
+    frame = read_table(data)
     missing = [f"'{name}'" for name in (id_column, target) if name not in frame.columns]
     if missing:
         columns = ", ".join(f"'{name}'" for name in frame.columns)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..core.settings import Settings
 from ..models.livemetrics import decode
+from .steps.tables import read_table
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def training_data(settings: Settings, target: str, folder: Path) -> Path | None:
         return None
     if not settings.monitoring.append_feedback:
         return fresh
-    frame = pd.read_csv(fresh) if fresh.suffix.lower() == ".csv" else pd.read_parquet(fresh)
+    frame = read_table(fresh)
     served = feedback_table(settings, target)
     if served.empty:
         return fresh

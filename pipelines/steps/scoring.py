@@ -7,7 +7,7 @@ Plain functions (no Prefect, no BentoML): `neuroflow predict` and `scoring_flow`
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from ...core.errors import DataLoadError, SchemaMismatchError
 from ...models.inference import PREDICTION_COLUMN, Predictor
 from ...models.requests import RECORD_CONFIG, RequestParser, accepted_range, column_type
 from ...models.schema import ColumnSchema, DataSchema, category_label, category_labels
-from .tables import clean_column_names
+from .tables import PARQUET_SUFFIXES, read_table_chunks
 
 log = logging.getLogger(__name__)
 
@@ -177,22 +177,9 @@ def as_request_values(values: pd.Series, column: ColumnSchema) -> list[Any]:
     return category_labels(values).tolist()
 
 
-def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The file's rows, `chunk_rows` at a time (CSV through pandas, Parquet a row group slice at a time)."""
-    if file_format(path, "input file") == "csv":
-        with pd.read_csv(path, chunksize=chunk_rows, skipinitialspace=False) as reader:
-            yield from reader
-        return
-    import pyarrow.parquet as pq
-
-    parquet = pq.ParquetFile(path)
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
-        yield batch.to_pandas()
-
-
 def count_rows(path: Path) -> int | None:
     """The number of rows when it is known without reading the file (Parquet), else None."""
-    if file_format(path, "input file") != "parquet":
+    if path.suffix.lower() not in PARQUET_SUFFIXES:
         return None
     import pyarrow.parquet as pq
 
@@ -288,8 +275,7 @@ def score_file(
     rows = scored = rejected = 0
     first_problems: list[str] = []
     try:
-        for chunk in read_chunks(data, chunk_rows):
-            chunk.columns = clean_column_names(list(chunk.columns), data)
+        for chunk in read_table_chunks(data, chunk_rows):
             if rows == 0:
                 check_columns(checker, list(chunk.columns), keep, data)
             problems = checker.problems(chunk)

@@ -1,11 +1,15 @@
 """Reading a table and checking it against what was asked, cheaply: pandas only, so the CLI can do it in a blink
-before any server starts or TensorFlow, MLflow, Prefect or Great Expectations load."""
+before any server starts or TensorFlow, MLflow, Prefect or Great Expectations load.
+
+The one table reader: training, tuning, retraining, feedback and batch scoring all read files here, whole
+(`read_table`) or a chunk at a time (`read_table_chunks`), with the same separator detection, column-name cleaning
+and errors."""
 
 import csv
 import difflib
 import gzip
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -43,12 +47,7 @@ def read_table(
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
         else:
-            separator = delimiter or detect_delimiter(path)
-            if separator != ",":
-                log.info(
-                    "reading %s with %r between columns%s", path.name, separator, "" if delimiter else " (detected)"
-                )
-            frame = pd.read_csv(path, sep=separator, decimal=decimal, thousands=thousands)
+            frame = pd.read_csv(path, sep=separator_of(path, delimiter), decimal=decimal, thousands=thousands)
     except pd.errors.EmptyDataError:
         raise DataLoadError(f"data file {path} is empty; it needs a header row and data rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
@@ -57,6 +56,38 @@ def read_table(
         raise DataLoadError(f"data file {path} has a header but no data rows")
     frame.columns = clean_column_names(list(frame.columns), path)
     return frame
+
+
+def read_table_chunks(path: Path, chunk_rows: int, delimiter: str | None = None) -> Iterator[pd.DataFrame]:
+    """A CSV or Parquet file's rows, `chunk_rows` at a time (CSV through pandas, Parquet a row group slice at a
+    time), with the columns named as `read_table` names them; memory stays flat however large the file. A file with a
+    header and no rows yields nothing."""
+    check_readable(path)
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+                chunk = batch.to_pandas()
+                chunk.columns = clean_column_names(list(chunk.columns), path)
+                yield chunk
+            return
+        with pd.read_csv(path, sep=separator_of(path, delimiter), chunksize=chunk_rows) as reader:
+            for chunk in reader:
+                chunk.columns = clean_column_names(list(chunk.columns), path)
+                yield chunk
+    except pd.errors.EmptyDataError:
+        raise DataLoadError(f"data file {path} is empty; it needs a header row and data rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataLoadError(f"could not read {path}: {error}") from None
+
+
+def separator_of(path: Path, delimiter: str | None) -> str:
+    """The column separator to read a CSV file with: the one given, else the detected one (said when not a comma)."""
+    separator = delimiter or detect_delimiter(path)
+    if separator != ",":
+        log.info("reading %s with %r between columns%s", path.name, separator, "" if delimiter else " (detected)")
+    return separator
 
 
 def clean_column_names(columns: Sequence[object], where: object) -> list[str]:
