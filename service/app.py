@@ -279,16 +279,27 @@ async def parse_predict(request: Request, holder: ModelHolder, settings: Service
 
 
 def answer(batch: ParsedBatch) -> Response:
-    """One prediction per record, from the model the request was validated against, with its version."""
+    """The HTTP answer to a validated `/predict` request: `predict_answer`'s body, or its refusal."""
+    try:
+        body = predict_answer(batch)
+    except RequestError as error:
+        return refuse(error, batch.model.version)
+    return Response(dumps(body), headers={VERSION_HEADER: batch.model.version}, media_type="application/json")
+
+
+def predict_answer(batch: ParsedBatch) -> dict[str, Any]:
+    """The one door to `/predict`, for every caller (the direct path, BentoML's dispatch, a call from Python): one
+    prediction per record, from the model the request was validated against, with its version, recorded as served.
+    A RequestError (422) for records whose answer would not be a finite number."""
     model = batch.model
     prediction = model.predictor.predict_records(batch.records)
-    if (refused := unrepresentable(prediction, model.version)) is not None:
-        return refused
+    if (refused := unrepresentable(prediction)) is not None:
+        raise refused
     ids = new_request_ids(len(batch.records))
-    body = dumps(answer_body(model, prediction, ids))
+    body = answer_body(model, prediction, ids)
     if batch.recorder is not None:
         batch.recorder.served(model, ids, batch.records, prediction)
-    return Response(body, headers={VERSION_HEADER: model.version}, media_type="application/json")
+    return body
 
 
 def answer_body(model: LoadedModel, prediction: Prediction, ids: list[str]) -> dict[str, Any]:
@@ -300,7 +311,7 @@ def answer_body(model: LoadedModel, prediction: Prediction, ids: list[str]) -> d
     return {"model_name": model.info.name, "model_version": model.version, "predictions": predictions}
 
 
-def unrepresentable(prediction: Prediction, version: str) -> Response | None:
+def unrepresentable(prediction: Prediction) -> RequestError | None:
     """422 for the records whose answer is not a finite number (inputs the request model let through, but the
     network's arithmetic overflowed on), rather than a 500 from the JSON encoder."""
     values = prediction.probabilities if prediction.probabilities is not None else prediction.labels
@@ -311,16 +322,21 @@ def unrepresentable(prediction: Prediction, version: str) -> Response | None:
         RequestProblem(f"records[{row}]", "the model cannot compute an answer for these values (they overflow)")
         for row in np.flatnonzero(~finite)[:20]
     ]
-    return refuse(RequestError(422, "invalid request", problems), version)
+    return RequestError(422, "invalid request", problems)
 
 
-async def metadata(request: Request) -> Response:
-    """GET /metadata: the served model, its training facts and its schema."""
-    holder = state_of(request).holder
+def metadata_response(holder: ModelHolder) -> Response:
+    """The one `/metadata` answer (GET for browsers and curl, POST in the typed API): the served model, its training
+    facts and its schema; 503 before a model is loaded."""
     model = holder.current
     if model is None:
         return not_ready(holder)
     return Response(dumps(model.metadata()), headers={VERSION_HEADER: model.version}, media_type="application/json")
+
+
+async def metadata(request: Request) -> Response:
+    """GET /metadata: the served model, its training facts and its schema."""
+    return metadata_response(state_of(request).holder)
 
 
 async def reload(request: Request) -> Response:

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
 from ..models.requests import inline
-from ..models.schema import BOOLEAN_DTYPES, INTEGER_DTYPES, DataSchema
+from ..models.schema import DataSchema
 
 # The error body every 4xx/5xx of the service has.
 ERROR_SCHEMA: dict[str, Any] = {
@@ -42,22 +42,10 @@ PREDICT_ERRORS: dict[str, str] = {
 }
 
 
-def answer_type(schema: DataSchema) -> type:
-    """The Python type of one prediction: the training target's own type (int, bool, str, or float)."""
-    if schema.task == "regression":
-        return float
-    dtype = schema.target.dtype
-    if dtype.startswith(INTEGER_DTYPES):
-        return int
-    if dtype in BOOLEAN_DTYPES:
-        return bool
-    return float if dtype.startswith("float") else str
-
-
 def response_type(schema: DataSchema) -> Any:
     """The `/predict` answer as a TypedDict: the model's identity and one prediction per record, typed as the
     training target was, with one probability per class when classifying."""
-    item: dict[str, Any] = {"prediction": answer_type(schema), "request_id": str}
+    item: dict[str, Any] = {"prediction": schema.target_type, "request_id": str}
     if schema.classes:
         item["probabilities"] = TypedDict("Probabilities", dict.fromkeys(schema.classes, float))  # type: ignore[operator]
     prediction: Any = TypedDict("Prediction", item)  # type: ignore[misc]

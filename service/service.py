@@ -17,21 +17,12 @@ from bentoml.exceptions import ServiceUnavailable
 from starlette.responses import Response
 
 from ..core.errors import ModelNotFoundError
-from ..core.predictionlog import PredictionLog, new_request_ids, open_store, window_start
+from ..core.predictionlog import PredictionLog, open_store, window_start
 from ..core.settings import Settings, load_settings
 from ..core.store import ModelInfo, champion_version, mlflow_client, reason
 from ..models.livemetrics import labelled, live_metrics
-from ..models.requests import dumps
 from .api import DirectPredict, OpenAPIDocument, typed_api
-from .app import (
-    VERSION_HEADER,
-    ModelHolder,
-    ParsedBatch,
-    answer,
-    answer_body,
-    create_app,
-    not_ready,
-)
+from .app import ModelHolder, ParsedBatch, answer, create_app, metadata_response, predict_answer
 from .guard import RequestGuard
 from .loading import LoadedModel, load_directory, load_registered
 from .recording import Recorder
@@ -249,20 +240,12 @@ def build_service(
             if model is None:
                 raise ServiceUnavailable(holder.problem or "no model loaded yet")
             checked = model.parser.parse_python(records)  # a call from Python: the same checks, RequestError if not
-            prediction = model.predictor.predict_records(checked)
-            ids = new_request_ids(len(checked))
-            holder.recorder.served(model, ids, checked, prediction)
-            return answer_body(model, prediction, ids)
+            return predict_answer(ParsedBatch(model, checked, holder.recorder))
 
         @bentoml.api(route="/metadata", input_spec=MetadataInput, output_spec=MetadataOutput)
         async def metadata(self) -> Any:
             """The served model: name, version, alias, run, training metrics and schema."""
-            model = holder.current
-            if model is None:
-                return not_ready(holder)
-            return Response(
-                dumps(model.metadata()), headers={VERSION_HEADER: model.version}, media_type="application/json"
-            )
+            return metadata_response(holder)
 
         @bentoml.on_startup
         async def follow_champion(self) -> None:
