@@ -15,7 +15,7 @@ from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
 from ..core.codebase import stage_modules
 from .inference import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor, file_digests
-from .schema import BOOLEAN_DTYPES, INTEGER_DTYPES, ColumnSchema, DataSchema
+from .schema import ColumnSchema, DataSchema, value_type
 
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 # The module MLflow runs as the model's code; what of neuroflow it carries is found from its imports.
@@ -27,7 +27,7 @@ RUNTIME_PACKAGES = ("mlflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas
 
 def whole_number_dtype(dtype: str) -> bool:
     """Whether a pandas dtype holds whole numbers only (int64 and its kin)."""
-    return dtype.startswith(INTEGER_DTYPES)
+    return value_type(dtype) is int
 
 
 def column_spec(column: ColumnSchema) -> ColSpec:
@@ -44,16 +44,12 @@ def column_spec(column: ColumnSchema) -> ColSpec:
     return ColSpec(kind, column.name, required=not column.nullable)
 
 
+MLFLOW_TYPES: dict[type, str] = {int: "long", bool: "boolean", float: "double", str: "string"}
+
+
 def prediction_type(schema: DataSchema) -> str:
     """The MLflow type of the `prediction` column: the training target's own type."""
-    if schema.task == "regression":
-        return "double"
-    dtype = schema.target.dtype
-    if whole_number_dtype(dtype):
-        return "long"
-    if dtype in BOOLEAN_DTYPES:
-        return "boolean"
-    return "double" if dtype.startswith("float") else "string"
+    return MLFLOW_TYPES[schema.target_type]
 
 
 def model_signature(schema: DataSchema) -> ModelSignature:

@@ -92,6 +92,12 @@ class DataSchema:
             return None
         return tuple(target_value(label, self.target.dtype) for label in self.classes)
 
+    @property
+    def target_type(self) -> type:
+        """The Python type of one prediction: float for a regression, else the training target's own (int, bool,
+        float or str). The MLflow signature and the service's answer model are both typed from this."""
+        return float if self.task == "regression" else value_type(self.target.dtype)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -142,15 +148,22 @@ INTEGER_DTYPES = ("int", "uint", "Int", "UInt")
 BOOLEAN_DTYPES = ("bool", "boolean")
 
 
+def value_type(dtype: str) -> type:
+    """The Python type of a column's values from its pandas dtype (int64 and its kin, bool, float64, anything else
+    as text): the one map from a dtype to a type."""
+    if dtype.startswith(INTEGER_DTYPES):
+        return int
+    if dtype in BOOLEAN_DTYPES:
+        return bool
+    if dtype.startswith("float"):
+        return float
+    return str
+
+
 def target_value(label: str, dtype: str) -> Any:
     """One class label (a string) as a value of the dtype the training target had."""
-    if dtype.startswith(INTEGER_DTYPES):
-        return int(label)
-    if dtype in BOOLEAN_DTYPES:
-        return label == "True"
-    if dtype.startswith("float"):
-        return float(label)
-    return label
+    kind = value_type(dtype)
+    return label == "True" if kind is bool else kind(label)
 
 
 def _is_mostly_numeric(values: pd.Series) -> bool:
