@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ..core.settings import Settings, build_overrides, load_settings, merge_overrides
+from ..core.settings import Settings, build_overrides, load_settings, merge_overrides, option_overrides
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -72,7 +72,7 @@ def model_options(
     """Which registered model a command is about, and where its registry is."""
     return SettingsRequest(
         config,
-        build_overrides(data={"dataset": dataset}, tracking={"model_name": model_name, "tracking_uri": tracking_uri}),
+        option_overrides(dataset=dataset, model_name=model_name, tracking_uri=tracking_uri),
     )
 
 
@@ -193,37 +193,36 @@ def training_options(
     tracking_uri: TrackingOption = None,
 ) -> SettingsRequest:
     """The training options `train`, `tune` and `schedule` share, as a config file plus nested overrides."""
-    overrides = build_overrides(
-        data={
-            "dataset": dataset,
-            "path": data,
-            "target": target,
-            "task": task,
-            "categorical": categorical,
-            "seed": seed,
-            "test_size": test_size,
-            "validation_size": validation_size,
-            "reference_schema": reference_schema,
-            "delimiter": delimiter,
-            "decimal": decimal,
-            "thousands": thousands,
-        },
-        network={
-            "preset": preset,
-            "hidden_units": hidden_units,
-            "activation": activation,
-            "dropout": dropout,
-            "l2": l2,
-            "optimizer": optimizer,
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "patience": patience,
-            "class_weight": class_weight,
-        },
-        tracking={"model_name": model_name, "experiment": experiment, "tracking_uri": tracking_uri},
-        promotion={"min_improvement": min_improvement},
-        evaluation={"baseline": baseline, "threshold": threshold},
+    overrides = option_overrides(
+        dataset=dataset,
+        data=data,
+        target=target,
+        task=task,
+        categorical=categorical,
+        seed=seed,
+        test_size=test_size,
+        validation_size=validation_size,
+        reference_schema=reference_schema,
+        delimiter=delimiter,
+        decimal=decimal,
+        thousands=thousands,
+        preset=preset,
+        hidden_units=hidden_units,
+        activation=activation,
+        dropout=dropout,
+        l2=l2,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        epochs=epochs,
+        patience=patience,
+        class_weight=class_weight,
+        model_name=model_name,
+        experiment=experiment,
+        tracking_uri=tracking_uri,
+        min_improvement=min_improvement,
+        baseline=baseline,
+        threshold=threshold,
     )
     return SettingsRequest(config, overrides)
 

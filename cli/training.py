@@ -20,7 +20,7 @@ from .options import (
     SettingsRequest,
     TargetOption,
     VerboseOption,
-    build_overrides,
+    option_overrides,
     training_options,
     with_options,
 )
@@ -252,7 +252,7 @@ def schema(
     """Learn the schema of a data set and write it, to validate later data against (`train --reference-schema`)."""
     from .preflight import check_training_input
 
-    settings = load_settings(config, build_overrides(data={"dataset": dataset, "path": data, "target": target}))
+    settings = load_settings(config, option_overrides(dataset=dataset, data=data, target=target))
     check_training_input(settings)
     from ..pipelines.steps.data import drop_unlearnable_columns, learn_schema, load_dataset
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..core.settings import load_settings
-from .options import ConfigOption, TrackingOption, build_overrides
+from .options import ConfigOption, TrackingOption, option_overrides
 from .output import friendly_errors
 
 app = typer.Typer()
@@ -26,7 +26,7 @@ def ui(
     """Open the MLflow UI on the local store (or say where the configured tracking server is)."""
     from .processes import run_until_stopped, stopped_by_request
 
-    settings = load_settings(config, build_overrides(tracking={"tracking_uri": tracking_uri}))
+    settings = load_settings(config, option_overrides(tracking_uri=tracking_uri))
     uri = settings.tracking.tracking_uri
     if uri.startswith(("http://", "https://")):
         typer.echo(f"Runs are on the tracking server {uri}: open {settings.tracking.browser_url} in a browser.")

@@ -6,7 +6,6 @@ e.g. `NEUROFLOW_NETWORK__EPOCHS=5`), a `.env` file, a YAML/TOML config file, the
 
 import json
 import re
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -40,8 +39,6 @@ POSTGRES_URL_FORMS = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 BundledDataset = Literal["breast_cancer", "wine", "diabetes"]
 BUNDLED_DATASETS: tuple[str, ...] = get_args(BundledDataset)
-
-_config_file: ContextVar[Path | None] = ContextVar("neuroflow_config_file", default=None)
 
 
 class _Section(BaseModel):
@@ -534,14 +531,27 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources = [init_settings, env_settings, dotenv_settings]
-        config_file = _config_file.get()
-        if config_file is not None:
+        """Explicit values, then `NEUROFLOW_*` variables, then `.env`, then a config file's (`with_config_file`)."""
+        return init_settings, env_settings, dotenv_settings, *cls.config_file_sources(settings_cls)
+
+    @classmethod
+    def config_file_sources(cls, settings_cls: type[BaseSettings]) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The config file's source, last: none here (`load_settings` names the file in a class of its own)."""
+        return ()
+
+
+def with_config_file(config_file: Path) -> type[Settings]:
+    """Settings read with `config_file` (YAML or TOML) as the last source, below explicit values and the
+    environment: pydantic-settings takes its sources from the class, so the file is named in a class of its own."""
+
+    class FileSettings(Settings):
+        @classmethod
+        def config_file_sources(cls, settings_cls: type[BaseSettings]) -> tuple[PydanticBaseSettingsSource, ...]:
             if config_file.suffix == ".toml":
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-            else:
-                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
-        return tuple(sources)
+                return (TomlConfigSettingsSource(settings_cls, toml_file=config_file),)
+            return (YamlConfigSettingsSource(settings_cls, yaml_file=config_file),)
+
+    return FileSettings
 
 
 def adopt_reference_model(settings: Settings) -> Settings:
@@ -558,6 +568,30 @@ def adopt_reference_model(settings: Settings) -> Settings:
         return settings
     tracking = settings.tracking.model_copy(update={"model_name": str(name)})
     return settings.model_copy(update={"tracking": tracking})
+
+
+# The one map from an option's name (the CLI's `--learning-rate`, the flows' `learning_rate`) to the setting it sets.
+OPTION_SETTINGS: dict[str, tuple[str, str]] = {
+    **{name: ("data", name) for name in ("dataset", "target", "task", "categorical", "seed", "test_size")},
+    **{name: ("data", name) for name in ("validation_size", "reference_schema", "delimiter", "decimal", "thousands")},
+    "data": ("data", "path"),  # the CLI's --data
+    "data_path": ("data", "path"),  # the flows' parameter
+    **{name: ("network", name) for name in ("preset", "hidden_units", "activation", "dropout", "l2", "optimizer")},
+    **{name: ("network", name) for name in ("learning_rate", "batch_size", "epochs", "patience", "class_weight")},
+    **{name: ("tracking", name) for name in ("model_name", "experiment", "tracking_uri")},
+    "min_improvement": ("promotion", "min_improvement"),
+    "baseline": ("evaluation", "baseline"),
+    "threshold": ("evaluation", "threshold"),
+}
+
+
+def option_overrides(**options: Any) -> dict[str, Any]:
+    """Nested overrides from named options (`OPTION_SETTINGS`), for those that were given (not None)."""
+    sections: dict[str, dict[str, Any]] = {}
+    for name, value in options.items():
+        section, field = OPTION_SETTINGS[name]
+        sections.setdefault(section, {})[field] = value
+    return build_overrides(**sections)
 
 
 def build_overrides(**sections: dict[str, Any]) -> dict[str, Any]:
@@ -586,15 +620,17 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
             raise ConfigError(f"config file {config_file} does not exist; pass the path of a .yaml or .toml file")
         if config_file.suffix not in (".yaml", ".yml", ".toml"):
             raise ConfigError(f"config file {config_file} must end in .yaml, .yml or .toml")
-    token = _config_file.set(config_file)
     try:
-        return Settings(**(overrides or {}))
+        if config_file is None:
+            return Settings(**(overrides or {}))
+        read = with_config_file(config_file)(**(overrides or {}))
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
     except ValueError as error:  # a config file that does not parse
         raise ConfigError(f"could not read {config_file}: {error}") from None
-    finally:
-        _config_file.reset(token)
+    # the same values as a plain Settings (what flows, workers and pickles expect), validated once already
+    values = {name: getattr(read, name) for name in Settings.model_fields}
+    return Settings.model_construct(_fields_set=read.model_fields_set, **values)
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -20,6 +20,7 @@ from ..core.settings import (
     build_overrides,
     load_settings,
     merge_overrides,
+    option_overrides,
 )
 from ..core.spec import Preset
 from ..models.schema import DataSchema
@@ -114,16 +115,16 @@ def training_flow(
         config_file: A YAML or TOML settings file, as the worker sees it.
         settings: For code: a whole Settings object, instead of the fields above.
     """
-    fields = build_overrides(
-        data={"dataset": dataset, "path": data_path, "target": target},
-        network={
-            "preset": preset,
-            "epochs": epochs,
-            "hidden_units": hidden_units,
-            "learning_rate": learning_rate,
-            "dropout": dropout,
-        },
-        tracking={"model_name": model_name},
+    fields = option_overrides(
+        dataset=dataset,
+        data_path=data_path,
+        target=target,
+        preset=preset,
+        epochs=epochs,
+        hidden_units=hidden_units,
+        learning_rate=learning_rate,
+        dropout=dropout,
+        model_name=model_name,
     )
     settings = resolve_settings(settings, overrides, config_file, fields)
     with store_errors(settings.tracking), smoke.SmokeChecker() as checker:
@@ -416,54 +417,99 @@ def tuning_flow(
         client = tracking.configure_tracking(settings.tracking)
         checker.connect(settings.tracking.tracking_uri, settings.tracking.registry_uri)
         prepared = load_data(settings)
-        dataset, schema = prepared.dataset, prepared.schema
         with recorded_run(client, settings, "tuning") as run:
             tracking.log_columns(client, run.run_id, prepared.columns)
             checked = validate_and_split(run, prepared, profiling.StepClock())
-            split = checked.split
-            futures = [
-                run_trial.submit(settings, schema, split, trial, run.run_id, run.experiment_id) for trial in trials
-            ]
-            results = [future.result() for future in futures]
-            frame = tuning.log_search(client, run.run_id, results, schema.task)
-            best = tuning.best_trial(results)
-            if best is None or best.model_uri is None or best.run_id is None:
-                errors = "; ".join(f"trial {result.number}: {result.error}" for result in results[:3])
-                raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
-            client.set_tag(run.run_id, "neuroflow.best_trial", str(best.number))
-            version = register_version(client, settings.model_name, best.model_uri, best.run_id, best.file_digests)
-            chosen, test_scores = score_chosen_trial(
-                client, settings, version, schema, split, [run.run_id, best.run_id]
-            )
-            network = tuning.trial_network(settings.network, best.knobs)
-            looked = review_model(
-                client,
-                best.run_id,
-                chosen,
-                (best.epochs_run, best.best_epoch),
-                test_scores,
-                split,
-                dataset.frame[dataset.target],
-                network.spec(settings.evaluation.threshold),
-                settings.evaluation,
-                settings.data.seed,
-            )
-            decision = promote(
-                client, settings, run.run_id, version, test_scores, schema, split, checker, best.example_outputs
-            )
-            ran = {"epochs_run": best.epochs_run, "best_epoch": best.best_epoch}
-            write_model_card(
-                run, prepared, checked, test_scores, ran, looked, decision, network.model_dump(mode="json")
-            )
-            statuses = {str(status): int(count) for status, count in frame["status"].value_counts().items()}
-            run.note(tuning.describe_search(results, best, statuses, settings, version, decision))
-            return TuningOutcome(
-                **run.registered(version, decision),
-                best_trial=best.number,
-                best_knobs=best.knobs,
-                trials=tuple(sorted(results, key=lambda result: result.number)),
-                statuses=statuses,
-            )
+            searched = search(run, prepared, checked, trials)
+            chosen, judged = register_and_gate_best(run, prepared, checked, searched, checker)
+            return conclude_search(run, searched, chosen, judged)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """A finished search: every trial's result, the best one (which registered a model), and the trials' statuses."""
+
+    results: tuple[tuning.TrialResult, ...]
+    best: tuning.TrialResult
+    model_uri: str
+    best_run_id: str
+    statuses: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The best trial registered and looked at once on the test rows: its scores and report card."""
+
+    scores: dict[str, float]
+    looked: review.Review
+
+
+def search(run: RunRecord, prepared: Prepared, checked: Checked, trials: list[tuning.Trial]) -> Searched:
+    """Run the trials as nested runs (in parallel), log the trials table and choose the best; a TrainingError
+    naming the first failures when none finished."""
+    futures = [
+        run_trial.submit(run.settings, prepared.schema, checked.split, trial, run.run_id, run.experiment_id)
+        for trial in trials
+    ]
+    results = [future.result() for future in futures]
+    frame = tuning.log_search(run.client, run.run_id, results, prepared.schema.task)
+    best = tuning.best_trial(results)
+    if best is None or best.model_uri is None or best.run_id is None:
+        errors = "; ".join(f"trial {result.number}: {result.error}" for result in results[:3])
+        raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
+    run.client.set_tag(run.run_id, "neuroflow.best_trial", str(best.number))
+    statuses = {str(status): int(count) for status, count in frame["status"].value_counts().items()}
+    ordered = tuple(sorted(results, key=lambda result: result.number))
+    return Searched(ordered, best, best.model_uri, best.run_id, statuses)
+
+
+def register_and_gate_best(
+    run: RunRecord, prepared: Prepared, checked: Checked, searched: Searched, checker: smoke.SmokeChecker
+) -> tuple[Chosen, Judged]:
+    """Register the best trial, score it on the test rows (the search's one look), review it, let the gate decide,
+    and write its model card."""
+    settings, best, split = run.settings, searched.best, checked.split
+    version = register_version(
+        run.client, settings.model_name, searched.model_uri, searched.best_run_id, best.file_digests
+    )
+    predictor, scores = score_chosen_trial(
+        run.client, settings, version, prepared.schema, split, [run.run_id, searched.best_run_id]
+    )
+    network = tuning.trial_network(settings.network, best.knobs)
+    looked = review_model(
+        run.client,
+        searched.best_run_id,
+        predictor,
+        (best.epochs_run, best.best_epoch),
+        scores,
+        split,
+        prepared.dataset.frame[prepared.dataset.target],
+        network.spec(settings.evaluation.threshold),
+        settings.evaluation,
+        settings.data.seed,
+    )
+    decision = promote(
+        run.client, settings, run.run_id, version, scores, prepared.schema, split, checker, best.example_outputs
+    )
+    ran = {"epochs_run": best.epochs_run, "best_epoch": best.best_epoch}
+    write_model_card(run, prepared, checked, scores, ran, looked, decision, network.model_dump(mode="json"))
+    return Chosen(scores, looked), Judged(version, decision)
+
+
+def conclude_search(run: RunRecord, searched: Searched, chosen: Chosen, judged: Judged) -> TuningOutcome:
+    """The search run's note and the typed outcome the caller reads."""
+    settings = run.settings
+    results = list(searched.results)
+    run.note(
+        tuning.describe_search(results, searched.best, searched.statuses, settings, judged.version, judged.decision)
+    )
+    return TuningOutcome(
+        **run.registered(judged.version, judged.decision),
+        best_trial=searched.best.number,
+        best_knobs=searched.best.knobs,
+        trials=searched.results,
+        statuses=searched.statuses,
+    )
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -515,7 +561,9 @@ def scoring_flow(
         config_file: A YAML or TOML settings file, as the worker sees it.
         settings: For code: a whole Settings object, instead of the fields above.
     """
-    fields = build_overrides(scoring={"data_path": data_path, "strict": strict}, tracking={"model_name": model_name})
+    fields = merge_overrides(
+        build_overrides(scoring={"data_path": data_path, "strict": strict}), option_overrides(model_name=model_name)
+    )
     settings = resolve_settings(settings, overrides, config_file, fields)
     if settings.scoring.data_path is None:
         raise ConfigError("nothing to score: give data_path, or set scoring.data_path (NEUROFLOW_SCORING__DATA_PATH)")
@@ -536,21 +584,26 @@ def scoring_flow(
                 keep=tuple(keep) if keep else None,
                 chunk_rows=settings.scoring.chunk_rows,
             )
-            tracking.log_scoring(client, run.run_id, result)
-            run.note(scoring.describe(result))
-            run.publish(scoring.describe(result) + f"\n\n[Open the MLflow run]({run.url})")
-            return ScoringOutcome(
-                run.run_id,
-                run.url,
-                model.name,
-                model.version,
-                result.rows,
-                result.scored,
-                result.rejected,
-                str(result.output),
-                str(result.rejects) if result.rejects else None,
-                result.seconds,
-            )
+            return record_scoring(run, result)
+
+
+def record_scoring(run: RunRecord, result: scoring.ScoringResult) -> ScoringOutcome:
+    """What the scoring run did, on the MLflow run and in Prefect, and as the typed outcome."""
+    tracking.log_scoring(run.client, run.run_id, result)
+    run.note(scoring.describe(result))
+    run.publish(scoring.describe(result) + f"\n\n[Open the MLflow run]({run.url})")
+    return ScoringOutcome(
+        run.run_id,
+        run.url,
+        result.model_name,
+        result.model_version,
+        result.rows,
+        result.scored,
+        result.rejected,
+        str(result.output),
+        str(result.rejects) if result.rejects else None,
+        result.seconds,
+    )
 
 
 judge_window = step(monitoring.monitor)
@@ -581,7 +634,7 @@ def monitoring_flow(
         config_file: A YAML or TOML settings file, as the worker sees it.
         settings: For code: a whole Settings object, instead of the fields above.
     """
-    fields = build_overrides(tracking={"model_name": model_name}, monitoring={"retrain": retrain})
+    fields = merge_overrides(build_overrides(monitoring={"retrain": retrain}), option_overrides(model_name=model_name))
     settings = resolve_settings(settings, overrides, config_file, fields)
     try:
         moment = monitoring.parse_since(since) if since else None
@@ -593,25 +646,8 @@ def monitoring_flow(
             "neuroflow.prefect_flow_run": str(prefect_run.name),
         }
         result = judge_window(settings, moment, last, version, looked_by)
-    retraining_run, retraining_note = None, ""
-    if result.drift_detected and settings.monitoring.retrain and result.target:
-        retraining_run, retraining_note = trigger_training(
-            settings, result.target, list(result.drifted_features), result.model_version
-        )
-        log.info("%s", retraining_note)
-    elif result.drift_detected:
-        retraining_note = "not retraining: monitoring.retrain is off"
-    markdown = f"## {settings.model_name}: {result.verdict}\n\n{result.paragraph()}"
-    if retraining_note:
-        markdown += f"\n\n**Retraining:** {retraining_note}."
-    if result.run_url:
-        markdown += f"\n\n[Open the monitoring run and its drift report in MLflow]({result.run_url})"
-    create_markdown_artifact(
-        key=artifact_key("monitoring", settings.model_name),
-        markdown=markdown,
-        description=f"Drift verdict for {settings.model_name}",
-    )
-    log.info("%s", result.paragraph())
+    retraining_run, retraining_note = retrain_on_drift(settings, result)
+    publish_verdict(settings, result, retraining_note)
     return MonitoringOutcome(
         settings.model_name,
         result.model_version,
@@ -624,3 +660,29 @@ def monitoring_flow(
         retraining_run,
         retraining_note,
     )
+
+
+def retrain_on_drift(settings: Settings, result: monitoring.MonitoringResult) -> tuple[str | None, str]:
+    """On drift, with monitoring.retrain on: the training deployment's new flow run (or None) and what was done."""
+    if result.drift_detected and settings.monitoring.retrain and result.target:
+        retraining_run, retraining_note = trigger_training(
+            settings, result.target, list(result.drifted_features), result.model_version
+        )
+        log.info("%s", retraining_note)
+        return retraining_run, retraining_note
+    return None, "not retraining: monitoring.retrain is off" if result.drift_detected else ""
+
+
+def publish_verdict(settings: Settings, result: monitoring.MonitoringResult, retraining_note: str) -> None:
+    """The verdict as a Prefect artifact (one key per model, so it keeps a history) and in the log."""
+    markdown = f"## {settings.model_name}: {result.verdict}\n\n{result.paragraph()}"
+    if retraining_note:
+        markdown += f"\n\n**Retraining:** {retraining_note}."
+    if result.run_url:
+        markdown += f"\n\n[Open the monitoring run and its drift report in MLflow]({result.run_url})"
+    create_markdown_artifact(
+        key=artifact_key("monitoring", settings.model_name),
+        markdown=markdown,
+        description=f"Drift verdict for {settings.model_name}",
+    )
+    log.info("%s", result.paragraph())

@@ -42,6 +42,25 @@ def test_config_files_in_yaml_and_toml(tmp_path: Path, name: str, text: str) -> 
     assert settings.model_name == "neuroflow-wine"
 
 
+def test_a_config_file_reaches_only_the_settings_it_was_named_for(tmp_path: Path) -> None:
+    """The file is an argument, not a hidden channel: settings built meanwhile, or after, never see it, and what
+    comes back is a plain Settings (what flows, Dask workers and pickles expect)."""
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    from neuroflow.core.settings import Settings
+
+    path = tmp_path / "config.yaml"
+    path.write_text("network:\n  epochs: 3\n")
+    with ThreadPoolExecutor(4) as pool:
+        read = list(pool.map(lambda i: load_settings(path if i % 2 else None).network.epochs, range(40)))
+    default = Settings().network.epochs
+    assert read == [3 if i % 2 else default for i in range(40)]
+    settings = load_settings(path)
+    assert type(settings) is Settings and pickle.loads(pickle.dumps(settings)) == settings
+    assert Settings().network.epochs == default
+
+
 def test_precedence_is_options_then_environment_then_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("network:\n  epochs: 3\n  batch_size: 8\n  patience: 4\n")
