@@ -5,20 +5,21 @@ registered version is. The service, the CLI and the flows all read the registry 
 RegistryUnavailableError, and no caller may take one for the other.
 """
 
+import errno
 import json
 import os
 import re
+import sqlite3
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import mlflowhttp
 from .errors import ModelNotFoundError, RegistryUnavailableError, StoreUnavailableError
 from .settings import TrackingSettings, redact
 
-# For the service: fail fast on an unreachable tracking server, it retries on its own schedule.
-FAIL_FAST_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 # Version tags holding the SHA-256 of each of the model's files (`neuroflow.sha256.weights.npz`, ...).
 DIGEST_TAG_PREFIX = "neuroflow.sha256."
 EXAMPLE_FILE = "input_example.json"  # what MLflow names the input example it logs with a model
@@ -59,66 +60,77 @@ class ModelInfo:
 
 
 def export_credentials(tracking: TrackingSettings) -> None:
-    """Hand the tracking server's credentials to MLflow the way it reads them (its own environment variables), so
-    that no URI neuroflow logs, prints or stores carries them."""
-    if tracking.username:
-        os.environ["MLFLOW_TRACKING_USERNAME"] = tracking.username
-    if tracking.password is not None:
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = tracking.password.get_secret_value()
+    """Hand the tracking server's credentials to MLflow (its own environment variables, `mlflowhttp`)."""
+    password = tracking.password.get_secret_value() if tracking.password is not None else None
+    mlflowhttp.export_credentials(tracking.username, password)
 
 
-def store_wait_limits(timeout_seconds: float) -> dict[str, str]:
-    """MLflow's HTTP settings that keep one call to an unreachable server under about half of `timeout_seconds`
-    (by default MLflow retries one call for about four minutes): 3 retries 0, 2 and 4 s apart, each attempt at most
-    an eighth of the budget. A run gives up at its first such call, and its clean-up calls fail fast."""
-    return {
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3" if timeout_seconds >= 20 else "1",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(2, int(timeout_seconds / 8))),
-    }
-
-
-@contextmanager
-def failing_fast() -> Iterator[None]:
-    """After the store has failed once: the calls made inside (clean-up) are one attempt with a short timeout."""
-    saved = {name: os.environ.get(name) for name in FAIL_FAST_DEFAULTS}
-    os.environ.update(FAIL_FAST_DEFAULTS | {"MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-# How the store's failures read in the errors MLflow, requests and SQLAlchemy raise.
-UNREACHABLE_SIGNS = (
-    "Max retries exceeded",
-    "Connection refused",
-    "Connection aborted",
-    "RemoteDisconnected",
-    "NewConnectionError",
-    "timed out",
-    "TEMPORARILY_UNAVAILABLE",
-    "too many 503",
-    "API request to",
+# The errors that say the store did not answer, by type, as (module, class): an error of a library that was never
+# imported cannot be one of them, so none is imported to ask. MLflow raises its own MlflowException with these as its
+# cause or context; SQLAlchemy's OperationalError is a database that is down, locked or refused the connection.
+UNREACHABLE_TYPES = (
+    ("requests.exceptions", "ConnectionError"),
+    ("requests.exceptions", "Timeout"),
+    ("requests.exceptions", "RetryError"),  # the server kept answering 503
+    ("urllib3.exceptions", "MaxRetryError"),
+    ("urllib3.exceptions", "NewConnectionError"),
+    ("urllib3.exceptions", "ProtocolError"),
+    ("urllib3.exceptions", "TimeoutError"),
+    ("sqlalchemy.exc", "OperationalError"),
+    ("sqlalchemy.exc", "TimeoutError"),  # no connection free in the pool
 )
-WRITE_REFUSED_SIGNS = ("readonly database", "unable to open database", "disk I/O error", "Permission denied")
+# The error code MLflow gives a store that is busy or down (its SQL store's, and a tracking server's 503 answers).
+UNAVAILABLE_CODES = frozenset({"TEMPORARILY_UNAVAILABLE"})
+# SQLite's primary result codes for a refused write, as the store's failure names them.
+SQLITE_REFUSALS = {
+    3: "permission denied",
+    8: "readonly database",
+    10: "disk I/O error",
+    13: "database or disk is full",
+    14: "unable to open database",
+}
+OS_REFUSALS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """The error, then what it was raised from or while handling, down the chain."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def loaded_types(names: tuple[tuple[str, str], ...]) -> tuple[type, ...]:
+    """The classes `module.name` among the modules imported so far."""
+    found = []
+    for module, name in names:
+        kind = getattr(sys.modules.get(module), name, None)
+        if isinstance(kind, type):
+            found.append(kind)
+    return tuple(found)
 
 
 def refused_write(error: BaseException) -> str | None:
-    """What an error says when the store refused a write ("readonly database", ...), else None."""
-    text = f"{type(error).__name__}: {error}"
-    return next((sign for sign in WRITE_REFUSED_SIGNS if sign in text), None)
+    """What the store said when it refused a write (SQLite's "readonly database", a folder without write
+    permission, a full disk), else None."""
+    for cause in causes(error):
+        code = getattr(cause, "sqlite_errorcode", None)
+        if isinstance(cause, sqlite3.Error) and isinstance(code, int) and code & 0xFF in SQLITE_REFUSALS:
+            return SQLITE_REFUSALS[code & 0xFF]
+        if isinstance(cause, OSError) and cause.errno in OS_REFUSALS:
+            return os.strerror(cause.errno)
+    return None
 
 
 def unreachable(error: BaseException) -> bool:
-    """Whether an error says the tracking store did not answer."""
-    text = f"{type(error).__name__}: {error}"
-    return isinstance(error, ConnectionError | TimeoutError) or any(sign in text for sign in UNREACHABLE_SIGNS)
+    """Whether an error says the tracking store did not answer: a connection refused, dropped or timed out, a
+    database that is down or busy, or MLflow's own "temporarily unavailable"."""
+    kinds = (ConnectionError, TimeoutError, *loaded_types(UNREACHABLE_TYPES))
+    return any(
+        isinstance(cause, kinds) or getattr(cause, "error_code", None) in UNAVAILABLE_CODES for cause in causes(error)
+    )
 
 
 def is_store_failure(error: BaseException) -> bool:
@@ -153,9 +165,7 @@ def mlflow_client(tracking: TrackingSettings, fail_fast: bool = False) -> Any:
     """An MLflow client for the configured store and registry (also set as MLflow's default for this process).
     MLflow's HTTP retries are bounded (`fail_fast`: no retries, for the service; else by `store_timeout_seconds`),
     unless the environment already sets them."""
-    limits = FAIL_FAST_DEFAULTS if fail_fast else store_wait_limits(tracking.store_timeout_seconds)
-    for name, value in limits.items():
-        os.environ.setdefault(name, value)
+    mlflowhttp.apply(mlflowhttp.FAIL_FAST if fail_fast else mlflowhttp.waiting_limits(tracking.store_timeout_seconds))
     export_credentials(tracking)
     import mlflow
     from mlflow.tracking import MlflowClient

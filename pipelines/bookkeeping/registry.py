@@ -24,7 +24,8 @@ from ...core.errors import (
     PromotionUndecidedError,
     RegistryUnavailableError,
 )
-from ...core.store import champion_version, digest_tags, failing_fast, logged_model_id
+from ...core.mlflowhttp import failing_fast
+from ...core.store import champion_version, digest_tags, logged_model_id
 from ...core.store import reason as short_reason
 from ..steps.evaluation import PrimaryMetric
 

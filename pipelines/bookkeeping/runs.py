@@ -16,8 +16,9 @@ from prefect.runtime import flow_run as prefect_run
 from prefect.utilities.urls import url_for
 
 from ...core.errors import NeuroflowError
+from ...core.mlflowhttp import failing_fast
 from ...core.settings import Settings, TrackingSettings
-from ...core.store import failing_fast, is_store_failure, store_failure
+from ...core.store import is_store_failure, store_failure
 from ...core.store import reason as short_reason
 from . import tracking
 from .registry import PromotionDecision
@@ -44,7 +45,7 @@ class _DropStoreFailureDumps(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not ((error is not None and is_store_failure(error)) or is_store_failure(Exception(record.getMessage())))
+        return error is None or not is_store_failure(error)
 
 
 for _name in ("prefect.flow_runs", "prefect.task_runs"):

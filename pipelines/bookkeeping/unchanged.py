@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 
 from ...core import __version__
+from ...core.mlflowhttp import failing_fast
 from ...core.settings import Settings
-from ...core.store import failing_fast
 from ...models.schema import DataSchema
 
 FINGERPRINT_TAG = "neuroflow.training_fingerprint"
