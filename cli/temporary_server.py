@@ -38,26 +38,8 @@ class TemporaryServer:
 
     def start(self) -> None:
         """Launch the server on a free port (what Prefect runs for its own temporary server, UI off)."""
-        import prefect
-
         self.port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(prefect.__module_path__.parent),
-            "--factory",
-            "prefect.server.api.server:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "error",
-            "--lifespan",
-            "on",
-        ]
+        command = server_command(self.port)
         self.process = subprocess.Popen(command, env=self.environment, stdout=subprocess.DEVNULL)
         threading.Thread(target=self.warm_up, name="prefect-server-warm-up", daemon=True).start()
 
@@ -108,6 +90,43 @@ class TemporaryServer:
             stop_process(self.process, grace=5)
 
 
+def server_command(port: int) -> list[str]:
+    """The command Prefect runs for its own temporary server (`SubprocessASGIServer._run_uvicorn_command`)."""
+    import prefect
+
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(prefect.__module_path__.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
+
+
+def server_environment() -> dict[str, str]:
+    """The environment Prefect gives its own temporary server: no UI, ephemeral services only, and this process's
+    Prefect settings."""
+    from prefect.settings import get_current_settings
+
+    return {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+    }
+
+
 def start_temporary_server() -> TemporaryServer | None:
     """Start Prefect's temporary server now if runs will need one (no API URL, ephemeral mode on); else None."""
     from prefect.settings import get_current_settings
@@ -115,15 +134,7 @@ def start_temporary_server() -> TemporaryServer | None:
     settings = get_current_settings()
     if settings.api.url or not settings.server.ephemeral.enabled:
         return None
-    environment = {
-        **os.environ,
-        # What Prefect sets for its own temporary server: no UI, ephemeral services only.
-        "PREFECT_UI_ENABLED": "0",
-        "PREFECT__SERVER_EPHEMERAL": "1",
-        "PREFECT__SERVER_FINAL": "1",
-        **settings.to_environment_variables(exclude_unset=True),
-    }
-    server = TemporaryServer(environment, float(settings.server.ephemeral.startup_timeout_seconds))
+    server = TemporaryServer(server_environment(), float(settings.server.ephemeral.startup_timeout_seconds))
     server.start()
     atexit.register(server.stop)  # if the command ends before prefect_api() does
     return server

@@ -60,3 +60,36 @@ def test_warming_up_a_server_that_died_gives_up_at_once() -> None:
     assert server.process is not None
     server.process.wait()
     server.warm_up()  # does not wait out the 30 s
+
+
+class Captured:
+    """Stands in for `subprocess.Popen` inside Prefect, to read the command it would run."""
+
+    def __init__(self, args: list[str], env: dict[str, str], **_: object) -> None:
+        self.args, self.env = args, env
+
+
+def test_canary_our_command_and_environment_are_prefects_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails when Prefect changes how it starts its temporary server: then `server_command` and
+    `server_environment` must follow it."""
+    from prefect.server.api import server as prefect_server
+
+    from neuroflow.cli.temporary_server import server_command, server_environment
+
+    monkeypatch.setattr(prefect_server.subprocess, "Popen", Captured)
+    port = free_port()
+    started = prefect_server.SubprocessASGIServer(port=port)._run_uvicorn_command()
+    assert isinstance(started, Captured)
+    assert started.args == server_command(port)
+    assert started.env == server_environment()
+
+
+def test_canary_prefects_log_and_event_workers_can_be_drained() -> None:
+    """`send_prefect_backlog` drains these before the temporary server stops; fails when Prefect renames them."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        assert "timeout" in inspect.signature(worker.drain_all).parameters
