@@ -17,6 +17,7 @@ for _name in [name for name in os.environ if name.startswith("NEUROFLOW_")]:
     del os.environ[_name]
 
 import neuroflow.core  # noqa: E402,F401  (quiet runtime defaults before TensorFlow loads)
+from tests.utils.store import Store  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -47,15 +48,17 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def tracking_uri(tmp_path: Path) -> Iterator[str]:
-    """A private SQLite MLflow store; the global tracking URI is restored afterwards."""
-    import mlflow
+def store(tmp_path: Path) -> Iterator[Store]:
+    """The one MLflow store fixture: a private SQLite store under the test's folder, MLflow's default while the test
+    runs (the previous tracking URI is restored afterwards)."""
+    with Store(tmp_path).as_default() as private:
+        yield private
 
-    previous = mlflow.get_tracking_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(previous)
+
+@pytest.fixture
+def tracking_uri(store: Store) -> str:
+    """The private store's URI, for tests that need no more than that."""
+    return store.tracking_uri
 
 
 # The kinds of test that need more than Python, by the fixtures they use (browser tests say so where they are

@@ -5,11 +5,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from neuroflow.core.settings import Settings, load_settings
+from tests.utils.store import Store, merge
+
+__all__ = ["Store", "merge", "run_cli"]
 
 
 @pytest.fixture(scope="session")
@@ -20,34 +21,6 @@ def prefect_api_url() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
-
-
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Nested dict merge: sections in `extra` update those in `base`."""
-    merged = dict(base)
-    for key, value in extra.items():
-        merged[key] = (
-            merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-        )
-    return merged
-
-
-class Store:
-    """A private MLflow store and reports folder that several flow runs share."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-        self.reports = root / "reports"
-
-    def settings(self, **overrides: Any) -> Settings:
-        base = {"tracking": {"tracking_uri": self.tracking_uri}, "reports_dir": self.reports}
-        return load_settings(overrides=merge(base, overrides))
-
-    def client(self) -> Any:
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient(self.tracking_uri)
 
 
 def run_cli(

@@ -16,6 +16,7 @@ from neuroflow.pipelines.bookkeeping.tracking import epoch_logger, log_model
 from neuroflow.pipelines.steps.data import frame_digest
 from neuroflow.pipelines.steps.evaluation import score_registered_model
 from tests.utils.factories import classification_frame, mixed_frame, train_tiny
+from tests.utils.store import Store
 
 
 def test_digest_is_mlflows_own_on_small_and_large_frames() -> None:
@@ -56,59 +57,55 @@ def test_dataset_schema_is_the_learned_one_and_infers_only_unknown_columns() -> 
     assert by_name["note"].type.name == "string"  # not in the schema: inferred
 
 
-def test_a_model_trained_on_whole_number_columns_is_logged_loads_and_can_be_scored(tmp_path: Path) -> None:
+def test_a_model_trained_on_whole_number_columns_is_logged_loads_and_can_be_scored(
+    tmp_path: Path, store: Store
+) -> None:
     """Counts and ages come as int64; MLflow refused them against the signature's doubles when logging the model, when
     the promotion gate scored the champion on new test rows, and in `pyfunc.predict` on the training file itself."""
     frame = classification_frame(rows=120)
     frame["visits"] = np.random.default_rng(0).integers(0, 40, len(frame))  # int64, no missing values
     tiny = train_tiny(frame, "target", "binary")
     schema, split, predictor = tiny.schema, tiny.split, tiny.predictor
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
-        experiment = mlflow.create_experiment("ints", artifact_location=str(tmp_path / "artifacts"))
-        run_id = MlflowClient().create_run(experiment).info.run_id
-        example = split.test_features.head(5)
-        assert example["visits"].dtype == "int64"
-        logged = log_model(run_id, predictor, example, tmp_path)
-        loaded = mlflow.pyfunc.load_model(logged.uri)
-        predicted = loaded.predict(split.test_features)  # int64 as read, no cast
-        client = MlflowClient()
-        version = register_version(client, "ints", logged.uri, run_id, logged.file_digests)
-        champion_score = score_registered_model(client, "ints", version, schema, split)  # as the gate scores one
-    finally:
-        mlflow.set_tracking_uri(None)
+    experiment = store.experiment("ints")
+    run_id = MlflowClient().create_run(experiment).info.run_id
+    example = split.test_features.head(5)
+    assert example["visits"].dtype == "int64"
+    logged = log_model(run_id, predictor, example, tmp_path)
+    loaded = mlflow.pyfunc.load_model(logged.uri)
+    predicted = loaded.predict(split.test_features)  # int64 as read, no cast
+    client = MlflowClient()
+    version = register_version(client, "ints", logged.uri, run_id, logged.file_digests)
+    champion_score = score_registered_model(client, "ints", version, schema, split)  # as the gate scores one
     assert len(predicted) == len(split.test_features)
     assert loaded.metadata.get_input_schema().input_types_dict()["visits"].name == "long"
     assert loaded.metadata.get_input_schema().input_types_dict()["f0"].name == "double"
     assert champion_score is not None and 0 <= champion_score <= 1
 
 
-def test_the_gate_scores_a_champion_without_running_its_code_and_refuses_changed_files(tmp_path: Path) -> None:
+def test_the_gate_scores_a_champion_without_running_its_code_and_refuses_changed_files(
+    tmp_path: Path, store: Store
+) -> None:
     """The artifact store is not trusted: code in a logged model must not run in the trainer, and a file changed since
     registration makes the champion not comparable (so nothing is promoted over it)."""
     frame = classification_frame(rows=120)
     tiny = train_tiny(frame, "target", "binary")
     schema, split, predictor = tiny.schema, tiny.split, tiny.predictor
     marker = tmp_path / "code-ran"
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
-        experiment = mlflow.create_experiment("trust", artifact_location=str(tmp_path / "artifacts"))
-        client = MlflowClient()
-        run_id = client.create_run(experiment).info.run_id
-        logged = log_model(run_id, predictor, split.test_features.head(5), tmp_path / "work")
-        version = register_version(client, "trust", logged.uri, run_id, logged.file_digests)
-        stored = [path.parent for path in (tmp_path / "artifacts").rglob("MLmodel")]
-        assert len(stored) == 1
-        for code in stored[0].rglob("*.py"):
-            code.write_text(f"import pathlib; pathlib.Path({str(marker)!r}).touch()\n" + code.read_text())
-        score = score_registered_model(client, "trust", version, schema, split)
-        assert 0 <= score <= 1 and not marker.exists(), "the gate ran code from the artifact store"
-        weights = stored[0] / "artifacts" / "weights.npz"
-        weights.write_bytes(weights.read_bytes()[:-8] + bytes(8))
-        with pytest.raises(ChampionNotComparableError, match=r"changed since registration: weights\.npz"):
-            score_registered_model(client, "trust", version, schema, split)
-    finally:
-        mlflow.set_tracking_uri(None)
+    experiment = store.experiment("trust")
+    client = MlflowClient()
+    run_id = client.create_run(experiment).info.run_id
+    logged = log_model(run_id, predictor, split.test_features.head(5), tmp_path / "work")
+    version = register_version(client, "trust", logged.uri, run_id, logged.file_digests)
+    stored = [path.parent for path in store.artifacts.rglob("MLmodel")]
+    assert len(stored) == 1
+    for code in stored[0].rglob("*.py"):
+        code.write_text(f"import pathlib; pathlib.Path({str(marker)!r}).touch()\n" + code.read_text())
+    score = score_registered_model(client, "trust", version, schema, split)
+    assert 0 <= score <= 1 and not marker.exists(), "the gate ran code from the artifact store"
+    weights = stored[0] / "artifacts" / "weights.npz"
+    weights.write_bytes(weights.read_bytes()[:-8] + bytes(8))
+    with pytest.raises(ChampionNotComparableError, match=r"changed since registration: weights\.npz"):
+        score_registered_model(client, "trust", version, schema, split)
 
 
 class RecordingClient:

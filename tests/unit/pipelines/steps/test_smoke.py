@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -16,6 +15,7 @@ from neuroflow.pipelines.bookkeeping.registry import register_version
 from neuroflow.pipelines.bookkeeping.tracking import log_model
 from neuroflow.pipelines.steps.smoke import SmokeChecker, SmokeJob, compare, expected_outputs
 from tests.utils.factories import mixed_frame, train_tiny
+from tests.utils.store import Store
 
 
 def test_outputs_agree_within_the_tolerance_and_not_beyond() -> None:
@@ -33,22 +33,18 @@ def test_the_logged_example_reads_as_request_records(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def registered(tmp_path: Path) -> dict[str, Any]:
+def registered(tmp_path: Path, store: Store) -> dict[str, Any]:
     """A mixed-type model (numbers, text, booleans, gaps) logged and registered in a SQLite store, as training does."""
     tiny = train_tiny(mixed_frame(rows=160), "label", "binary")
     split, predictor = tiny.split, tiny.predictor
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    try:
-        experiment = mlflow.create_experiment("smoke", artifact_location=str(tmp_path / "artifacts"))
-        client = MlflowClient()
-        run_id = client.create_run(experiment).info.run_id
-        example = split.test_features.head(5)
-        logged = log_model(run_id, predictor, example, tmp_path / "work")
-        version = register_version(client, "smoke", logged.uri, run_id, logged.file_digests)
-    finally:
-        mlflow.set_tracking_uri(None)
-    folder = next((tmp_path / "artifacts").rglob("MLmodel")).parent
+    uri = store.tracking_uri
+    experiment = store.experiment("smoke")
+    client = MlflowClient()
+    run_id = client.create_run(experiment).info.run_id
+    example = split.test_features.head(5)
+    logged = log_model(run_id, predictor, example, tmp_path / "work")
+    version = register_version(client, "smoke", logged.uri, run_id, logged.file_digests)
+    folder = next(store.artifacts.rglob("MLmodel")).parent
     return {"uri": uri, "version": version, "expected": expected_outputs(predictor, example), "folder": folder}
 
 
