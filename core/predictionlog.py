@@ -207,7 +207,7 @@ class PostgresStore:
     CONNECT_TIMEOUT_SECONDS = 3
 
     def __init__(self, url: str) -> None:
-        self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.url = libpq_url(url)
         self.description = f"PostgreSQL {redact(self.url)}"
         self._created = False
 
@@ -298,12 +298,18 @@ class PostgresStore:
             return pd.DataFrame(cursor.fetchall(), columns=list(FEEDBACK_COLUMNS))
 
 
+def libpq_url(url: str) -> str:
+    """A PostgreSQL URL in any of `POSTGRES_URL_FORMS` as libpq reads it (`postgresql://`)."""
+    scheme, rest = url.split("://", 1)
+    return f"postgresql://{rest}" if f"{scheme}://" in POSTGRES_URL_FORMS else url
+
+
 def open_store(location: str) -> PredictionStore | None:
     """The store `service.prediction_log` names, or None when it is off."""
     if location == "off":
         return None
     if location.startswith(POSTGRES_URL_FORMS):
-        return PostgresStore(location.replace("postgres://", "postgresql://", 1))
+        return PostgresStore(location)
     if "://" in location:
         raise ConfigError(f"service.prediction_log {redact(location)!r}: give a folder, a postgresql:// URL, or off")
     return ParquetStore(Path(location).expanduser())
