@@ -59,6 +59,11 @@ class PromotionUndecidedError(PromotionError):
     """The gate could not decide (the registry failed mid-decision): the alias did not move and the version says so."""
 
 
+class SmokeTestFailedError(NeuroflowError):
+    """A registered version did not load, or did not answer, as the service would serve it: a defect, not a
+    promotion decision. The run fails; the version is tagged with why and never promoted."""
+
+
 class ChampionNotComparableError(NeuroflowError):
     """The champion cannot be scored on the candidate's test rows (other columns or classes, or files refused)."""
 

@@ -7,6 +7,7 @@ RegistryUnavailableError, and no caller may take one for the other.
 
 import errno
 import json
+import math
 import os
 import re
 import sqlite3
@@ -239,7 +240,15 @@ def example_records(model_folder: Path) -> list[dict[str, Any]]:
     """The input example MLflow logged with a model (a few real rows of the training data), as request records. It is
     JSON, read as data."""
     data = json.loads((Path(model_folder) / EXAMPLE_FILE).read_text())
-    return [dict(zip(data["columns"], row, strict=True)) for row in data["data"]]
+    return [
+        {column: as_sent(value) for column, value in zip(data["columns"], row, strict=True)} for row in data["data"]
+    ]
+
+
+def as_sent(value: Any) -> Any:
+    """A value of the logged example as a client sends it: a blank cell (MLflow writes NaN, text and number columns
+    alike) is JSON null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _run_facts(client: Any, run_id: str | None) -> dict[str, Any]:

@@ -3,9 +3,11 @@ the run, and the service told when the champion moved."""
 
 from mlflow.tracking import MlflowClient
 
-from ...core.errors import RegistryUnavailableError
+from ...core.errors import RegistryUnavailableError, SmokeTestFailedError
 from ...core.settings import Settings
+from ...models.inference import Predictor
 from ...models.schema import DataSchema
+from ..report import advice
 from ..steps import evaluation, smoke
 from ..steps.data import Split
 from . import notify, registry, tracking
@@ -17,14 +19,15 @@ def gate(
     run_id: str,
     version: str,
     scores: dict[str, float],
+    candidate: Predictor,
     schema: DataSchema,
     split: Split,
     checker: smoke.SmokeChecker,
     example_outputs: list[list[float]],
 ) -> registry.PromotionDecision:
     """Smoke-test the candidate as the service would load it (`checker`, a fresh process), score the champion on the
-    candidate's test rows (the candidate's `scores` there), decide, record the decision on the run and the version,
-    and tell a running service if the candidate won."""
+    candidate's test rows (the candidate's `scores` there) and the candidate's paired gain over it, decide, record
+    the decision on the run and the version, and tell a running service if the candidate won."""
     metric = evaluation.primary_metric(schema.task)
     job = smoke_job(settings, version, example_outputs)
 
@@ -35,6 +38,26 @@ def gate(
             raise RegistryUnavailableError(result.reason)
         return None if result.passed else result.reason
 
+    def score_champion(champion: str) -> registry.ChampionComparison:
+        incumbent = evaluation.predict_registered(
+            client, settings.model_name, champion, schema, split, settings.tracking.trust_artifact_store
+        )
+        score = evaluation.evaluate_predictions(schema.task, split.test_target, incumbent, schema.classes)[metric.name]
+        if not settings.promotion.confidence:
+            return registry.ChampionComparison(score)
+        paired = advice.paired_gain(
+            schema,
+            split.test_target,
+            candidate.predict(split.test_features),
+            incumbent,
+            metric.name,
+            metric.greater_is_better,
+            settings.promotion.confidence,
+            settings.evaluation.bootstrap_rounds or advice.BOOTSTRAP_ROUNDS,
+            settings.data.seed,
+        )
+        return registry.ChampionComparison(score, paired)
+
     decision = registry.promote_if_better(
         client,
         settings.model_name,
@@ -43,15 +66,31 @@ def gate(
         version,
         scores[metric.name],
         settings.promotion.min_improvement,
-        score_champion=lambda champion: evaluation.score_registered_model(
-            client, settings.model_name, champion, schema, split, settings.tracking.trust_artifact_store
-        ),
+        score_champion=score_champion,
         smoke_test=smoke_test,
     )
     tracking.log_decision(client, run_id, decision)
+    if decision.smoke_problem is not None:
+        raise smoke_test_failed(settings, decision)
     if decision.promoted:
         notify.request_reload(settings.service)
     return decision
+
+
+def smoke_test_failed(settings: Settings, decision: registry.PromotionDecision) -> SmokeTestFailedError:
+    """The one paragraph for a version the service could not have served: what failed, what stayed, what to do."""
+    name, version, alias = settings.model_name, decision.candidate_version, settings.promotion.alias
+    stays = (
+        f"the {alias!r} alias stays on v{decision.champion_version}"
+        if decision.champion_version
+        else f"{name} has no {alias!r} yet"
+    )
+    return SmokeTestFailedError(
+        f"{name} v{version} was registered but failed its smoke test (loaded and asked as the service would): "
+        f"{decision.smoke_problem}. It was not promoted ({stays}), and its tags {registry.STATUS_TAG} and "
+        f"{registry.REASON_TAG} say why. The service would fail the same way: fix the cause and train again, "
+        "or rerun with --verbose for the details."
+    )
 
 
 def smoke_job(settings: Settings, version: str, example_outputs: list[list[float]]) -> smoke.SmokeJob:

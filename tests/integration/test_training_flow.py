@@ -9,7 +9,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from neuroflow.core.errors import ConfigError, DataValidationError
+from neuroflow.core.errors import ConfigError, DataValidationError, SmokeTestFailedError
 from neuroflow.core.settings import DataSettings
 from neuroflow.models.schema import infer_schema
 from neuroflow.pipelines.flows import training_flow
@@ -315,14 +315,17 @@ def test_weights_tampered_with_after_logging_are_refused_and_never_promoted(
 
     monkeypatch.setattr(fitting.tracking, "log_model", log_then_tamper)
     tampered = Store(tmp_path)
-    outcome = training_flow(settings=tampered.settings(network={"epochs": 2}))
-    assert not outcome.promoted
-    assert "failed the smoke test" in outcome.decision and "weights.npz" in outcome.decision
+    with pytest.raises(
+        SmokeTestFailedError, match=r"v1 was registered but failed its smoke test.*weights\.npz"
+    ) as raised:
+        training_flow(settings=tampered.settings(network={"epochs": 2}))
+    assert "has no 'champion' yet" in str(raised.value) and "train again" in str(raised.value)
     client = tampered.client()
     assert client.get_registered_model(NAME).aliases == {}
-    tags = client.get_model_version(NAME, outcome.version).tags
+    tags = client.get_model_version(NAME, "1").tags
     assert tags["neuroflow.promotion"] == "not promoted" and "smoke test" in tags["neuroflow.promotion_reason"]
-    assert client.get_run(outcome.run_id).data.tags["neuroflow.smoke_test"] == "failed"
+    run = client.get_run(client.get_model_version(NAME, "1").run_id)
+    assert run.data.tags["neuroflow.smoke_test"] == "failed" and run.info.status == "FAILED"
 
 
 def test_the_deployment_form_shows_named_typed_fields(prefect_api_url: str) -> None:
