@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export VENV PYTHON
 
-.PHONY: quickstart setup test-tools train test test-fast lint format ui serve bench-serving bench-scoring bench-training bench-cli bench-quality screenshots clean
+.PHONY: quickstart setup test-tools train test test-fast lint format ui serve bench-serving bench-scoring bench-training bench-cli bench-gate bench-quality screenshots clean
 
 quickstart: setup ## Set everything up, train on breast_cancer, register the champion
 	$(BIN)/neuroflow train
@@ -59,6 +59,9 @@ bench-quality: setup ## Network quality: both presets, the baselines and RealMLP
 	@scripts/setup_bench.sh
 	@scripts/setup_realmlp.sh || echo "RealMLP's venv could not be built; its column is left out"
 	$(BIN)/python benchmarks/quality/run.py $(if $(QUICK),--quick)
+
+bench-gate: setup ## Gate benchmark: how often the gate promotes a challenger that is no better, against one that is (~5 minutes)
+	$(BIN)/python benchmarks/gate/run.py
 
 bench-cli: setup ## CLI benchmark: how fast each command-line mistake is reported, against a full train (~2 minutes)
 	$(BIN)/python benchmarks/cli/run.py

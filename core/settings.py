@@ -305,6 +305,14 @@ class PromotionSettings(_Section):
 
     alias: str = "champion"
     min_improvement: float = Field(0.0, ge=0, description="How much better the primary metric must be.")
+    confidence: float = Field(
+        0.9,
+        ge=0,
+        lt=1,
+        description="How sure the gate must be that the challenger is better: promote only when a paired bootstrap "
+        "over the shared test rows puts the gain above zero with this probability (0: any gain above "
+        "min_improvement wins, the old rule).",
+    )
 
 
 class ServiceSettings(_Section):

@@ -245,6 +245,7 @@ def register_and_gate(
         run.run_id,
         version,
         fitted.scores,
+        fitted.training.predictor,
         prepared.schema,
         checked.split,
         checker,
@@ -453,7 +454,7 @@ def search(run: RunRecord, prepared: Prepared, checked: Checked, trials: list[tu
     ]
     results = [future.result() for future in futures]
     frame = tuning.log_search(run.client, run.run_id, results, prepared.schema.task)
-    best = tuning.best_trial(results)
+    best = tuning.best_trial(results, evaluation.primary_metric(prepared.schema.task))
     if best is None or best.model_uri is None or best.run_id is None:
         errors = "; ".join(f"trial {result.number}: {result.error}" for result in results[:3])
         raise TrainingError(f"all {len(results)} trials failed ({errors}); see the trials table in the run")
@@ -489,7 +490,16 @@ def register_and_gate_best(
         settings.data.seed,
     )
     decision = promote(
-        run.client, settings, run.run_id, version, scores, prepared.schema, split, checker, best.example_outputs
+        run.client,
+        settings,
+        run.run_id,
+        version,
+        scores,
+        predictor,
+        prepared.schema,
+        split,
+        checker,
+        best.example_outputs,
     )
     ran = {"epochs_run": best.epochs_run, "best_epoch": best.best_epoch}
     write_model_card(run, prepared, checked, scores, ran, looked, decision, network.model_dump(mode="json"))

@@ -27,6 +27,7 @@ from ...core.errors import (
 from ...core.mlflowhttp import failing_fast
 from ...core.store import champion_version, digest_tags, logged_model_id
 from ...core.store import reason as short_reason
+from ..report.advice import PairedGain
 from ..steps.evaluation import PrimaryMetric
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class PromotionDecision:
     champion_version: str | None
     champion_score: float | None
     reason: str
+    smoke_problem: str | None = None  # why the candidate failed its smoke test, when it did
+    paired: PairedGain | None = None  # the gain over the champion with its paired interval, when it was judged so
 
     @property
     def status(self) -> str:
@@ -64,6 +67,14 @@ class PromotionDecision:
     def champion_after(self) -> str | None:
         """The version holding the alias once the decision is applied."""
         return self.candidate_version if self.promoted else self.champion_version
+
+
+@dataclass(frozen=True)
+class ChampionComparison:
+    """The champion scored on the candidate's test rows, and the candidate's paired gain over it on those rows."""
+
+    score: float
+    paired: PairedGain | None = None
 
 
 def register_version(
@@ -116,8 +127,10 @@ def decide_promotion(
     champion_score: float | None,
     min_improvement: float,
     champion_problem: str | None = None,
+    paired: PairedGain | None = None,
 ) -> PromotionDecision:
-    """The gate: the first version wins; later ones must beat the champion by more than `min_improvement`."""
+    """The gate: the first version wins; later ones must beat the champion by more than `min_improvement` and, with
+    `paired` (the paired bootstrap of the gain on the same rows), by more than noise: its lower quantile above zero."""
     if champion_version is None:
         return PromotionDecision(
             True,
@@ -141,11 +154,22 @@ def decide_promotion(
             + f"; promote by hand with `neuroflow promote {candidate_version}` if that is intended",
         )
     gain = metric.improvement(candidate_score, champion_score)
-    promoted = gain > TIE_TOLERANCE and gain >= min_improvement
-    comparison = (
-        f"{metric.name} {candidate_score:.4f} vs champion v{champion_version} {champion_score:.4f} "
-        f"(improvement {gain:+.4f}, required > {min_improvement:g})"
-    )
+    better = gain > TIE_TOLERANCE and gain >= min_improvement
+    promoted = better and (paired is None or paired.sure)
+    scores = f"{metric.name} {candidate_score:.4f} vs champion v{champion_version} {champion_score:.4f}"
+    if paired is None:
+        comparison = f"{scores} (improvement {gain:+.4f}, required > {min_improvement:g})"
+        reason = ("beats the champion: " if promoted else "does not beat the champion: ") + comparison
+    elif promoted:
+        reason = f"beats the champion: v{candidate_version} gains {paired.describe()}; {scores}"
+    elif better:
+        reason = (
+            f"not enough evidence: v{candidate_version} gains {paired.describe()}, which does not rule out no gain; "
+            f"champion stays v{champion_version} ({scores})"
+        )
+    else:
+        required = f", required > {min_improvement:g}" if min_improvement else ""
+        reason = f"does not beat the champion: v{candidate_version} gains {paired.describe()}{required}; {scores}"
     return PromotionDecision(
         promoted,
         metric.name,
@@ -153,7 +177,8 @@ def decide_promotion(
         candidate_score,
         champion_version,
         champion_score,
-        ("beats the champion: " if promoted else "does not beat the champion: ") + comparison,
+        reason,
+        paired=paired,
     )
 
 
@@ -169,6 +194,7 @@ def failed_smoke_test(
         champion_version,
         None,
         f"failed the smoke test before promotion: {problem}",
+        smoke_problem=problem,
     )
 
 
@@ -245,7 +271,7 @@ def promote_if_better(
     candidate_version: str,
     candidate_score: float,
     min_improvement: float,
-    score_champion: Callable[[str], float],
+    score_champion: Callable[[str], "float | ChampionComparison"],
     smoke_test: Callable[[], str | None] | None = None,
 ) -> PromotionDecision:
     """Score the champion (`score_champion(version)`) on the candidate's test rows; move the alias if it loses.
@@ -277,17 +303,23 @@ def judge(
     candidate_score: float,
     champion: str | None,
     min_improvement: float,
-    score_champion: Callable[[str], float],
+    score_champion: Callable[[str], "float | ChampionComparison"],
 ) -> PromotionDecision:
-    """Score the champion on the candidate's test rows (if there is one) and decide."""
-    champion_score, problem = None, None
+    """Score the champion on the candidate's test rows (if there is one) and decide. `score_champion` gives the
+    champion's score, or a ChampionComparison that also holds the paired gain."""
+    champion_score, paired, problem = None, None, None
     if champion:
         try:
-            champion_score = score_champion(champion)
+            scored = score_champion(champion)
         except ChampionNotComparableError as error:
             problem = str(error)
+        else:
+            if isinstance(scored, ChampionComparison):
+                champion_score, paired = scored.score, scored.paired
+            else:
+                champion_score = float(scored)
     return decide_promotion(
-        metric, candidate_version, candidate_score, champion, champion_score, min_improvement, problem
+        metric, candidate_version, candidate_score, champion, champion_score, min_improvement, problem, paired
     )
 
 

@@ -327,6 +327,11 @@ def log_decision(client: MlflowClient, run_id: str, decision: PromotionDecision)
     client.set_tag(run_id, "neuroflow.promotion", decision.status)
     if decision.champion_score is not None:
         client.log_metric(run_id, f"champion_{decision.metric}", decision.champion_score)
+    if (paired := decision.paired) is not None:  # the gain over the champion and its paired interval
+        gains = {"promotion_gain": paired.gain, "promotion_gain_low": paired.low, "promotion_gain_high": paired.high}
+        for name, value in gains.items():
+            client.log_metric(run_id, name, value)
+        client.set_tag(run_id, "neuroflow.promotion_gain", paired.describe())
 
 
 def log_smoke_test(client: MlflowClient, run_id: str, result: SmokeResult) -> None:

@@ -78,6 +78,72 @@ def bootstrap_interval(
     return Interval(metric, value, low, high, rows)
 
 
+@dataclass(frozen=True)
+class PairedGain:
+    """How much better one model is than another on the same test rows (positive: better, in the metric's own
+    direction), with a paired bootstrap interval: both scored on each resample of the rows. `low` is the gain's
+    (1 - confidence) quantile, so `low > 0` says the gain is above zero with that confidence; `high` is the
+    confidence quantile."""
+
+    metric: str
+    gain: float
+    low: float
+    high: float
+    rows: int
+    confidence: float
+
+    @property
+    def sure(self) -> bool:
+        """Whether the gain is above zero with the configured confidence."""
+        return bool(self.low > 0)
+
+    def describe(self) -> str:
+        return (
+            f"{self.gain:+.4f} {self.metric} [{self.low:+.4f}, {self.high:+.4f}] "
+            f"({self.confidence:.0%} paired bootstrap on {self.rows} test rows)"
+        )
+
+
+def paired_gain(
+    schema: DataSchema,
+    truth: pd.Series,
+    candidate: Prediction,
+    incumbent: Prediction,
+    metric: str,
+    greater_is_better: bool,
+    confidence: float,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> PairedGain:
+    """The candidate's gain over the incumbent on the same rows, and its paired bootstrap quantiles: each resample
+    scores both models on the same picked rows, so what the rows share (an easy or a hard test set) cancels out and
+    only the difference between the models is left. A resample the metric is undefined on is skipped."""
+    classes = tuple(schema.classes or ())
+    actual = truth.to_numpy() if schema.task == "regression" else truth.map(category_label).to_numpy(dtype=object)
+    sign = 1.0 if greater_is_better else -1.0
+
+    def gain_on(pick: np.ndarray | None) -> float:
+        def score(prediction: Prediction) -> float:
+            if pick is None:
+                return primary_score(schema.task, actual, prediction, classes)
+            picked = Prediction(
+                np.asarray(prediction.labels)[pick],
+                None if prediction.probabilities is None else np.asarray(prediction.probabilities)[pick],
+            )
+            return primary_score(schema.task, actual[pick], picked, classes)
+
+        return sign * (score(candidate) - score(incumbent))
+
+    rng = np.random.default_rng(seed)
+    rows = len(actual)
+    gains = [gain for _ in range(rounds) if np.isfinite(gain := gain_on(rng.integers(0, rows, rows)))]
+    if gains:
+        low, high = float(np.quantile(gains, 1 - confidence)), float(np.quantile(gains, confidence))
+    else:
+        low = high = float("nan")
+    return PairedGain(metric, gain_on(None), low, high, rows, confidence)
+
+
 def training_warnings(
     schema: DataSchema,
     target: pd.Series,

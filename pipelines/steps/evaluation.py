@@ -14,7 +14,12 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
-from ...core.errors import ChampionNotComparableError, RegistryUnavailableError, UntrustedModelError
+from ...core.errors import (
+    ChampionNotComparableError,
+    RegistryUnavailableError,
+    SchemaMismatchError,
+    UntrustedModelError,
+)
 from ...core.spec import Task
 from ...core.store import describe_version, reason
 from ...models import calibration
@@ -118,19 +123,29 @@ def score_version(
     client: Any, name: str, version: str, schema: DataSchema, split: Split, trust_store: bool = False
 ) -> dict[str, float]:
     """Every test metric of a registered version on these test rows (see `score_registered_model`)."""
+    prediction = predict_registered(client, name, version, schema, split, trust_store)
+    return evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
+
+
+def predict_registered(
+    client: Any, name: str, version: str, schema: DataSchema, split: Split, trust_store: bool = False
+) -> Prediction:
+    """A registered version's predictions on these test rows, loaded through the safe loader (see
+    `score_registered_model` for its errors)."""
     predictor = load_comparable(client, name, version, schema, trust_store)
     try:
-        prediction = predictor.predict(split.test_features)
-    except Exception as error:
+        return predictor.predict(split.test_features)
+    except (SchemaMismatchError, ValueError, TypeError, KeyError) as error:
         raise ChampionNotComparableError(f"v{version} cannot read these rows: {error}") from None
-    return evaluate_predictions(schema.task, split.test_target, prediction, schema.classes)
 
 
 def load_comparable(client: Any, name: str, version: str, schema: DataSchema, trust_store: bool = False) -> Predictor:
     """A registered version through the safe loader, checked to predict the same task and classes as `schema`."""
+    from mlflow.exceptions import MlflowException
+
     try:
         info = describe_version(client, name, version, None)
-    except Exception as error:
+    except (MlflowException, OSError) as error:  # the registry's own failures; anything else is a bug
         raise RegistryUnavailableError(
             f"could not read v{version} of {name} from the registry to score it: {reason(error)}"
         ) from None
