@@ -30,6 +30,7 @@ from ..bookkeeping import tracking
 from ..bookkeeping.registry import PromotionDecision
 from . import evaluation, fitting
 from .data import Split
+from .evaluation import PrimaryMetric
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +169,20 @@ def run_trial(
         )
 
 
-def best_trial(results: list[TrialResult]) -> TrialResult | None:
-    """The trial with the lowest validation loss among those that finished."""
+def best_trial(results: list[TrialResult], metric: PrimaryMetric) -> TrialResult | None:
+    """The finished trial with the best validation primary metric (the one the gate judges by), never a loss that
+    includes the L2 penalty; trials the metric is undefined for rank last, by validation loss."""
     finished = [result for result in results if result.status != "failed" and result.val_loss is not None]
-    return min(finished, key=lambda result: (result.val_loss, result.number)) if finished else None
+    if not finished:
+        return None
+
+    def rank(result: TrialResult) -> tuple[int, float, float, int]:
+        score = result.validation_scores.get(metric.name)
+        if score is None or not math.isfinite(score):
+            return (1, 0.0, result.val_loss or 0.0, result.number)
+        return (0, -score if metric.greater_is_better else score, result.val_loss or 0.0, result.number)
+
+    return min(finished, key=rank)
 
 
 def trials_frame(results: list[TrialResult], metric: str) -> pd.DataFrame:
@@ -228,7 +239,12 @@ def plot_trials(frame: pd.DataFrame, path: Path) -> Path:
 def log_search(client: MlflowClient, parent_run_id: str, results: list[TrialResult], task: Task) -> pd.DataFrame:
     """The parent run's view of the search: the trials table (CSV and MLflow table), a plot, and counts; returns
     the table."""
-    frame = trials_frame(results, evaluation.primary_metric(task).name)
+    metric = evaluation.primary_metric(task)
+    frame = trials_frame(results, metric.name)
+    best = best_trial(results, metric)
+    frame[f"chosen_by_validation_{metric.name}"] = [
+        best is not None and number == best.number for number in frame["trial"]
+    ]
     with tempfile.TemporaryDirectory(prefix="neuroflow-search-") as scratch:
         workdir = Path(scratch)
         csv = workdir / "trials.csv"
@@ -236,6 +252,7 @@ def log_search(client: MlflowClient, parent_run_id: str, results: list[TrialResu
         client.log_artifact(parent_run_id, str(csv))
         client.log_table(parent_run_id, frame.drop(columns=["error"]).astype(str), "trials_table.json")
         client.log_artifact(parent_run_id, str(plot_trials(frame, workdir / "trials.png")), "plots")
+    client.set_tag(parent_run_id, "neuroflow.chosen_by", f"validation_{metric.name}")
     counts = frame["status"].value_counts()
     metrics = {f"trials_{status.replace('-', '_')}": float(counts.get(status, 0)) for status in STATUS_COLOURS}
     if frame["val_loss"].notna().any():
@@ -254,8 +271,11 @@ def describe_search(
     decision: PromotionDecision,
 ) -> str:
     """The search run's description in the MLflow UI: how the trials ended and what became of the best one."""
+    metric = decision.metric
+    chosen = best.validation_scores.get(metric)
+    score = f"validation {metric} {chosen:.4f}" if chosen is not None else f"val_loss {best.val_loss:.4f}"
     return (
-        f"**Search of {len(results)} trials** ({settings.tuning.strategy}): {statuses}. Best: trial "
-        f"{best.number} (val_loss {best.val_loss:.4f}, {best.knobs}) → {settings.model_name} v{version}, "
+        f"**Search of {len(results)} trials** ({settings.tuning.strategy}): {statuses}. Best by validation "
+        f"{metric}: trial {best.number} ({score}, {best.knobs}) → {settings.model_name} v{version}, "
         f"{decision.status}. {decision.reason}"
     )

@@ -7,6 +7,7 @@ import pytest
 from neuroflow.core.errors import ConfigError
 from neuroflow.core.settings import NetworkSettings, TuningSettings, load_settings
 from neuroflow.pipelines.bookkeeping.tracking import retry_when_locked
+from neuroflow.pipelines.steps.evaluation import primary_metric
 from neuroflow.pipelines.steps.tuning import (
     TrialResult,
     best_trial,
@@ -67,14 +68,26 @@ def test_a_bad_search_space_is_refused_before_anything_runs(tuning: dict, messag
         plan_trials(settings.tuning, settings.network)
 
 
-def result(number: int, status: str, loss: float | None) -> TrialResult:
-    return TrialResult(number, {"learning_rate": 0.001 * number}, status, f"run{number}", loss, {"roc_auc": 0.9})
+def result(number: int, status: str, loss: float | None, scores: dict[str, float] | None = None) -> TrialResult:
+    scores = {"roc_auc": 0.9} if scores is None else scores
+    return TrialResult(number, {"learning_rate": 0.001 * number}, status, f"run{number}", loss, scores)
 
 
-def test_the_best_trial_has_the_lowest_validation_loss_and_failures_never_win() -> None:
-    results = [result(1, "completed", 0.3), result(2, "failed", None), result(3, "early-stopped", 0.2)]
-    assert best_trial(results).number == 3
-    assert best_trial([result(1, "failed", None)]) is None
+def test_the_best_trial_has_the_best_validation_primary_metric_and_failures_never_win() -> None:
+    """Not the lowest val_loss: that includes the L2 penalty, and ranked the best-RMSE trial 5th of 6."""
+    auc = primary_metric("binary")
+    results = [
+        result(1, "completed", 0.3, {"roc_auc": 0.95}),
+        result(2, "failed", None),
+        result(3, "early-stopped", 0.2, {"roc_auc": 0.93}),
+    ]
+    assert best_trial(results, auc).number == 1
+    assert best_trial([result(1, "failed", None)], auc) is None
+    rmse = primary_metric("regression")
+    priced = [result(1, "completed", 0.1, {"rmse": 21_025.0}), result(2, "completed", 0.4, {"rmse": 19_684.0})]
+    assert best_trial(priced, rmse).number == 2  # lower error wins, whatever the loss says
+    undefined = [result(1, "completed", 0.5, {}), result(2, "completed", 0.6, {"roc_auc": 0.7})]
+    assert best_trial(undefined, auc).number == 2  # a trial the metric is undefined for ranks last
 
 
 def test_the_trials_table_and_plot_show_every_trial(tmp_path: Path) -> None:
