@@ -40,24 +40,19 @@ class ModelCard:
         return "\n".join(lines).rstrip() + "\n"
 
     def html(self) -> str:
-        parts = [
-            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-            f"<title>{html.escape(self.title)}</title><style>{STYLE}</style></head><body>",
-            f"<h1>{html.escape(self.title)}</h1>",
-        ]
-        for section in self.sections:
-            parts.append(f"<h2>{html.escape(section.title)}</h2>")
-            parts += [f"<p>{html.escape(paragraph)}</p>" for paragraph in section.paragraphs]
-            if section.table:
-                header, *rows = section.table
-                parts.append("<table><thead><tr>")
-                parts += [f"<th>{html.escape(str(value))}</th>" for value in header]
-                parts.append("</tr></thead><tbody>")
-                for row in rows:
-                    parts.append("<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in row) + "</tr>")
-                parts.append("</tbody></table>")
-        parts.append("</body></html>")
-        return "\n".join(parts)
+        """One self-contained page: the Markdown rendered by a real Markdown renderer (CommonMark and tables), raw
+        HTML in the text escaped rather than passed through, no scripts and no links out."""
+        from markdown_it import MarkdownIt
+
+        body = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").render(self.markdown())
+        return "\n".join(
+            [
+                "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+                f"<title>{html.escape(self.title)}</title><style>{STYLE}</style></head><body>",
+                body,
+                "</body></html>",
+            ]
+        )
 
 
 STYLE = (
@@ -65,6 +60,31 @@ STYLE = (
     "table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #ccc;padding:.25rem .6rem;"
     "text-align:left}th{background:#f3f3f3}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}"
 )
+
+
+# What each metric is, as a person reads it; multi-class precision, recall, F1 and ROC AUC are macro averages.
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "F1",
+    "roc_auc": "ROC AUC",
+    "log_loss": "log loss",
+    "ece": "expected calibration error",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R²",
+}
+MACRO = ("precision", "recall", "f1", "roc_auc")
+
+
+def metric_label(name: str, task: str) -> str:
+    """A metric's name as the card says it: `f1` of a multi-class model is "macro F1"."""
+    base = name.removesuffix("_uncalibrated")
+    label = METRIC_LABELS.get(base, base)
+    if task == "multiclass" and base in MACRO:
+        label = f"macro {label}" + (" (one-vs-rest)" if base == "roc_auc" else "")
+    return label + (" (uncalibrated)" if name.endswith("_uncalibrated") else "")
 
 
 def _cell(value: Any) -> str:
@@ -112,7 +132,7 @@ def build_card(
     )
     metric_rows: Table = [["Metric (test rows)", "Network", *(_baseline_names(baselines))]]
     for name, value in scores.items():
-        row = [name, f"{value:.4f}"]
+        row = [metric_label(name, schema.task), f"{value:.4f}"]
         row += [_number(model_scores.get(name)) for model_scores in (baselines.scores.values() if baselines else [])]
         metric_rows.append(row)
     performance = Section(
@@ -124,18 +144,7 @@ def build_card(
         metric_rows,
     )
     calibrated = _calibration(scores)
-    champion = (
-        f"v{decision.champion_version} scored {decision.champion_score:.4f} on the same rows"
-        if decision.champion_score is not None
-        else "there was no champion to compare with"
-    )
-    gate = Section(
-        "Promotion decision",
-        [
-            f"**{'Promoted to champion' if decision.promoted else 'Not promoted'}** on {decision.metric} "
-            f"({decision.candidate_score:.4f}; {champion}). {decision.reason}"
-        ],
-    )
+    gate = Section("Promotion decision", [decision_sentence(decision, schema.task)])
     sections = [data, performance, *([calibrated] if calibrated else []), gate]
     if importance is not None and len(importance):
         top = importance.head(15)
@@ -162,6 +171,18 @@ def build_card(
         )
     )
     return ModelCard(f"Model card: {model_name} v{version}", sections)
+
+
+def decision_sentence(decision: Any, task: str) -> str:
+    """What the gate decided and why, in one sentence."""
+    metric = metric_label(decision.metric, task)
+    if decision.promoted and decision.champion_version is None:
+        return (
+            f"**Promoted to champion**: the first version, with no champion to compare with "
+            f"({metric} {decision.candidate_score:.4f} on the test rows)."
+        )
+    verdict = "Promoted to champion" if decision.promoted else "Not promoted"
+    return f"**{verdict}** on {metric}: {decision.reason.rstrip('.')}."
 
 
 def _calibration(scores: dict[str, float]) -> Section | None:

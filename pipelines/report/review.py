@@ -63,7 +63,14 @@ def review_model(
     warnings = advice.training_warnings(schema, target, spec, epochs[0], epochs[1], len(split.test_target), interval)
     report = None
     if settings.baseline:
-        report = baseline.fit_baselines(schema, split, seed, scores)
+        report = baseline.fit_baselines(
+            schema,
+            split,
+            seed,
+            scores,
+            predictor.predict(split.test_features),
+            settings.bootstrap_rounds or advice.BOOTSTRAP_ROUNDS,
+        )
         seconds["baseline"] = report.seconds
     started = time.perf_counter()
     table = None

@@ -66,6 +66,41 @@ def test_the_verdict_says_by_how_much_and_against_what() -> None:
     )
 
 
+def test_an_honest_verdict_is_judged_on_the_paired_interval() -> None:
+    """breast_cancer said "level with logistic regression (ROC AUC 0.995 vs 0.996)" while logistic led on accuracy,
+    and a price model "beat gradient boosting by 581.618 RMSE" on a 2% margin inside its interval."""
+    auc = {"logistic_regression": {"roc_auc": 0.996}}
+    inside = advice.PairedGain("roc_auc", -0.001, -0.006, 0.004, 114, 0.975)
+    lead = "logistic regression leads on accuracy (0.982 vs 0.956, beyond its 95% paired interval)"
+    line = baseline.compare({"roc_auc": 0.995}, auc, "roc_auc", True, inside, lead)[2]
+    assert line.startswith("the network is level with logistic regression (ROC AUC 0.995 vs 0.996; 95% paired")
+    assert line.endswith(f", but {lead}")
+    prices = {"gradient_boosting": {"rmse": 26_000.0}}
+    noisy = advice.PairedGain("rmse", 581.6, -2_100.0, 3_300.0, 586, 0.975)
+    line = baseline.compare({"rmse": 25_418.4}, prices, "rmse", False, noisy)[2]
+    assert line.startswith("the network is level with gradient boosting") and "beats" not in line
+    clear = advice.PairedGain("rmse", 581.6, 120.0, 1_050.0, 586, 0.975)
+    line = baseline.compare({"rmse": 25_418.4}, prices, "rmse", False, clear)[2]
+    assert line.startswith("the network beats the best baseline, gradient boosting, by 581.600 RMSE (2.2% of its RMSE)")
+    behind = advice.PairedGain("roc_auc", -0.03, -0.05, -0.01, 114, 0.975)
+    assert baseline.compare({"roc_auc": 0.966}, auc, "roc_auc", True, behind)[2].startswith("the network trails")
+
+
+def test_a_baseline_ahead_on_accuracy_beyond_its_interval_is_named() -> None:
+    schema, split = _split(mixed_frame(rows=400), "label", "binary")
+    truth = split.test_target.to_numpy(dtype=object)
+    classes = tuple(schema.classes)
+    right = np.column_stack([(truth == classes[0]) * 0.9 + 0.05, (truth == classes[1]) * 0.9 + 0.05])
+    coin = np.full((len(truth), 2), 0.5)
+    coin_labels = np.full(len(truth), classes[0], dtype=object)
+    network = Prediction(coin_labels, coin)
+    sure = {"logistic_regression": Prediction(truth, right)}
+    scores = {"logistic_regression": {"accuracy": 1.0, "log_loss": 0.105}}
+    clause = baseline.secondary_lead(schema, split, network, sure, scores, {"accuracy": 0.5}, 200, 0)
+    assert clause is not None and clause.startswith("logistic regression leads on accuracy (1.000 vs 0.500")
+    assert baseline.secondary_lead(schema, split, network, {"logistic_regression": network}, scores, {}, 200, 0) is None
+
+
 def test_warnings_teach_what_to_change() -> None:
     frame = messy_frame(rows=300, positives=0.05)
     frame.columns = [name.strip() for name in frame.columns]
@@ -153,9 +188,8 @@ def test_the_model_card_renders_as_markdown_and_self_contained_html() -> None:
         "# Model card: churn v4",
         "digest `1234abcd`",
         "95% interval 0.850 to 0.960",
-        "| roc_auc | 0.9100 | 0.9200 | 0.9400 |",
-        "**Not promoted**",
-        "v3 scored 0.9300",
+        "| ROC AUC | 0.9100 | 0.9200 | 0.9400 |",
+        "**Not promoted** on ROC AUC: v4 scored 0.9100, below the champion's 0.9300.",
         "| age | 0.2000 |",
         "Rank customers for a call.",
         "Not for pricing.",
@@ -163,3 +197,6 @@ def test_the_model_card_renders_as_markdown_and_self_contained_html() -> None:
     ):
         assert text in markdown, text
     assert "<script" not in page and "http" not in page and "<td>0.9400</td>" in page and "Not for pricing." in page
+    # the page renders the Markdown: emphasis, code and lists as HTML, never as their marks
+    assert "**" not in page and "`" not in page and "<strong>Not promoted</strong>" in page
+    assert "<code>1234abcd</code>" in page and "<li>the test split has only 20 rows</li>" in page
