@@ -97,7 +97,7 @@ def feedback(
         raise ConfigError(f"--data {data}: give a .csv or .parquet file")
     settings = request.settings()
 
-    from ..core.predictionlog import feedback_frame, open_store
+    from ..core.predictionlog import feedback_frame, open_store, store_errors
     from ..core.store import reason
     from ..pipelines.steps.tables import read_table
 
@@ -113,7 +113,7 @@ def feedback(
     ids = frame[id_column].astype(str).str.strip().tolist()
     try:
         known = store.known_ids(ids)
-    except Exception as error:
+    except store_errors() as error:
         raise ConfigError(f"could not read the prediction log ({store.description}): {reason(error)}") from None
     kept = [index for index, request_id in enumerate(ids) if request_id in known]
     unknown = [request_id for request_id in ids if request_id not in known]

@@ -7,10 +7,13 @@ import functools
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+import typer.exceptions
 
 from ..core.errors import NeuroflowError
 
@@ -31,8 +34,34 @@ def friendly_errors(command: Command) -> Command:
         except NeuroflowError as error:
             typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, typer.exceptions.TyperException):  # the command line's own endings
+            raise
+        except Exception as error:  # a bug: said as one, never as the registry's or the data's fault
+            if kwargs.get("verbose"):
+                raise
+            typer.secho(f"error: {internal_error(error)}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+PACKAGE = Path(__file__).resolve().parents[1]  # the neuroflow package's folder
+ROOMS = ("core", "models", "pipelines", "service", "cli")  # its code (not the tests or benchmarks beside it)
+
+
+def internal_error(error: BaseException) -> str:
+    """One paragraph for an error neuroflow did not mean: where in neuroflow it happened (the innermost of its own
+    frames), what it was, and what to do."""
+    where = "neuroflow"
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if PACKAGE in path.parents and path.relative_to(PACKAGE).parts[0] in ROOMS:
+            where = ".".join(path.relative_to(PACKAGE).with_suffix("").parts) + f".{frame.name}"
+            break
+    return (
+        f"internal error in {where}: {type(error).__name__}: {error}. This is a bug in neuroflow, not a problem with "
+        "your data, settings or stores; rerun with --verbose for the traceback, and report it."
+    )
 
 
 def say(message: str) -> None:

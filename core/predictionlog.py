@@ -24,7 +24,7 @@ import pandas as pd
 
 from .errors import ConfigError
 from .settings import POSTGRES_URL_FORMS, redact
-from .store import reason
+from .store import loaded_types, reason
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +296,15 @@ class PostgresStore:
         with self.connect() as connection, connection.cursor() as cursor:
             cursor.execute(f"SELECT request_id, label::text, received_at FROM {FEEDBACK_TABLE}")
             return pd.DataFrame(cursor.fetchall(), columns=list(FEEDBACK_COLUMNS))
+
+
+# The errors a prediction store raises when it fails (the disk, the database, a Parquet file), as (module, class).
+STORE_ERROR_TYPES = (("psycopg", "Error"), ("pyarrow.lib", "ArrowException"))
+
+
+def store_errors() -> tuple[type[Exception], ...]:
+    """What `except` catches around a prediction store's reads and writes: its own failures, never a bug."""
+    return (OSError, *loaded_types(STORE_ERROR_TYPES))
 
 
 def libpq_url(url: str) -> str:

@@ -26,7 +26,7 @@ from ..core.errors import (
     RequestProblem,
     UntrustedModelError,
 )
-from ..core.predictionlog import PredictionLog, feedback_frame, new_request_ids
+from ..core.predictionlog import PredictionLog, feedback_frame, new_request_ids, store_errors
 from ..core.settings import ServiceSettings, Settings
 from ..core.store import reason
 from ..models.inference import Prediction
@@ -407,7 +407,7 @@ async def feedback(request: Request) -> Response:
         known = await anyio.to_thread.run_sync(prediction_log.store.known_ids, ids)
     except RequestError as error:
         return refuse(error)
-    except Exception as error:
+    except store_errors() as error:  # the store failed; anything else is a bug, and a 500
         return log_unavailable(prediction_log, error)
     unknown = [request_id for request_id in ids if request_id not in known]
     if len(unknown) == len(ids):
@@ -420,7 +420,7 @@ async def feedback(request: Request) -> Response:
     frame = feedback_frame([pair[0] for pair in kept], [pair[1] for pair in kept])
     try:
         await anyio.to_thread.run_sync(prediction_log.store.write_feedback, frame)
-    except Exception as error:
+    except store_errors() as error:
         return log_unavailable(prediction_log, error)
     return Response(dumps({"recorded": len(kept), "unknown_ids": unknown}), media_type="application/json")
 

@@ -44,9 +44,11 @@ def training_fingerprint(frame: pd.DataFrame, schema: DataSchema, settings: Sett
 def unchanged_since(client: Any, name: str, alias: str, fingerprint: str) -> str | None:
     """The champion's version if it was trained from this very fingerprint, else None. A registry that cannot say
     (one short attempt) is None too: the run trains, and the promotion gate decides under its own rules."""
+    from mlflow.exceptions import MlflowException
+
     with failing_fast():
         try:
             champion = client.get_model_version_by_alias(name, alias)
-        except Exception:
+        except (MlflowException, OSError):  # no champion, or the registry did not answer; a bug is not "changed"
             return None
     return str(champion.version) if (champion.tags or {}).get(FINGERPRINT_TAG) == fingerprint else None

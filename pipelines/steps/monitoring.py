@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ...core.errors import ModelNotFoundError, MonitoringError
-from ...core.predictionlog import CHAMPION, SHADOW, PredictionStore, window_start
+from ...core.predictionlog import CHAMPION, SHADOW, PredictionStore, store_errors, window_start
 from ...core.settings import MonitoringSettings
 from ...models.inference import Predictor
 from ...models.livemetrics import decode, labelled, live_metrics
@@ -61,9 +61,11 @@ def read_run_file(client: Any, run_id: str, artifact_path: str, read: Callable[[
 
 def load_reference(client: Any, run_id: str) -> pd.DataFrame:
     """The reference sample a version's training run logged (MonitoringError if it has none)."""
+    from mlflow.exceptions import MlflowException
+
     try:
         return read_run_file(client, run_id, REFERENCE_ARTIFACT, pd.read_parquet)
-    except Exception as error:
+    except (MlflowException, OSError) as error:  # not there (or unreadable); anything else is a bug
         raise MonitoringError(
             f"run {run_id} has no drift reference ({REFERENCE_ARTIFACT}): it was trained before neuroflow kept "
             f"one; retrain the model to monitor it ({str(error)[:200]})"
@@ -376,7 +378,7 @@ def monitor(
     try:
         records = select_window(store, settings.model_name, since, last, hours)
         feedback = store.read_feedback()
-    except Exception as error:
+    except store_errors() as error:
         raise MonitoringError(f"could not read the prediction log ({store.description}): {reason(error)}") from None
     client = tracking.configure_tracking(settings.tracking)
     if records.empty and version is None:

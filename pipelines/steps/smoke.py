@@ -105,10 +105,12 @@ def run_job(job: SmokeJob) -> SmokeResult:
         registry_uri=job.registry_uri,
         store_timeout_seconds=job.store_timeout_seconds,
     )
+    from mlflow.exceptions import MlflowException
+
     try:
         client = mlflow_client(tracking)
         info = describe_version(client, job.name, job.version, None)
-    except Exception as error:
+    except (MlflowException, OSError) as error:  # the registry's failures; a bug is reported as the process's
         return result(False, f"could not read v{job.version} from the registry: {short_reason(error)}", None, True)
     try:
         loaded = load_version(info, job.trust_store)
