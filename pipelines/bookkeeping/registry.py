@@ -455,18 +455,21 @@ def alias_history(client: MlflowClient, name: str) -> list[dict[str, Any]]:
     return list(json.loads(raw)) if raw else []
 
 
-def promote_version(client: MlflowClient, name: str, alias: str, version: str) -> None:
-    """Move the alias to a given version by hand."""
+def promote_version(client: MlflowClient, name: str, alias: str, version: str, reason: str = "") -> bool:
+    """Move the alias to a given version by hand, with the person's `reason` in the history. False (and nothing
+    recorded) when the version already holds the alias."""
     try:
         client.get_model_version(name, version)
     except MlflowException:
-        raise ModelNotFoundError(
-            f"{name} has no version {version}; list them in the MLflow UI (`neuroflow ui`)"
-        ) from None
+        raise ModelNotFoundError(f"{name} has no version {version}; list them with `neuroflow versions`") from None
+    why = f"promoted by hand: {reason}" if reason else "promoted by hand"
     with alias_lock(client, name, alias):
-        set_alias(client, name, alias, version, action="promote", reason="promoted by hand")
+        if current_champion(client, name, alias) == str(version):
+            return False
+        set_alias(client, name, alias, version, action="promote", reason=why)
         client.set_model_version_tag(name, version, STATUS_TAG, "promoted")
-        client.set_model_version_tag(name, version, REASON_TAG, "promoted by hand (`neuroflow promote`)")
+        client.set_model_version_tag(name, version, REASON_TAG, f"{why} (`neuroflow promote`)")
+    return True
 
 
 def rollback_target(history: list[dict[str, Any]], alias: str) -> str | None:
@@ -483,11 +486,82 @@ def rollback_target(history: list[dict[str, Any]], alias: str) -> str | None:
     return stack[-2] if len(stack) >= 2 else None
 
 
-def rollback(client: MlflowClient, name: str, alias: str) -> str:
-    """Give the alias back to the version that held it before; returns that version."""
+def rollback(client: MlflowClient, name: str, alias: str, reason: str = "") -> str:
+    """Give the alias back to the version that held it before (each rollback walks one holder further back);
+    returns that version. The person's `reason` goes into the history."""
     with alias_lock(client, name, alias):
-        target = rollback_target(alias_history(client, name), alias)
+        history = alias_history(client, name)
+        target = rollback_target(history, alias)
         if target is None:
-            raise PromotionError(f"{name} has no earlier {alias} to roll back to; see `neuroflow history`")
-        set_alias(client, name, alias, target, action="rollback", reason="rolled back by hand")
+            moves = " → ".join(
+                f"v{entry['version']}" + (" (rollback)" if entry["action"] == "rollback" else "")
+                for entry in history
+                if entry.get("alias", alias) == alias
+            )
+            raise PromotionError(
+                f"{name} has no earlier {alias} to roll back to: its moves so far are {moves or 'none'}, and each "
+                f"rollback walks one holder back. Move it to any version with `neuroflow promote VERSION`."
+            )
+        why = f"rolled back by hand: {reason}" if reason else "rolled back by hand"
+        set_alias(client, name, alias, target, action="rollback", reason=why)
     return target
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One registered version as `neuroflow versions` lists it."""
+
+    version: str
+    created: str
+    aliases: tuple[str, ...]
+    decision: str
+    reason: str
+    metric: str | None
+    score: float | None
+    low: float | None
+    high: float | None
+
+
+def list_versions(client: MlflowClient, name: str) -> list[VersionRow]:
+    """Every version of `name`, newest first: its primary metric on its test rows with the 95% interval (from its
+    run), the gate's decision and why, its aliases and when it was registered."""
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException as error:
+        raise RegistryUnavailableError(f"could not list the versions of {name}: {short_reason(error)}") from None
+    if not versions:
+        raise ModelNotFoundError(f"no registered model named {name!r}; train one with `neuroflow train`")
+    # a search's versions may come without their aliases; the registered model has them all
+    held: dict[str, list[str]] = {}
+    for alias, holder in (client.get_registered_model(name).aliases or {}).items():
+        held.setdefault(str(holder), []).append(alias)
+    rows = []
+    for version in sorted(versions, key=lambda item: int(item.version), reverse=True):
+        tags = version.tags or {}
+        metric = next(
+            (key.removeprefix("neuroflow.") for key in tags if key.removeprefix("neuroflow.") in METRIC_TAGS), None
+        )
+        run_metrics: dict[str, float] = {}
+        if version.run_id and metric:
+            try:
+                run_metrics = client.get_run(version.run_id).data.metrics
+            except MlflowException:  # the run was deleted: the version's own tags still say the rest
+                run_metrics = {}
+        created = datetime.fromtimestamp(int(version.creation_timestamp) / 1000, UTC).isoformat(timespec="seconds")
+        rows.append(
+            VersionRow(
+                str(version.version),
+                created,
+                tuple(sorted(held.get(str(version.version), ()))),
+                tags.get(STATUS_TAG, "unknown"),
+                tags.get(REASON_TAG, ""),
+                metric,
+                float(tags[f"neuroflow.{metric}"]) if metric else None,
+                run_metrics.get(f"test_{metric}_low") if metric else None,
+                run_metrics.get(f"test_{metric}_high") if metric else None,
+            )
+        )
+    return rows
+
+
+METRIC_TAGS = ("roc_auc", "f1", "rmse")  # the primary metrics, as `record_decision` tags them

@@ -127,6 +127,34 @@ def test_promote_rollback_and_history(tracking_uri: str) -> None:
     assert again.exit_code == 1 and "no earlier champion" in again.output
 
 
+def test_registry_commands_a_person_can_trust(tracking_uri: str) -> None:
+    """Promoting the champion says so and records nothing; rollback walks back along the history; --reason is kept;
+    `neuroflow versions` lists every version (and --json)."""
+    import json
+
+    client = MlflowClient(tracking_uri)
+    for _ in range(3):
+        register_version(client, "neuroflow-wine", "file:///tmp/model", run_id=None)  # type: ignore[arg-type]
+    common = ["--dataset", "wine", "--tracking-uri", tracking_uri]
+    for version in ("1", "2", "3"):
+        assert runner.invoke(app, ["promote", version, *common, "--reason", f"try v{version}"]).exit_code == 0
+    same = runner.invoke(app, ["promote", "3", *common])
+    assert same.exit_code == 0 and "v3 is already champion; nothing was moved or recorded" in same.output
+    history = [line.split()[3] for line in runner.invoke(app, ["history", *common]).output.strip().splitlines()]
+    assert history == ["v1", "v2", "v3"]  # no "champion → v3 (was v3)"
+    assert "promoted by hand: try v2" in runner.invoke(app, ["history", *common]).output
+    walked = [runner.invoke(app, ["rollback", *common, "--reason", "bad night"]).output for _ in range(2)]
+    assert "version 2 (rolled back)" in walked[0] and "version 1 (rolled back)" in walked[1]
+    assert "rolled back by hand: bad night" in runner.invoke(app, ["history", *common]).output
+    listed = runner.invoke(app, ["versions", *common])
+    assert listed.exit_code == 0, listed.output
+    assert [line.split()[0] for line in listed.output.splitlines() if line.startswith("v")] == ["v3", "v2", "v1"]
+    assert "@champion" in next(line for line in listed.output.splitlines() if line.startswith("v1 "))
+    rows = json.loads(runner.invoke(app, ["versions", *common, "--json"]).output)
+    assert [row["version"] for row in rows] == ["3", "2", "1"] and rows[2]["aliases"] == ["champion"]
+    assert rows[0]["decision"] == "promoted" and {"created", "metric", "score", "low", "high"} <= set(rows[0])
+
+
 def test_ui_with_a_tracking_server_says_where_its_ui_is(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEUROFLOW_TRACKING__UI_URL", "https://mlflow.example.com")
     result = runner.invoke(app, ["ui", "--tracking-uri", "http://mlflow:5000"])
