@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..core.settings import Settings
 from ..models.livemetrics import decode
+from .steps import data
 from .steps.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,16 @@ def feedback_table(settings: Settings, target: str) -> pd.DataFrame:
     return rows
 
 
+def new_rows(frame: pd.DataFrame, served: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The served rows that are not already in `frame` (nor repeated among themselves), and how many were left out:
+    a copy of a row the data holds would fall into the next split's test rows while its twin trains."""
+    columns = list(served.columns)
+    known = data.row_digests(frame, columns)
+    digests = pd.Series(data.row_digests(served, columns), index=served.index)
+    fresh = ~digests.isin(known) & ~digests.duplicated()
+    return served[fresh.to_numpy()], int((~fresh).sum())
+
+
 def training_data(settings: Settings, target: str, folder: Path) -> Path | None:
     """The file the triggered training runs on: monitoring.retrain_data, with the labelled served rows appended
     when monitoring.append_feedback is on (written beside it as a new file); None to train on the configured data."""
@@ -99,11 +110,22 @@ def training_data(settings: Settings, target: str, folder: Path) -> Path | None:
     served = feedback_table(settings, target)
     if served.empty:
         return fresh
+    served = served[[name for name in frame.columns if name in served.columns]]
+    served, repeats = new_rows(frame, served)
+    if served.empty:
+        log.info("retraining data: %s; its %d labelled served row(s) are all in it already", fresh, repeats)
+        return fresh
     folder.mkdir(parents=True, exist_ok=True)
-    combined = pd.concat([frame, served[[name for name in frame.columns if name in served.columns]]], ignore_index=True)
+    combined = pd.concat([frame, served], ignore_index=True)
     path = folder / f"{fresh.stem}-with-feedback-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.csv"
     combined.to_csv(path, index=False)
-    log.info("retraining data: %s (%d rows) with %d labelled served rows appended", fresh, len(frame), len(served))
+    log.info(
+        "retraining data: %s (%d rows) with %d labelled served rows appended (%d already in it left out)",
+        fresh,
+        len(frame),
+        len(served),
+        repeats,
+    )
     return path
 
 

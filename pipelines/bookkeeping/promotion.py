@@ -1,14 +1,17 @@
 """The step both flows end with: the smoke test and the promotion gate on the candidate's own test rows, recorded on
 the run, and the service told when the champion moved."""
 
+from dataclasses import replace
+
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from ...core.errors import RegistryUnavailableError, SmokeTestFailedError
+from ...core.errors import ChampionNotComparableError, RegistryUnavailableError, SmokeTestFailedError
 from ...core.settings import Settings
 from ...models.inference import Predictor
 from ...models.schema import DataSchema
 from ..report import advice
-from ..steps import evaluation, smoke
+from ..steps import data, evaluation, smoke
 from ..steps.data import Split
 from . import notify, registry, tracking
 
@@ -39,24 +42,32 @@ def gate(
         return None if result.passed else result.reason
 
     def score_champion(champion: str) -> registry.ChampionComparison:
+        rows, compared = rows_to_compare(client, settings.model_name, champion, schema, split)
         incumbent = evaluation.predict_registered(
-            client, settings.model_name, champion, schema, split, settings.tracking.trust_artifact_store
+            client, settings.model_name, champion, schema, rows, settings.tracking.trust_artifact_store
         )
-        score = evaluation.evaluate_predictions(schema.task, split.test_target, incumbent, schema.classes)[metric.name]
-        if not settings.promotion.confidence:
-            return registry.ChampionComparison(score)
-        paired = advice.paired_gain(
-            schema,
-            split.test_target,
-            candidate.predict(split.test_features),
-            incumbent,
-            metric.name,
-            metric.greater_is_better,
-            settings.promotion.confidence,
-            settings.evaluation.bootstrap_rounds or advice.BOOTSTRAP_ROUNDS,
-            settings.data.seed,
-        )
-        return registry.ChampionComparison(score, paired)
+        challenger = candidate.predict(rows.test_features)
+        both = [
+            evaluation.evaluate_predictions(schema.task, rows.test_target, prediction, schema.classes).get(metric.name)
+            for prediction in (challenger, incumbent)
+        ]
+        if None in both:
+            raise ChampionNotComparableError(f"{metric.name} is undefined on the {compared}")
+        candidate_score, champion_score = (float(score) for score in both if score is not None)
+        paired = None
+        if settings.promotion.confidence:
+            paired = advice.paired_gain(
+                schema,
+                rows.test_target,
+                challenger,
+                incumbent,
+                metric.name,
+                metric.greater_is_better,
+                settings.promotion.confidence,
+                settings.evaluation.bootstrap_rounds or advice.BOOTSTRAP_ROUNDS,
+                settings.data.seed,
+            )
+        return registry.ChampionComparison(champion_score, paired, candidate_score, compared)
 
     decision = registry.promote_if_better(
         client,
@@ -75,6 +86,36 @@ def gate(
     if decision.promoted:
         notify.request_reload(settings.service)
     return decision
+
+
+MIN_COMPARED_ROWS = 20  # fewer shared unseen test rows than this, and the gate cannot judge
+
+
+def rows_to_compare(
+    client: MlflowClient, name: str, champion: str, schema: DataSchema, split: Split
+) -> tuple[Split, str]:
+    """The test rows neither the champion nor the candidate learned from (the candidate's own training rows may
+    repeat in its test rows when the table holds duplicates; the champion's, when it was split otherwise or trained
+    on rows appended since), and those rows in words. ChampionNotComparableError when too few are left."""
+    total = len(split.test_target)
+    new = data.unseen_rows(schema, split.test_features, split.test_target, data.training_row_digests(schema, split))
+    seen = evaluation.trained_rows(client, name, champion)
+    if seen is not None:
+        new &= data.unseen_rows(schema, split.test_features, split.test_target, seen)
+    kept = int(new.sum())
+    memory = "" if seen is not None else f"; v{champion} kept no record of its training rows"
+    compared = f"compared on {kept} of {total} test rows{memory}"
+    if kept < total:
+        compared += f"; {total - kept} were rows v{champion} or this version trained on"
+    if kept < MIN_COMPARED_ROWS:
+        raise ChampionNotComparableError(
+            f"only {kept} of {total} test rows are new to both v{champion} and this version (at least "
+            f"{MIN_COMPARED_ROWS} are needed to judge)"
+        )
+    if kept == total:
+        return split, compared
+    mask = pd.Series(new, index=split.test_target.index)
+    return replace(split, test_features=split.test_features[mask], test_target=split.test_target[mask]), compared
 
 
 def smoke_test_failed(settings: Settings, decision: registry.PromotionDecision) -> SmokeTestFailedError:

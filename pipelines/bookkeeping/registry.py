@@ -8,7 +8,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +57,7 @@ class PromotionDecision:
     reason: str
     smoke_problem: str | None = None  # why the candidate failed its smoke test, when it did
     paired: PairedGain | None = None  # the gain over the champion with its paired interval, when it was judged so
+    compared: str | None = None  # the test rows the two were compared on, when it is worth saying
 
     @property
     def status(self) -> str:
@@ -75,6 +76,8 @@ class ChampionComparison:
 
     score: float
     paired: PairedGain | None = None
+    candidate_score: float | None = None  # the candidate's, on the rows compared (when not all the test rows)
+    compared: str | None = None  # which rows were compared, in words
 
 
 def register_version(
@@ -314,10 +317,19 @@ def judge(
         except ChampionNotComparableError as error:
             problem = str(error)
         else:
+            compared = None
             if isinstance(scored, ChampionComparison):
-                champion_score, paired = scored.score, scored.paired
+                champion_score, paired, compared = scored.score, scored.paired, scored.compared
+                if scored.candidate_score is not None:
+                    candidate_score = scored.candidate_score
             else:
                 champion_score = float(scored)
+            decision = decide_promotion(
+                metric, candidate_version, candidate_score, champion, champion_score, min_improvement, None, paired
+            )
+            if compared:
+                return replace(decision, reason=f"{decision.reason} ({compared})", compared=compared)
+            return decision
     return decide_promotion(
         metric, candidate_version, candidate_score, champion, champion_score, min_improvement, problem, paired
     )

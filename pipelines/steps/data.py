@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,48 @@ class Split:
             "validation_rows": len(self.validation_target),
             "test_rows": len(self.test_target),
         }
+
+
+TRAINING_ROWS_ARTIFACT = "training_rows.npz"  # a version's training rows, as row digests (data, no code)
+
+
+def row_digests(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """One 64-bit digest per row of `columns` (in that order), the same whichever way a table was read: a column
+    whose values all read as numbers is hashed as float64 (1 and 1.0 agree), any other as text, a blank as a blank.
+    Rows served and labelled later, or read from another copy of the file, digest as the training rows did."""
+    canonical = {}
+    for name in columns:
+        values = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+        numbers = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_bool_dtype(values) else None
+        if numbers is not None and numbers.notna().sum() == values.notna().sum():
+            canonical[name] = numbers.astype("float64")
+        else:
+            canonical[name] = (
+                values.astype(object)
+                .where(values.notna(), None)
+                .map(lambda value: "\x00blank" if value is None else str(value))
+            )
+    table = pd.DataFrame(canonical, index=frame.index)
+    return pd.util.hash_pandas_object(table, index=False).to_numpy(dtype="uint64")
+
+
+def training_row_digests(schema: DataSchema, split: Split) -> np.ndarray:
+    """The digests of every row a version learned from (training and validation rows: features and target)."""
+    columns = [*sorted(column.name for column in schema.features), schema.target.name]
+    rows = pd.concat(
+        [
+            split.train_features.assign(**{schema.target.name: split.train_target.to_numpy()}),
+            split.validation_features.assign(**{schema.target.name: split.validation_target.to_numpy()}),
+        ]
+    )
+    return np.unique(row_digests(rows, columns))
+
+
+def unseen_rows(schema: DataSchema, features: pd.DataFrame, target: pd.Series, seen: np.ndarray) -> np.ndarray:
+    """Which of these rows (features and target) are not among the `seen` digests: a boolean mask."""
+    columns = [*sorted(column.name for column in schema.features), schema.target.name]
+    rows = features.assign(**{schema.target.name: target.to_numpy()})
+    return ~np.isin(row_digests(rows, columns), seen)
 
 
 def load_bundled(name: str) -> tuple[pd.DataFrame, str]:

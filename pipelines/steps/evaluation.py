@@ -50,6 +50,31 @@ PRIMARY_METRICS: dict[str, PrimaryMetric] = {
 }
 
 
+# What each metric is, as a person reads it; multi-class precision, recall, F1 and ROC AUC are macro averages.
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "F1",
+    "roc_auc": "ROC AUC",
+    "log_loss": "log loss",
+    "ece": "expected calibration error",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R²",
+}
+MACRO = ("precision", "recall", "f1", "roc_auc")
+
+
+def metric_label(name: str, task: str) -> str:
+    """A metric's name as the card says it: `f1` of a multi-class model is "macro F1"."""
+    base = name.removesuffix("_uncalibrated")
+    label = METRIC_LABELS.get(base, base)
+    if task == "multiclass" and base in MACRO:
+        label = f"macro {label}" + (" (one-vs-rest)" if base == "roc_auc" else "")
+    return label + (" (uncalibrated)" if name.endswith("_uncalibrated") else "")
+
+
 def primary_metric(task: Task) -> PrimaryMetric:
     return PRIMARY_METRICS[task]
 
@@ -137,6 +162,29 @@ def predict_registered(
         return predictor.predict(split.test_features)
     except (SchemaMismatchError, ValueError, TypeError, KeyError) as error:
         raise ChampionNotComparableError(f"v{version} cannot read these rows: {error}") from None
+
+
+def trained_rows(client: Any, name: str, version: str) -> np.ndarray | None:
+    """The digests of the rows a registered version learned from (`data.TRAINING_ROWS_ARTIFACT` on its run), read
+    as data (no pickle); None when its run kept none (trained before neuroflow recorded them). A registry or store
+    that fails to answer is RegistryUnavailableError, never taken for "kept none"."""
+    from mlflow.exceptions import MlflowException
+
+    from .data import TRAINING_ROWS_ARTIFACT
+    from .monitoring import read_run_file
+
+    try:
+        run_id = client.get_model_version(name, version).run_id
+        if not run_id or TRAINING_ROWS_ARTIFACT not in {item.path for item in client.list_artifacts(run_id)}:
+            return None
+        rows: np.ndarray = read_run_file(
+            client, run_id, TRAINING_ROWS_ARTIFACT, lambda path: np.load(path, allow_pickle=False)["rows"]
+        )
+    except (MlflowException, OSError) as error:
+        raise RegistryUnavailableError(
+            f"could not read which rows v{version} of {name} trained on: {reason(error)}"
+        ) from None
+    return rows
 
 
 def load_comparable(client: Any, name: str, version: str, schema: DataSchema, trust_store: bool = False) -> Predictor:

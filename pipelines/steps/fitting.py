@@ -5,12 +5,13 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from mlflow.tracking import MlflowClient
 
 from ...core.spec import NetworkSpec
 from ...models.schema import DataSchema
 from ..bookkeeping import tracking
-from . import evaluation, monitoring, smoke, training
+from . import data, evaluation, monitoring, smoke, training
 from .data import Split
 from .profiling import StepClock
 
@@ -63,6 +64,9 @@ def train_and_log(
         logged = tracking.log_model(run_id, result.predictor, example, Path(workdir))
         reference = monitoring.reference_sample(split.train_features, result.predictor, reference_rows, seed)
         monitoring.log_reference(client, run_id, reference)
+        digests = Path(workdir) / data.TRAINING_ROWS_ARTIFACT  # what the gate leaves out when this is champion
+        np.savez_compressed(digests, rows=data.training_row_digests(schema, split))
+        client.log_artifact(run_id, str(digests))
     return FittedModel(
         result, scores, logged.uri, logged.file_digests, smoke.expected_outputs(result.predictor, example)
     )
