@@ -124,6 +124,16 @@ def predict(stack: Stack, rows: list[dict[str, Any]]) -> tuple[int, dict[str, An
         return error.code, json.loads(error.read() or b"{}"), None
 
 
+def ensure_a_version(stack: Stack, client: Any) -> None:
+    """A test that needs a registered version stands alone: the first test's version 1 when it ran, else one
+    trained here through the same deployment."""
+    if client.search_model_versions(f"name='{MODEL}'"):
+        return
+    states = wait_finished(stack, [run_deployment(stack).id], timeout=600)
+    assert all(state.is_completed() for state in states), (states, stack.tail("prefect-worker"))
+    assert client.search_model_versions(f"name='{MODEL}'"), "the training deployment registered no version"
+
+
 def run_deployment(stack: Stack, overrides: dict[str, Any] | None = None) -> Any:
     """Trigger the scheduled deployment now, as `prefect deployment run training/nightly` does."""
     client = prefect_client(stack.url("prefect-server") + "/api")
@@ -349,8 +359,7 @@ def test_the_loop_drift_retrains_through_the_gate_and_the_service_follows(
 def test_concurrent_trainings_take_turns_on_the_alias(stack: Stack, logged_in: Any) -> None:
     from neuroflow.pipelines.bookkeeping.registry import HISTORY_TAG, lock_name
 
-    if not logged_in.search_model_versions(f"name='{MODEL}'"):
-        pytest.skip("needs the first test's version 1")
+    ensure_a_version(stack, logged_in)
     started = time.monotonic()
     before = len(logged_in.search_model_versions(f"name='{MODEL}'"))
     runs = [run_deployment(stack, {"data": {"seed": seed}}) for seed in (1, 2, 3)]
@@ -386,8 +395,7 @@ def test_concurrent_trainings_take_turns_on_the_alias(stack: Stack, logged_in: A
 def test_the_daily_scoring_deployment_scores_the_incoming_file(stack: Stack, logged_in: Any) -> None:
     """The compose worker's second deployment: the file dropped into the `incoming` volume is scored with the
     champion into the `scored` volume, and the MLflow UI shows what that version scored."""
-    if not logged_in.search_model_versions(f"name='{MODEL}'"):
-        pytest.skip("needs the first test's version 1")
+    ensure_a_version(stack, logged_in)
     from sklearn.datasets import load_breast_cancer
 
     incoming = stack.root / "data" / "incoming"
@@ -563,8 +571,7 @@ def test_a_person_finds_the_run_its_plots_and_the_champion_in_the_mlflow_ui(
 def test_a_person_reads_the_served_model_on_the_swagger_page(stack: Stack, logged_in: Any, tmp_path: Path) -> None:
     """/docs in a browser: titled with the served model and version, /predict with a real training row as its
     example and its answer typed (0/1 integers for breast_cancer)."""
-    if not logged_in.search_model_versions(f"name='{MODEL}'"):
-        pytest.skip("needs the first test's version 1")
+    ensure_a_version(stack, logged_in)
     version = predict(stack, breast_cancer_rows(1))[2]
     browser = Browser(height=1500)
     try:
@@ -605,8 +612,7 @@ def test_a_person_reads_the_drift_report_offline(stack: Stack, logged_in: Any, t
     verdict, the drifted columns and their tests."""
     experiment = logged_in.get_experiment_by_name("neuroflow").experiment_id
     looks = logged_in.search_runs([experiment], "tags.`neuroflow.drift` = 'drift'", order_by=["start_time ASC"])
-    if not looks:
-        pytest.skip("needs the loop test's monitoring run")
+    assert looks, "no monitoring run found drift: this test reads the loop test's report, run the file whole"
     report = Path(logged_in.download_artifacts(looks[0].info.run_id, "drift_report.html", str(tmp_path)))
     assert '<script src="http' not in report.read_text()
     browser = Browser(height=1300)

@@ -136,5 +136,8 @@ def test_balanced_weights_travel_with_their_rows_through_the_shuffle() -> None:
     targets = np.zeros((10, 1), dtype="float32")
     weights = np.arange(10, dtype="float64") * 10
     batches, _ = epoch_batches(features, targets, 4, seed=0, epochs=1, sample_weights=weights)
+    seen = 0
     for x, _, w in batches:
         assert np.array_equal(np.asarray(x)[:, 0] * 10, np.asarray(w))
+        seen += len(np.asarray(x))
+    assert seen == 10  # every row came through, with its weight (no batches at all would pass the loop)
