@@ -12,7 +12,7 @@ from ...models.inference import Prediction
 from ...models.preprocessing import fit_preprocessing
 from ...models.schema import DataSchema
 from ..steps.data import Split
-from ..steps.evaluation import evaluate_predictions, primary_metric
+from ..steps.evaluation import evaluate_predictions, metric_label, primary_metric
 from .advice import BOOTSTRAP_ROUNDS, PairedGain, paired_gain
 
 log = logging.getLogger(__name__)
@@ -23,14 +23,6 @@ LEVEL = 0.005
 VERDICT_CONFIDENCE = 0.975  # the interval's ends are the 2.5 and 97.5 percentiles
 # Per-row metrics the verdict also checks (a baseline ahead beyond its interval is said): +1 higher is better.
 SECONDARY = {"classification": {"accuracy": 1.0, "log_loss": -1.0}, "regression": {"mae": -1.0}}
-DISPLAY = {
-    "roc_auc": "ROC AUC",
-    "f1": "F1",
-    "rmse": "RMSE",
-    "mae": "MAE",
-    "accuracy": "accuracy",
-    "log_loss": "log loss",
-}
 NAMES = {
     "logistic_regression": "logistic regression",
     "ridge": "ridge regression",
@@ -128,7 +120,9 @@ def fit_baselines(
         )
         leads = secondary_lead(schema, split, network_prediction, predictions, scores, network_scores, rounds, seed)
     seconds = time.perf_counter() - started
-    gap, best, verdict = compare(network_scores, scores, metric.name, metric.greater_is_better, evidence, leads)
+    gap, best, verdict = compare(
+        network_scores, scores, metric.name, metric.greater_is_better, evidence, leads, schema.task
+    )
     log.info("baselines in %.2f s: %s", seconds, verdict)
     return BaselineReport(scores, seconds, metric.name, verdict, gap, best, errors)
 
@@ -140,6 +134,7 @@ def compare(
     greater_is_better: bool,
     evidence: PairedGain | None = None,
     leads: str | None = None,
+    task: str = "binary",
 ) -> tuple[float | None, str | None, str]:
     """The gap to the best baseline on `metric` (positive: the network is better), which baseline, and one line.
     With `evidence` (the paired interval of network - best baseline), "level" means the interval holds zero and
@@ -150,7 +145,7 @@ def compare(
     sign = 1.0 if greater_is_better else -1.0
     best = max(scored, key=lambda name: sign * scored[name])
     gap = sign * (network[metric] - scored[best])
-    shown = DISPLAY.get(metric, metric.replace("_", " "))
+    shown = metric_label(metric, task)
     rival = NAMES.get(best, best)
     relative = (
         f" ({abs(gap) / abs(scored[best]):.1%} of its {shown})" if metric in ("rmse", "mae") and scored[best] else ""
@@ -223,7 +218,7 @@ def secondary_lead(
                 continue
             low = float(np.quantile(difference[picks].mean(axis=1), 1 - VERDICT_CONFIDENCE))
             if low > 0:
-                shown = DISPLAY.get(metric, metric.replace("_", " "))
+                shown = metric_label(metric, schema.task)
                 values = (
                     f"{scores[name].get(metric, float('nan')):.3f} vs {network_scores.get(metric, float('nan')):.3f}"
                 )

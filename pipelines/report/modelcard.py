@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...models.schema import DataSchema
+from ..steps.evaluation import metric_label
 from .baseline import NAMES
 
 Table = list[list[str]]
@@ -60,31 +61,6 @@ STYLE = (
     "table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #ccc;padding:.25rem .6rem;"
     "text-align:left}th{background:#f3f3f3}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}"
 )
-
-
-# What each metric is, as a person reads it; multi-class precision, recall, F1 and ROC AUC are macro averages.
-METRIC_LABELS = {
-    "accuracy": "accuracy",
-    "precision": "precision",
-    "recall": "recall",
-    "f1": "F1",
-    "roc_auc": "ROC AUC",
-    "log_loss": "log loss",
-    "ece": "expected calibration error",
-    "rmse": "RMSE",
-    "mae": "MAE",
-    "r2": "R²",
-}
-MACRO = ("precision", "recall", "f1", "roc_auc")
-
-
-def metric_label(name: str, task: str) -> str:
-    """A metric's name as the card says it: `f1` of a multi-class model is "macro F1"."""
-    base = name.removesuffix("_uncalibrated")
-    label = METRIC_LABELS.get(base, base)
-    if task == "multiclass" and base in MACRO:
-        label = f"macro {label}" + (" (one-vs-rest)" if base == "roc_auc" else "")
-    return label + (" (uncalibrated)" if name.endswith("_uncalibrated") else "")
 
 
 def _cell(value: Any) -> str:
