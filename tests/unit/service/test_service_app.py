@@ -499,6 +499,31 @@ def test_every_answer_is_logged_and_feedback_joins_it_by_request_id(trained, tmp
     assert sorted(store.read_feedback()["request_id"]) == sorted(ids[:2])  # nothing invented for unknown ids
 
 
+def test_feedback_blames_the_prediction_log_only_when_the_store_fails(trained, tmp_path, monkeypatch) -> None:
+    """A store that fails is a 503 naming the log; a bug in reading it is a 500, never "prediction log unavailable"."""
+    from neuroflow.core.predictionlog import ParquetStore
+
+    app, _, holder = logged_app(trained, tmp_path)
+    with TestClient(app, client=LOCAL, raise_server_exceptions=False) as client:
+        refresh(client, holder)
+        answer = client.post("/predict", json={"records": trained["records"][:1]}).json()
+        sent = {"feedback": [{"request_id": answer["predictions"][0]["request_id"], "label": "no"}]}
+
+        def disk_gone(self: Any, ids: Any) -> Any:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(ParquetStore, "known_ids", disk_gone)
+        down = client.post("/feedback", json=sent)
+        assert down.status_code == 503 and "prediction log unavailable" in down.text
+
+        def bug(self: Any, ids: Any) -> Any:
+            raise ZeroDivisionError("a bug in known_ids")
+
+        monkeypatch.setattr(ParquetStore, "known_ids", bug)
+        broken = client.post("/feedback", json=sent)
+        assert broken.status_code == 500 and "prediction log unavailable" not in broken.text
+
+
 def test_with_the_log_off_answers_still_carry_ids_and_feedback_says_why(trained) -> None:
     app, _, holder = logged_app(trained, "off")
     with TestClient(app, client=LOCAL) as client:
