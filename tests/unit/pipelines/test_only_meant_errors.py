@@ -104,3 +104,29 @@ def test_a_registry_failure_is_still_the_registrys() -> None:
 
     with pytest.raises(RegistryUnavailableError):
         evaluation.load_comparable(Down(), "m", "1", None)  # type: ignore[arg-type]
+
+
+def test_a_bug_in_the_smoke_checks_registry_read_is_not_the_registrys_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the checking process: a registry that fails is `registry_failed` (the gate leaves the version undecided);
+    a bug is not, and the trainer reports the process's failure with its last lines."""
+    from mlflow.exceptions import MlflowException
+
+    from neuroflow.core import store
+    from neuroflow.core.settings import ServiceSettings
+    from neuroflow.pipelines.steps.smoke import SmokeJob, run_job
+
+    job = SmokeJob("sqlite:///nowhere.db", None, "m", "1", [[0.5]], ServiceSettings().model_dump(mode="json"))
+
+    def down(*args: Any) -> Any:
+        raise MlflowException("API request to /model-versions/get failed with exception Connection refused")
+
+    monkeypatch.setattr(store, "describe_version", down)
+    result = run_job(job)
+    assert not result.passed and result.registry_failed and "could not read v1 from the registry" in result.reason
+
+    def bug(*args: Any) -> Any:
+        raise Bug("describe_version is broken")
+
+    monkeypatch.setattr(store, "describe_version", bug)
+    with pytest.raises(Bug):
+        run_job(job)
