@@ -427,6 +427,46 @@ def test_direct_predict_and_bentoml_dispatch_answer_alike(trained) -> None:
     assert [status for status, _, _ in answers[True]] == [200, 400, 400, 422, 422, 422, 422]
 
 
+def test_every_entrance_to_predict_answers_alike(trained) -> None:
+    """One door (`app.predict_answer`): over HTTP and in a call from Python, the same records get the same
+    predictions, and the same refusals the same status and problems."""
+    import asyncio
+
+    from neuroflow.core.errors import RequestError
+
+    batches = [
+        trained["records"][:3],
+        [],
+        [{**trained["records"][0], "age": "old"}],
+        [{**trained["records"][0], "colour": "red"}],
+        trained["records"][:1] * 51,
+    ]
+    settings = load_settings(overrides={"service": {"max_rows": 50, "max_body_bytes": 65536}})
+    app, holder = served_app(settings, MemorySource(trained["versions"], settings, champion="1"))
+    with TestClient(app, client=LOCAL) as client:
+        refresh(client, holder)
+        over_http = [(r.status_code, r.json()) for r in (client.post("/predict", json={"records": b}) for b in batches)]
+    service, called_holder = build_service(settings, MemorySource(trained["versions"], settings, champion="1"), False)
+
+    async def from_python() -> list[tuple[int, Any]]:
+        await called_holder.refresh()
+        instance = service()
+        answers: list[tuple[int, Any]] = []
+        for batch in batches:
+            try:
+                answers.append((200, await instance.predict(records=batch)))
+            except RequestError as error:
+                answers.append((error.status, error.to_json()))
+        return answers
+
+    in_python = asyncio.run(from_python())
+    for body in (over_http[0][1], in_python[0][1]):
+        for item in body["predictions"]:
+            item.pop("request_id")
+    assert in_python == over_http
+    assert [status for status, _ in over_http] == [200, 422, 422, 422, 422]
+
+
 def test_the_api_method_answers_a_call_from_python(trained) -> None:
     """BentoML's testing guide, first depth: the service class with its model, no HTTP. The method applies the same
     checks and gives the same answer as the route."""
