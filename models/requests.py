@@ -169,13 +169,28 @@ class RequestParser:
     def _describe(self, error: ValidationError) -> RequestError:
         problems: list[RequestProblem] = []
         status, title = 422, "invalid request"
-        for item in error.errors(include_input=False, include_url=False)[:MAX_REPORTED_ERRORS]:
+        items = error.errors(include_url=False)  # the inputs are looked at, never echoed
+        if (shape := self._wrong_shape(items)) is not None:
+            return RequestError(422, title, [RequestProblem("body", shape)])
+        for item in items[:MAX_REPORTED_ERRORS]:
             if item["type"] == "json_invalid":
                 status, title = 400, "malformed JSON"
                 problems.append(RequestProblem("body", f"not valid JSON: {item['ctx']['error']}"))
                 continue
             problems.append(RequestProblem(json_path(item["loc"]), self.problem(item)))
         return RequestError(status, title, problems)
+
+    def _wrong_shape(self, items: list[Any]) -> str | None:
+        """One sentence for a body that is not a batch (a single record sent as it is), instead of a problem for
+        each of its keys."""
+        if not any(item["type"] == "missing" and item["loc"] == ("records",) for item in items):
+            return None
+        keys = [item["loc"][0] for item in items if item["type"] == "extra_forbidden" and len(item["loc"]) == 1]
+        features = {column.name for column in self.schema.features}
+        named = sum(1 for key in keys if key in features)
+        if not named:
+            return None
+        return f"the body looks like one record ({named} of its keys are features), not a batch: {REQUEST_EXAMPLE_HINT}"
 
     def problem(self, item: Any) -> str:
         kind, location = item["type"], item["loc"]
@@ -207,6 +222,8 @@ class RequestParser:
         if kind == "float_type":
             column = self._column(location)
             if column is not None and not column.nullable:
+                if item.get("input") is not None:
+                    return "must be a number, not text or another kind of value"
                 return "must be a number (this feature may not be missing)"
             return "must be a number or null"
         if kind == "bool_type":

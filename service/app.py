@@ -8,6 +8,7 @@ beside it; BentoML adds `/livez`, `/readyz`, `/metrics` and `/docs.json`.
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -331,7 +332,11 @@ def metadata_response(holder: ModelHolder) -> Response:
     model = holder.current
     if model is None:
         return not_ready(holder)
-    return Response(dumps(model.metadata()), headers={VERSION_HEADER: model.version}, media_type="application/json")
+    shadow = holder.shadow  # scored beside the champion for the log, never answered with
+    body = model.metadata() | {
+        "shadow": {"model_version": shadow.version, "mode": holder.settings.shadow} if shadow is not None else None
+    }
+    return Response(dumps(body), headers={VERSION_HEADER: model.version}, media_type="application/json")
 
 
 async def metadata(request: Request) -> Response:
@@ -370,6 +375,7 @@ def read_feedback(body: bytes, model: LoadedModel | None) -> tuple[list[str], li
         )
     problems, ids, labels = [], [], []
     classes = set(model.schema.classes or ()) if model is not None else set()
+    shown = list(model.schema.class_values or ()) if model is not None else []  # in the target's own type
     for index, item in enumerate(items):
         where = f"feedback[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) or "label" not in item:
@@ -377,10 +383,10 @@ def read_feedback(body: bytes, model: LoadedModel | None) -> tuple[list[str], li
             continue
         label = item["label"]
         if model is not None and model.schema.task == "regression":
-            if isinstance(label, bool) or not isinstance(label, int | float):
-                problems.append(RequestProblem(f"{where}.label", "the true value, a number"))
+            if isinstance(label, bool) or not isinstance(label, int | float) or not math.isfinite(label):
+                problems.append(RequestProblem(f"{where}.label", "the true value, a finite number"))
         elif classes and (label is None or isinstance(label, dict | list) or category_label(label) not in classes):
-            problems.append(RequestProblem(f"{where}.label", f"one of the classes {sorted(classes)}"))
+            problems.append(RequestProblem(f"{where}.label", f"one of the classes {json.dumps(shown)}"))
         ids.append(item["request_id"])
         labels.append(label)
     if problems:

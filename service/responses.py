@@ -83,6 +83,10 @@ METADATA_SCHEMA: dict[str, Any] = {
         "classes": {"type": ["array", "null"], "items": {"type": "string"}},
         "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
         "schema": {"type": "object"},
+        "shadow": {
+            "type": ["object", "null"],
+            "description": "The version scored beside the champion for the prediction log (never answered with).",
+        },
     },
 }
 

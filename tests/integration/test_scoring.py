@@ -133,7 +133,7 @@ def test_neuroflow_predict_strict_and_command_line_mistakes(trained: dict[str, A
     done = run_cli(["predict", "--data", str(data), "-o", str(root / "strict-out.csv"), "--strict",
                     *model_args(trained)], root, trained["api"])  # fmt: skip
     assert done.returncode != 0, done.stdout
-    assert "row 4: age: must be a number (this feature may not be missing)" in done.stderr, done.stderr[-2000:]
+    assert "row 4: age: must be a number, not text or another kind of value" in done.stderr, done.stderr[-2000:]
     assert not (root / "strict-out.csv").exists()
     started = time.monotonic()
     done = run_cli(["predict", "--data", str(root / "nope.csv"), "-o", str(root / "x.txt"), *model_args(trained)],

@@ -52,7 +52,7 @@ def test_a_good_batch_comes_back_as_plain_records(schema: DataSchema) -> None:
         (body(good_record(), extra=1), 422, "extra", "unknown key"),
         (body({k: v for k, v in good_record().items() if k != "city"}), 422, "records[0].city", "required"),
         (body({**good_record(), "colour": "red"}), 422, "records[0].colour", "not a feature"),
-        (body({**good_record(), "age": "forty"}), 422, "records[0].age", "must be a number"),
+        (body({**good_record(), "age": "forty"}), 422, "records[0].age", "must be a number, not text"),
         (body({**good_record(), "age": "40"}), 422, "records[0].age", "must be a number"),
         (body({**good_record(), "age": None}), 422, "records[0].age", "may not be missing"),
         (body({**good_record(), "age": float("nan")}), 422, "records[0].age", "finite"),
@@ -98,6 +98,15 @@ def test_errors_never_echo_what_was_sent(schema: DataSchema) -> None:
     error = refused(RequestParser(schema, max_rows=10), body({**good_record(), "age": secret, "city": secret}))
     assert secret not in json.dumps(error.to_json())
     assert {problem["field"] for problem in error.to_json()["detail"]} == {"records[0].age", "records[0].city"}
+
+
+def test_a_record_sent_without_its_batch_is_one_sentence(schema: DataSchema) -> None:
+    """{"age": 40, "city": "paris", ...} instead of {"records": [...]}: one problem for the body, not one per key."""
+    error = refused(RequestParser(schema, max_rows=10), json.dumps(good_record()).encode())
+    assert error.status == 422 and len(error.problems) == 1 and error.problems[0].field == "body"
+    assert error.problems[0].problem.startswith(f"the body looks like one record ({len(good_record())} of its keys")
+    assert 'send {"records": [' in error.problems[0].problem
+    assert refused(RequestParser(schema, max_rows=10), b"{}").problems[0].field == "records"  # no record in it
 
 
 def test_unknown_category_policy_lets_unseen_categories_through(schema: DataSchema) -> None:

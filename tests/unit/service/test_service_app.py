@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -564,6 +565,37 @@ def test_feedback_blames_the_prediction_log_only_when_the_store_fails(trained, t
         assert broken.status_code == 500 and "prediction log unavailable" not in broken.text
 
 
+def test_feedback_refusals_name_the_classes_in_the_targets_type(trained, tmp_path) -> None:
+    app, _, holder = logged_app(trained, tmp_path)
+    with TestClient(app, client=LOCAL) as client:
+        refresh(client, holder)
+        assert client.get("/metadata").json()["shadow"] is None
+        answer = client.post("/predict", json={"records": trained["records"][:1]}).json()
+        wrong = client.post(
+            "/feedback", json={"feedback": [{"request_id": answer["predictions"][0]["request_id"], "label": "maybe"}]}
+        )
+    expected = json.dumps(list(holder.current.schema.class_values))
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["problem"] == f"one of the classes {expected}"
+
+
+def test_integer_classes_are_listed_as_integers_and_regression_labels_must_be_finite() -> None:
+    from neuroflow.core.errors import RequestError
+    from neuroflow.service.app import read_feedback
+    from tests.utils.factories import classification_frame, regression_frame, train_tiny
+
+    coded = train_tiny(classification_frame(rows=120), "target", "binary")
+    model = SimpleNamespace(schema=coded.schema)
+    with pytest.raises(RequestError) as refused:
+        read_feedback(b'{"feedback": [{"request_id": "a-0", "label": 7}]}', model)  # type: ignore[arg-type]
+    assert refused.value.problems[0].problem == "one of the classes [0, 1]"  # not ['0', '1']
+    priced = SimpleNamespace(schema=train_tiny(regression_frame(rows=120), "target", "regression").schema)
+    for label in (b"NaN", b"Infinity", b"-Infinity"):
+        with pytest.raises(RequestError) as refused:
+            read_feedback(b'{"feedback": [{"request_id": "a-0", "label": ' + label + b"}]}", priced)  # type: ignore[arg-type]
+        assert refused.value.problems[0].problem == "the true value, a finite number"
+    assert read_feedback(b'{"feedback": [{"request_id": "a-0", "label": 3.5}]}', priced) == (["a-0"], [3.5])  # type: ignore[arg-type]
+
+
 def test_with_the_log_off_answers_still_carry_ids_and_feedback_says_why(trained) -> None:
     app, _, holder = logged_app(trained, "off")
     with TestClient(app, client=LOCAL) as client:
@@ -582,6 +614,7 @@ def test_the_shadow_is_logged_beside_the_champion_and_never_answers(trained, tmp
     with TestClient(app, client=LOCAL) as client:
         refresh(client, holder)
         assert holder.shadow is not None and holder.shadow.version == "2"
+        assert client.get("/metadata").json()["shadow"] == {"model_version": "2", "mode": "latest"}
         response = client.post("/predict", json={"records": trained["records"][:4]})
         assert response.status_code == 200 and response.json()["model_version"] == "1"
         expected = trained["versions"]["1"].predict_records(trained["records"][:4])
