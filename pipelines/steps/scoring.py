@@ -238,11 +238,39 @@ def scored_frame(chunk: pd.DataFrame, predictor: Predictor, version: str, keep: 
     """The kept input columns with the prediction, one probability per class and the model version."""
     prediction = predictor.predict(chunk).to_frame(predictor.schema.classes)
     kept = chunk[list(keep)] if keep is not None else chunk
-    out = kept.reset_index(drop=True)
+    out = as_training_types(kept.reset_index(drop=True), predictor.schema)
     for name in prediction.columns:
         out[name if name not in out.columns else f"{name}_scored"] = prediction[name].to_numpy()
     out[VERSION_COLUMN] = version
     return out
+
+
+def as_training_types(frame: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
+    """The scored rows' feature columns in the types the model was trained with, whatever the file's text held
+    (a number column with `unknown` on its first row reads as text, and pandas may mix text and numbers in it): every
+    value here passed the service's checks, so numbers read as numbers, booleans as booleans, categories as text."""
+    typed = {}
+    for column in schema.features:
+        if column.name not in frame.columns:
+            continue
+        values = frame[column.name]
+        if column.kind == "numeric" and not pd.api.types.is_numeric_dtype(values):
+            typed[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        elif column.kind == "boolean" and not pd.api.types.is_bool_dtype(values):
+            words = values.map(
+                lambda value: TRUTH.get(value.strip().lower(), value) if isinstance(value, str) else value
+            )
+            typed[column.name] = words.astype(object).where(words.notna(), None)
+        elif column.kind == "categorical" and values.dtype == object:
+            typed[column.name] = values.map(
+                lambda value: None if value is None or pd.isna(value) else category_label(value)
+            )
+    return frame.assign(**typed) if typed else frame
+
+
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Refused rows as they were sent: every value as text (blank stays blank), so any file format holds them."""
+    return frame.astype(object).where(frame.notna(), None).map(lambda value: value if value is None else str(value))
 
 
 @dataclass(frozen=True)
@@ -287,7 +315,7 @@ def score_file(
                     raise SchemaMismatchError(
                         f"{data} has rows the model cannot score (--strict): " + " | ".join(first_problems)
                     )
-                bad = chunk.iloc[numbers].copy()
+                bad = as_text(chunk.iloc[numbers])
                 bad.insert(0, ROW_COLUMN, np.asarray(numbers) + rows + 1)
                 bad[PROBLEMS_COLUMN] = ["; ".join(problems[i]) for i in numbers]
                 rejected_writer.write(bad.reset_index(drop=True))

@@ -124,6 +124,34 @@ def test_strict_fails_the_run_and_leaves_no_output(model: dict[str, Any], tmp_pa
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.rejects.csv").exists()
 
 
+@pytest.mark.parametrize("output", [".parquet", ".csv"])
+def test_text_in_a_number_column_on_the_first_row_is_refused_and_the_rest_written_typed(
+    model: dict[str, Any], tmp_path: Path, output: str
+) -> None:
+    """The README's own case: `unknown` in a number column on the first row of a large file. pandas then reads the
+    column as text in some blocks and as numbers in others; Parquet output crashed with ArrowTypeError."""
+    rows = pd.concat([model["frame"].drop(columns="label")] * 250, ignore_index=True)  # 75,000 rows
+    rows = rows.astype({"income": object})
+    rows.loc[0, "income"] = "unknown"
+    data = tmp_path / "big.csv"
+    rows.to_csv(data, index=False)
+    result = score_file(scoring_model(model, "1"), data, tmp_path / f"scored{output}", chunk_rows=100_000)
+    assert result.rows == 75_000 and result.rejected >= 1
+    scored = pd.read_parquet(result.output) if output == ".parquet" else pd.read_csv(result.output)
+    assert len(scored) == result.scored and scored["income"].dtype == "float64"  # the training type
+    assert scored["age"].dtype == "float64" and pd.api.types.is_numeric_dtype(scored["visits"])
+    rejects = pd.read_csv(result.rejects)
+    assert rejects["row"].iloc[0] == 1 and rejects["income"].iloc[0] == "unknown"
+
+
+def test_refused_rows_fit_a_parquet_rejects_file(model: dict[str, Any], tmp_path: Path) -> None:
+    data = tmp_path / "new.csv"
+    messy(model["frame"]).to_csv(data, index=False)
+    result = score_file(scoring_model(model, "1"), data, tmp_path / "o.parquet", tmp_path / "r.parquet", chunk_rows=7)
+    refused = pd.read_parquet(result.rejects)
+    assert list(refused["row"]) == [1, 6, 11, 16, 21, 31] and refused["age"].iloc[0] == "old"
+
+
 def test_keep_and_missing_columns(model: dict[str, Any], tmp_path: Path) -> None:
     rows = model["frame"].drop(columns="label").head(10)
     data = tmp_path / "new.csv"
