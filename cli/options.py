@@ -76,6 +76,23 @@ def model_options(
     )
 
 
+# How a CSV file writes its columns and numbers: training, tuning and scoring read files the same way.
+DelimiterOption = Annotated[
+    str | None,
+    typer.Option(help="Column separator of a CSV file (default: detected among , ; tab |).", rich_help_panel=DATA),
+]
+DecimalOption = Annotated[
+    str | None,
+    typer.Option(help="Decimal mark of numbers in a CSV file: . or , (default: .).", rich_help_panel=DATA),
+]
+ThousandsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Thousands separator of numbers in a CSV file, e.g. , for 12,345 (default: none).", rich_help_panel=DATA
+    ),
+]
+
+
 def training_options(
     config: ConfigOption = None,
     dataset: DatasetOption = None,
@@ -94,21 +111,9 @@ def training_options(
             help="Validate against this schema (from `neuroflow schema`) instead of learning one.", rich_help_panel=DATA
         ),
     ] = None,
-    delimiter: Annotated[
-        str | None,
-        typer.Option(help="Column separator of a CSV file (default: detected among , ; tab |).", rich_help_panel=DATA),
-    ] = None,
-    decimal: Annotated[
-        str | None,
-        typer.Option(help="Decimal mark of numbers in a CSV file: . or , (default: .).", rich_help_panel=DATA),
-    ] = None,
-    thousands: Annotated[
-        str | None,
-        typer.Option(
-            help="Thousands separator of numbers in a CSV file, e.g. , for 12,345 (default: none).",
-            rich_help_panel=DATA,
-        ),
-    ] = None,
+    delimiter: DelimiterOption = None,
+    decimal: DecimalOption = None,
+    thousands: ThousandsOption = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed for the split and the network (default: 42).", rich_help_panel=DATA)
     ] = None,

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..core.errors import ConfigError
-from .options import SettingsRequest, model_options, with_options
+from .options import (
+    DecimalOption,
+    DelimiterOption,
+    SettingsRequest,
+    ThousandsOption,
+    model_options,
+    with_options,
+)
 from .output import friendly_errors
 
 if TYPE_CHECKING:  # pandas and pydantic load only once a command needs them
@@ -27,6 +34,8 @@ Examples:
   neuroflow predict --data new.parquet -o scored.csv --version 3 --keep customer_id
 
   neuroflow predict --data big.csv -o scored.parquet --strict         # fail on the first row the model cannot score
+
+  neuroflow predict --data prices.csv -o scored.csv --delimiter ';' --decimal ,   # read as training read it
 
   neuroflow predict --data huge.csv -o scored.parquet --dask-address tcp://scheduler:8786   # a partitioned folder
 
@@ -103,6 +112,9 @@ def predict(
         int | None,
         typer.Option(min=1, help="Score partitions on a local Dask cluster of N processes.", rich_help_panel=DASK),
     ] = None,
+    delimiter: DelimiterOption = None,
+    decimal: DecimalOption = None,
+    thousands: ThousandsOption = None,
 ) -> None:
     """Score a file with a registered model: every row checked as the service checks a request, then the prediction,
     one probability per class and the model version added to the input's columns."""
@@ -111,7 +123,7 @@ def predict(
         raise ConfigError(f"with Dask the output is a partitioned Parquet folder: name it NAME.parquet, not {output}")
     if dask_address and dask_workers:
         raise ConfigError("give --dask-address (an existing cluster) or --dask-workers (a local one), not both")
-    settings = request.settings()
+    settings = request.settings(data={"delimiter": delimiter, "decimal": decimal, "thousands": thousands})
     from ..pipelines.steps.scoring import count_rows, load_scoring_model, score_file
 
     model = load_scoring_model(settings, version, alias)
@@ -121,7 +133,7 @@ def predict(
         report(result)
         return
     with progress_bar(count_rows(data), f"scoring with {model.name} v{model.version}") as advance:
-        result = score_file(model, data, output, rejects, strict, kept, chunk_rows, advance)
+        result = score_file(model, data, output, rejects, strict, kept, chunk_rows, advance, settings.data)
     report(result)
 
 

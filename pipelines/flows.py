@@ -593,6 +593,7 @@ def scoring_flow(
                 strict=settings.scoring.strict,
                 keep=tuple(keep) if keep else None,
                 chunk_rows=settings.scoring.chunk_rows,
+                reading=settings.data,
             )
             return record_scoring(run, result)
 

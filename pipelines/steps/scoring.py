@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
 from ...core.errors import DataLoadError, SchemaMismatchError
+from ...core.settings import DataSettings
 from ...models.inference import PREDICTION_COLUMN, Predictor
 from ...models.requests import RECORD_CONFIG, RequestParser, accepted_range, column_type
 from ...models.schema import ColumnSchema, DataSchema, category_label, category_labels
@@ -292,6 +293,7 @@ def score_file(
     keep: tuple[str, ...] | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
+    reading: DataSettings | None = None,
 ) -> ScoringResult:
     """Score `data` into `output` with `model`. Rows the service would refuse go to `rejects` (with their
     row number and the service's reasons) and are never scored; with `strict`, the first one fails the whole run
@@ -303,7 +305,8 @@ def score_file(
     rows = scored = rejected = 0
     first_problems: list[str] = []
     try:
-        for chunk in read_table_chunks(data, chunk_rows):
+        marks = reading or DataSettings()  # the file's separator, decimal and thousands marks, as training reads
+        for chunk in read_table_chunks(data, chunk_rows, marks.delimiter, marks.decimal, marks.thousands):
             if rows == 0:
                 check_columns(checker, list(chunk.columns), keep, data)
             problems = checker.problems(chunk)

@@ -58,10 +58,12 @@ def read_table(
     return frame
 
 
-def read_table_chunks(path: Path, chunk_rows: int, delimiter: str | None = None) -> Iterator[pd.DataFrame]:
+def read_table_chunks(
+    path: Path, chunk_rows: int, delimiter: str | None = None, decimal: str = ".", thousands: str | None = None
+) -> Iterator[pd.DataFrame]:
     """A CSV or Parquet file's rows, `chunk_rows` at a time (CSV through pandas, Parquet a row group slice at a
-    time), with the columns named as `read_table` names them; memory stays flat however large the file. A file with a
-    header and no rows yields nothing."""
+    time), with the columns named as `read_table` names them and its numbers read with the same `decimal` and
+    `thousands` marks; memory stays flat however large the file. A file with a header and no rows yields nothing."""
     check_readable(path)
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
@@ -72,7 +74,8 @@ def read_table_chunks(path: Path, chunk_rows: int, delimiter: str | None = None)
                 chunk.columns = clean_column_names(list(chunk.columns), path)
                 yield chunk
             return
-        with pd.read_csv(path, sep=separator_of(path, delimiter), chunksize=chunk_rows) as reader:
+        separator = separator_of(path, delimiter)
+        with pd.read_csv(path, sep=separator, decimal=decimal, thousands=thousands, chunksize=chunk_rows) as reader:
             for chunk in reader:
                 chunk.columns = clean_column_names(list(chunk.columns), path)
                 yield chunk

@@ -152,6 +152,20 @@ def test_refused_rows_fit_a_parquet_rejects_file(model: dict[str, Any], tmp_path
     assert list(refused["row"]) == [1, 6, 11, 16, 21, 31] and refused["age"].iloc[0] == "old"
 
 
+def test_a_file_is_read_as_training_reads_it_separator_and_decimal_marks(model: dict[str, Any], tmp_path: Path) -> None:
+    """A `;`-separated file with decimal commas, as a European spreadsheet writes it: refused row by row ("lacks
+    feature columns") before; read with the same options as training now."""
+    from neuroflow.core.settings import DataSettings
+
+    rows = model["frame"].drop(columns="label").head(40)
+    data = tmp_path / "eu.csv"
+    rows.to_csv(data, index=False, sep=";", decimal=",")
+    result = score_file(scoring_model(model, "1"), data, tmp_path / "o.csv", reading=DataSettings(decimal=","))
+    assert (result.rows, result.rejected) == (40, 0)  # the separator is detected, the decimal mark given
+    expected = model["predictor"].predict(rows)
+    assert list(pd.read_csv(result.output)["prediction"]) == list(expected.labels)
+
+
 def test_keep_and_missing_columns(model: dict[str, Any], tmp_path: Path) -> None:
     rows = model["frame"].drop(columns="label").head(10)
     data = tmp_path / "new.csv"
