@@ -3,7 +3,7 @@ labels that turn the prediction log into live metrics."""
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -119,6 +119,7 @@ def feedback(
     unknown = [request_id for request_id in ids if request_id not in known]
     if kept:
         labels = frame[target].iloc[kept].tolist()
+        check_labels(settings, [ids[index] for index in kept], labels, data)
         store.write_feedback(feedback_frame([ids[index] for index in kept], labels))
     typer.echo(f"recorded {len(kept):,} label(s) in {store.description}")
     if unknown:
@@ -126,3 +127,26 @@ def feedback(
         typer.echo(f"{len(unknown):,} id(s) match no served record and were not stored: {shown}", err=True)
         if not kept:
             raise typer.Exit(1)
+
+
+def check_labels(settings: Any, ids: list[str], labels: list[Any], data: Path) -> None:
+    """Refuse the whole file, as /feedback refuses the whole request, when a label does not fit the champion's
+    target (one of its classes, or a finite number), naming the first rows."""
+    from ..models.requests import label_problem
+    from ..pipelines.bookkeeping import tracking
+    from ..pipelines.steps.monitoring import champion_schema
+
+    client = tracking.configure_tracking(settings.tracking)
+    schema = champion_schema(client, settings.model_name, settings.promotion.alias)
+    problems = [
+        f"{request_id}: {problem}"
+        for request_id, label in zip(ids, labels, strict=True)
+        if (problem := label_problem(schema, label)) is not None
+    ]
+    if problems:
+        more = f" (and {len(problems) - 5:,} more)" if len(problems) > 5 else ""
+        raise ConfigError(
+            f"{data}: {len(problems):,} label(s) do not fit {settings.model_name}'s target, so nothing was stored: "
+            + "; ".join(problems[:5])
+            + more
+        )

@@ -4,6 +4,7 @@ No BentoML here: the service, the OpenAPI page and the tests all use these funct
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, NotRequired, Protocol
 
@@ -11,7 +12,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, S
 from typing_extensions import TypedDict
 
 from ..core.errors import RequestError, RequestProblem
-from .schema import DATE_PATTERN, ColumnSchema, DataSchema, parse_iso
+from .schema import DATE_PATTERN, ColumnSchema, DataSchema, category_label, parse_iso
 
 RECORD_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 MAX_REPORTED_ERRORS = 20
@@ -276,3 +277,16 @@ def inline(node: Any, definitions: dict[str, Any]) -> Any:
 def dumps(payload: Any) -> bytes:
     """Compact JSON for responses."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+def label_problem(schema: DataSchema, label: Any) -> str | None:
+    """What is wrong with a true label (or value) sent back for a served record, else None: the one check the
+    service's /feedback and `neuroflow feedback` share. Classes are named in the target's own type."""
+    if schema.task == "regression":
+        if isinstance(label, bool) or not isinstance(label, int | float) or not math.isfinite(label):
+            return "the true value, a finite number"
+        return None
+    classes = set(schema.classes or ())
+    if label is None or isinstance(label, dict | list) or category_label(label) not in classes:
+        return f"one of the classes {json.dumps(list(schema.class_values or ()))}"
+    return None

@@ -8,7 +8,6 @@ beside it; BentoML adds `/livez`, `/readyz`, `/metrics` and `/docs.json`.
 import asyncio
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +30,7 @@ from ..core.predictionlog import PredictionLog, feedback_frame, new_request_ids,
 from ..core.settings import ServiceSettings, Settings
 from ..core.store import reason
 from ..models.inference import Prediction
-from ..models.requests import dumps
-from ..models.schema import category_label
+from ..models.requests import dumps, label_problem
 from .guard import forwarded
 from .loading import LoadedModel
 from .recording import Recorder
@@ -374,19 +372,14 @@ def read_feedback(body: bytes, model: LoadedModel | None) -> tuple[list[str], li
             422, "invalid request", [RequestProblem("feedback", f"a non-empty list: {FEEDBACK_EXAMPLE}")]
         )
     problems, ids, labels = [], [], []
-    classes = set(model.schema.classes or ()) if model is not None else set()
-    shown = list(model.schema.class_values or ()) if model is not None else []  # in the target's own type
     for index, item in enumerate(items):
         where = f"feedback[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) or "label" not in item:
             problems.append(RequestProblem(where, 'an object with "request_id" (text) and "label"'))
             continue
         label = item["label"]
-        if model is not None and model.schema.task == "regression":
-            if isinstance(label, bool) or not isinstance(label, int | float) or not math.isfinite(label):
-                problems.append(RequestProblem(f"{where}.label", "the true value, a finite number"))
-        elif classes and (label is None or isinstance(label, dict | list) or category_label(label) not in classes):
-            problems.append(RequestProblem(f"{where}.label", f"one of the classes {json.dumps(shown)}"))
+        if model is not None and (problem := label_problem(model.schema, label)) is not None:
+            problems.append(RequestProblem(f"{where}.label", problem))
         ids.append(item["request_id"])
         labels.append(label)
     if problems:

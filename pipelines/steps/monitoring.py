@@ -355,6 +355,14 @@ def load_schema(client: Any, run_id: str) -> DataSchema:
     return read_run_file(client, run_id, "schema/schema.json", DataSchema.load)
 
 
+def champion_schema(client: Any, name: str, alias: str) -> DataSchema:
+    """The schema the current champion was trained with: what its served records' labels must fit."""
+    from ...core.store import champion_version
+
+    version = champion_version(client, name, alias)
+    return load_schema(client, str(client.get_model_version(name, version).run_id))
+
+
 def monitor(
     settings: Any,
     since: datetime | None = None,

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -92,6 +93,41 @@ def test_monitor_and_feedback_report_mistakes_before_reading_any_store(workdir: 
         result = runner.invoke(app, [*args, *extra], env=env)
         assert result.exit_code == 1 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output and "connection" not in result.output.lower()
+
+
+def test_feedback_from_a_file_checks_labels_as_the_endpoint_does(store: Any, tmp_path: Path) -> None:
+    """`neuroflow feedback` stored any label; now a label outside the champion's classes refuses the file, as the
+    endpoint refuses the request, naming the classes in the target's type."""
+    import numpy as np
+
+    from neuroflow.core.predictionlog import ParquetStore, PredictionLog, Served, new_request_ids
+    from neuroflow.models.schema import infer_schema
+    from tests.utils.factories import classification_frame
+
+    schema = infer_schema(classification_frame(rows=60), "target", "binary")
+    client = store.client()
+    run = client.create_run(store.experiment("served"))
+    client.log_dict(run.info.run_id, schema.to_dict(), "schema/schema.json")
+    client.create_registered_model("neuroflow-served")
+    version = client.create_model_version("neuroflow-served", "runs:/x/model", run_id=run.info.run_id).version
+    client.set_registered_model_alias("neuroflow-served", "champion", version)
+    log_folder = tmp_path / "log"
+    ids = new_request_ids(2)
+    served = Served(ids, "neuroflow-served", "1", [{"f0": 0.1}] * 2, np.array([1, 0], dtype=object),
+                    np.array([[0.2, 0.8], [0.7, 0.3]]), ("0", "1"), "champion")  # fmt: skip
+    log = PredictionLog(ParquetStore(log_folder))
+    log.record(served)
+    log.flush()
+    common = ["--model-name", "neuroflow-served", "--tracking-uri", store.tracking_uri, "--id-column", "id"]
+    env = {"NEUROFLOW_SERVICE__PREDICTION_LOG": str(log_folder)}
+    (tmp_path / "bad.csv").write_text(f"id,label\n{ids[0]},1\n{ids[1]},7\n")
+    bad = runner.invoke(app, ["feedback", "--data", str(tmp_path / "bad.csv"), *common], env=env)
+    said = " ".join(bad.output.split())
+    assert bad.exit_code == 1 and f"{ids[1]}: one of the classes [0, 1]" in said and "nothing was stored" in said
+    assert ParquetStore(log_folder).read_feedback().empty
+    (tmp_path / "good.csv").write_text(f"id,label\n{ids[0]},1\n{ids[1]},0\n")
+    good = runner.invoke(app, ["feedback", "--data", str(tmp_path / "good.csv"), *common], env=env)
+    assert good.exit_code == 0 and "recorded 2 label(s)" in good.output, good.output
 
 
 def test_config_shows_the_effective_settings(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
