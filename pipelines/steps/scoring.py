@@ -342,7 +342,14 @@ def score_file(
     writer.close()
     rejected_writer.close()
     if rows == 0:
+        output.unlink(missing_ok=True)
         raise DataLoadError(f"{data} holds no rows to score")
+    if scored == 0:  # nothing was done: no output named, and the command fails
+        output.unlink(missing_ok=True)
+        raise SchemaMismatchError(
+            f"none of the {rows:,} row(s) of {data} could be scored; they are in {rejects} with the reasons "
+            f"(first: {first_problems[0] if first_problems else 'see the file'})"
+        )
     if rejected == 0:
         rejects.unlink(missing_ok=True)
     elif first_problems:

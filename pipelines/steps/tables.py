@@ -81,7 +81,7 @@ def read_table_chunks(
                 yield chunk
     except pd.errors.EmptyDataError:
         raise DataLoadError(f"data file {path} is empty; it needs a header row and data rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:  # pyarrow's are ValueErrors
         raise DataLoadError(f"could not read {path}: {error}") from None
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroflow.core.errors import SchemaMismatchError
+from neuroflow.core.errors import DataLoadError, SchemaMismatchError
 from neuroflow.models.requests import RequestError, RequestParser
 from neuroflow.pipelines.steps.scoring import RowChecker, ScoringModel, score_file
 from tests.utils.factories import messy_frame, mixed_frame, train_tiny
@@ -164,6 +164,24 @@ def test_a_file_is_read_as_training_reads_it_separator_and_decimal_marks(model: 
     assert (result.rows, result.rejected) == (40, 0)  # the separator is detected, the decimal mark given
     expected = model["predictor"].predict(rows)
     assert list(pd.read_csv(result.output)["prediction"]) == list(expected.labels)
+
+
+def test_a_file_with_nothing_to_score_fails_and_names_no_output(model: dict[str, Any], tmp_path: Path) -> None:
+    rows = model["frame"].drop(columns="label").head(5).astype({"age": object})
+    rows["age"] = "old"  # every row refused
+    data = tmp_path / "all-bad.csv"
+    rows.to_csv(data, index=False)
+    with pytest.raises(SchemaMismatchError, match=r"none of the 5 row\(s\) of .* could be scored; they are in"):
+        score_file(scoring_model(model, "1"), data, tmp_path / "o.parquet")
+    assert not (tmp_path / "o.parquet").exists() and (tmp_path / "o.rejects.csv").exists()
+    for name, content in (
+        ("empty.csv", b""),
+        ("binary.parquet", bytes(range(256)) * 4),
+        ("only-header.csv", b"age,income,city,member,visits\n"),
+    ):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(DataLoadError):
+            score_file(scoring_model(model, "1"), tmp_path / name, tmp_path / "o.csv")
 
 
 def test_keep_and_missing_columns(model: dict[str, Any], tmp_path: Path) -> None:
