@@ -154,7 +154,7 @@ def decision_sentence(decision: Any, task: str) -> str:
     metric = metric_label(decision.metric, task)
     if decision.promoted and decision.champion_version is None:
         return (
-            f"**Promoted to champion**: the first version, with no champion to compare with "
+            f"**Promoted to champion**: {decision.reason.rstrip('.')} "
             f"({metric} {decision.candidate_score:.4f} on the test rows)."
         )
     verdict = "Promoted to champion" if decision.promoted else "Not promoted"

@@ -200,3 +200,17 @@ def test_the_model_card_renders_as_markdown_and_self_contained_html() -> None:
     # the page renders the Markdown: emphasis, code and lists as HTML, never as their marks
     assert "**" not in page and "`" not in page and "<strong>Not promoted</strong>" in page
     assert "<code>1234abcd</code>" in page and "<li>the test split has only 20 rows</li>" in page
+
+
+def test_the_decision_is_one_sentence_that_says_it_once() -> None:
+    """It read "…there was no champion to compare with). first version: no champion yet"."""
+    first = SimpleNamespace(
+        promoted=True,
+        metric="f1",
+        candidate_score=0.9123,
+        champion_version=None,
+        reason="first version: no champion yet",
+    )
+    sentence = modelcard.decision_sentence(first, "multiclass")
+    assert sentence == "**Promoted to champion**: first version: no champion yet (macro F1 0.9123 on the test rows)."
+    assert sentence.count("champion") == 2 and sentence.count(".") == 2  # the score's point and the full stop
