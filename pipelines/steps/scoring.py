@@ -113,7 +113,7 @@ class RowChecker:
             try:
                 self.adapters[column.name].validate_python(values)
             except ValidationError as error:
-                for item in error.errors(include_input=False, include_url=False):
+                for item in error.errors(include_url=False):  # the inputs are looked at, never echoed
                     position = int(positions[int(item["loc"][0])])
                     request_item = {**item, "loc": ("records", position, column.name, *item["loc"][1:])}
                     text = f"{column.name}: {self.parser.problem(request_item)}"

@@ -184,6 +184,16 @@ def test_a_file_with_nothing_to_score_fails_and_names_no_output(model: dict[str,
             score_file(scoring_model(model, "1"), tmp_path / name, tmp_path / "o.csv")
 
 
+def test_text_where_a_number_may_not_be_missing_is_said_as_text(model: dict[str, Any]) -> None:
+    """Batch scoring words it as the service does: "not text", never "may not be missing" for a value that is there."""
+    rows = model["frame"].drop(columns="label").head(3).astype({"visits": object})
+    rows.loc[1, "visits"] = "many"
+    rows.loc[2, "visits"] = None
+    problems = RowChecker(model["parser"]).problems(rows)
+    assert problems[1] == ["visits: must be a number, not text or another kind of value"]
+    assert problems[2] == ["visits: must be a number (this feature may not be missing)"]
+
+
 def test_keep_and_missing_columns(model: dict[str, Any], tmp_path: Path) -> None:
     rows = model["frame"].drop(columns="label").head(10)
     data = tmp_path / "new.csv"
