@@ -54,8 +54,8 @@ def review_model(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     interval = None
+    prediction = predictor.predict(split.test_features)  # once: the interval and the baselines' verdict read it
     if settings.bootstrap_rounds:
-        prediction = predictor.predict(split.test_features)
         interval = advice.bootstrap_interval(
             schema, split.test_target, prediction, metric, settings.bootstrap_rounds, seed
         )
@@ -68,7 +68,7 @@ def review_model(
             split,
             seed,
             scores,
-            predictor.predict(split.test_features),
+            prediction,
             settings.bootstrap_rounds or advice.BOOTSTRAP_ROUNDS,
         )
         seconds["baseline"] = report.seconds
