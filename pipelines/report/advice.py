@@ -49,6 +49,12 @@ def primary_score(task: str, truth: np.ndarray, prediction: Prediction, classes:
     return float(np.mean(f1s))
 
 
+def resampled(prediction: Prediction, pick: np.ndarray) -> Prediction:
+    """The prediction of the rows `pick` names (with repeats): one resample of a bootstrap."""
+    probabilities = None if prediction.probabilities is None else np.asarray(prediction.probabilities)[pick]
+    return Prediction(np.asarray(prediction.labels)[pick], probabilities)
+
+
 def bootstrap_interval(
     schema: DataSchema,
     truth: pd.Series,
@@ -67,11 +73,7 @@ def bootstrap_interval(
     scores = []
     for _ in range(rounds):
         pick = rng.integers(0, rows, rows)
-        resampled = Prediction(
-            np.asarray(prediction.labels)[pick],
-            None if prediction.probabilities is None else np.asarray(prediction.probabilities)[pick],
-        )
-        score = primary_score(schema.task, actual[pick], resampled, classes)
+        score = primary_score(schema.task, actual[pick], resampled(prediction, pick), classes)
         if np.isfinite(score):
             scores.append(score)
     low, high = (float(np.percentile(scores, q)) for q in (2.5, 97.5)) if scores else (float("nan"),) * 2
@@ -126,11 +128,7 @@ def paired_gain(
         def score(prediction: Prediction) -> float:
             if pick is None:
                 return primary_score(schema.task, actual, prediction, classes)
-            picked = Prediction(
-                np.asarray(prediction.labels)[pick],
-                None if prediction.probabilities is None else np.asarray(prediction.probabilities)[pick],
-            )
-            return primary_score(schema.task, actual[pick], picked, classes)
+            return primary_score(schema.task, actual[pick], resampled(prediction, pick), classes)
 
         return sign * (score(candidate) - score(incumbent))
 
