@@ -3,6 +3,7 @@ the run, and the service told when the champion moved."""
 
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -98,10 +99,11 @@ def rows_to_compare(
     repeat in its test rows when the table holds duplicates; the champion's, when it was split otherwise or trained
     on rows appended since), and those rows in words. ChampionNotComparableError when too few are left."""
     total = len(split.test_target)
-    new = data.unseen_rows(schema, split.test_features, split.test_target, data.training_row_digests(schema, split))
+    tested = data.labelled_row_digests(schema, split.test_features, split.test_target)
+    new = ~np.isin(tested, data.training_row_digests(schema, split))
     seen = evaluation.trained_rows(client, name, champion)
     if seen is not None:
-        new &= data.unseen_rows(schema, split.test_features, split.test_target, seen)
+        new &= ~np.isin(tested, seen)
     kept = int(new.sum())
     memory = "" if seen is not None else f"; v{champion} kept no record of its training rows"
     compared = f"compared on {kept} of {total} test rows{memory}"

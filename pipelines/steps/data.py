@@ -90,23 +90,19 @@ def row_digests(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return pd.util.hash_pandas_object(table, index=False).to_numpy(dtype="uint64")
 
 
+def labelled_row_digests(schema: DataSchema, features: pd.DataFrame, target: pd.Series) -> np.ndarray:
+    """The digests of rows as a model learns or is judged on them: their features (in name order) and target."""
+    columns = [*sorted(column.name for column in schema.features), schema.target.name]
+    return row_digests(features.assign(**{schema.target.name: target.to_numpy()}), columns)
+
+
 def training_row_digests(schema: DataSchema, split: Split) -> np.ndarray:
     """The digests of every row a version learned from (training and validation rows: features and target)."""
-    columns = [*sorted(column.name for column in schema.features), schema.target.name]
-    rows = pd.concat(
-        [
-            split.train_features.assign(**{schema.target.name: split.train_target.to_numpy()}),
-            split.validation_features.assign(**{schema.target.name: split.validation_target.to_numpy()}),
-        ]
-    )
-    return np.unique(row_digests(rows, columns))
-
-
-def unseen_rows(schema: DataSchema, features: pd.DataFrame, target: pd.Series, seen: np.ndarray) -> np.ndarray:
-    """Which of these rows (features and target) are not among the `seen` digests: a boolean mask."""
-    columns = [*sorted(column.name for column in schema.features), schema.target.name]
-    rows = features.assign(**{schema.target.name: target.to_numpy()})
-    return ~np.isin(row_digests(rows, columns), seen)
+    learned = [
+        labelled_row_digests(schema, split.train_features, split.train_target),
+        labelled_row_digests(schema, split.validation_features, split.validation_target),
+    ]
+    return np.unique(np.concatenate(learned))
 
 
 def load_bundled(name: str) -> tuple[pd.DataFrame, str]:
