@@ -28,7 +28,7 @@ from ...core.mlflowhttp import failing_fast
 from ...core.store import champion_version, digest_tags, logged_model_id
 from ...core.store import reason as short_reason
 from ..report.advice import PairedGain
-from ..steps.evaluation import PrimaryMetric
+from ..steps.evaluation import PRIMARY_METRICS, PrimaryMetric
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ChampionComparison:
     score: float
     paired: PairedGain | None = None
     candidate_score: float | None = None  # the candidate's, on the rows compared (when not all the test rows)
-    compared: str | None = None  # which rows were compared, in words
+    compared: str | None = None  # which test rows were compared, in words
 
 
 def register_version(
@@ -576,4 +576,4 @@ def list_versions(client: MlflowClient, name: str) -> list[VersionRow]:
     return rows
 
 
-METRIC_TAGS = ("roc_auc", "f1", "rmse")  # the primary metrics, as `record_decision` tags them
+METRIC_TAGS = frozenset(metric.name for metric in PRIMARY_METRICS.values())  # as `record_decision` tags them
