@@ -83,3 +83,27 @@ def test_a_versions_training_rows_are_read_back_as_data(store: Store, split: tup
     bare = client.create_run(store.experiment("bare"))
     old = client.create_model_version("m", f"runs:/{bare.info.run_id}/model", run_id=bare.info.run_id).version
     assert evaluation.trained_rows(client, "m", str(old)) is None
+
+
+class Tripwire:
+    """Unpickling this touches a file: what a hostile `training_rows.npz` would do if it were unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_training_rows_from_the_store_are_never_unpickled(store: Store, tmp_path: Path) -> None:
+    client = store.client()
+    run = client.create_run(store.experiment("hostile"))
+    marker = tmp_path / "unpickled"
+    hostile = tmp_path / data.TRAINING_ROWS_ARTIFACT
+    np.savez(hostile, rows=np.array([Tripwire(marker)], dtype=object), allow_pickle=True)
+    client.log_artifact(run.info.run_id, str(hostile))
+    client.create_registered_model("h")
+    version = client.create_model_version("h", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id).version
+    with pytest.raises(ValueError, match="allow_pickle"):
+        evaluation.trained_rows(client, "h", str(version))
+    assert not marker.exists()
